@@ -1,0 +1,1 @@
+//! Connection pools with Go's `database/sql` model (max open, max idle, lifetimes, DBStats).

@@ -1,0 +1,1 @@
+//! The deadlock and misuse detector (feature `deadlock-detection`).

@@ -1,0 +1,43 @@
+//! # gosync — Go's concurrency toolkit, in Rust
+//!
+//! gosync brings the tools Go programmers reach for whenever goroutines share anything — the
+//! `sync` package, the patterns built on it, and `golang.org/x/sync` — to Rust, with Go's
+//! semantics and Rust's safety: where Go documents a pitfall, gosync makes it a compile error,
+//! a clear panic, or a detector report.
+//!
+//! ## Go → gosync
+//!
+//! | Go | gosync |
+//! |---|---|
+//! | `sync.Mutex` | [`Mutex`] |
+//! | reentrant lock (owner = goroutine id / token) | [`ReentrantMutex`], [`TokenMutex`] |
+//! | `sync.RWMutex` | [`RwMutex`] |
+//! | `sync.WaitGroup` | [`WaitGroup`] |
+//! | `sync.Cond` | [`Cond`] |
+//! | `sync.Once`, `OnceFunc`, `OnceValue(s)` | [`Once`], [`OnceFunc`], [`OnceValue`], [`OnceValues`], [`TryOnce`] |
+//! | `sync.Map`, concurrent-map, RWMutex map, TTL map, tree map | [`map`] |
+//! | `sync.Pool`, buffer pools | [`pool`] |
+//! | `database/sql` pool, fatih/pool, gomemcache | [`connpool`] |
+//! | ants, gammazero/workerpool | [`workerpool`] |
+//! | `golang.org/x/sync` semaphore, singleflight, errgroup | [`x`] |
+//! | go-deadlock / `go vet` | [`detect`] (feature `deadlock-detection`) |
+//!
+//! ## Feature flags
+//!
+//! - `deadlock-detection` (off): lock-order, recursion and wait-for-cycle reports. Zero cost
+//!   when off.
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub(crate) mod primitive;
+
+pub mod connpool;
+pub mod detect;
+pub mod map;
+pub mod pool;
+pub mod sync;
+pub mod workerpool;
+pub mod x;
+
+#[doc(inline)]
+pub use crate::sync::*;

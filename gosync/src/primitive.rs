@@ -1,0 +1,157 @@
+//! The one place gosync takes its atomics, cells, parking, clock and thread identity from.
+//!
+//! Every primitive in the crate imports these names from here and never from `std` or
+//! `parking_lot_core` directly, so that `RUSTFLAGS="--cfg loom"` can swap the whole lot for
+//! [loom](https://docs.rs/loom)'s model-checked versions:
+//!
+//! | name | normal build | `cfg(loom)` |
+//! |---|---|---|
+//! | `atomic::*` | `core::sync::atomic` | `loom::sync::atomic` |
+//! | `UnsafeCell` | wrapper over `core::cell::UnsafeCell` with loom's `with`/`with_mut` API | `loom::cell::UnsafeCell` |
+//! | `parking::*` | `parking_lot_core` (address-keyed wait queues, handoff tokens, timeouts) | a loom-visible queue with the same API (timeouts never fire) |
+//! | `Instant`, `now()` | `std::time::Instant` | a deterministic clock that only moves when a test calls `advance` |
+//! | `thread_id()` | address of a thread-local | address of a loom thread-local |
+//! | `spin_loop()`, `yield_now()` | `core::hint::spin_loop`, `std::thread::yield_now` | `loom::thread::yield_now` |
+//!
+//! Keep this module small: it is the seam, not a place for logic.
+#![allow(dead_code, unused_imports)]
+
+#[cfg(not(loom))]
+pub(crate) mod atomic {
+    pub(crate) use core::sync::atomic::{
+        fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
+        AtomicUsize, Ordering,
+    };
+}
+#[cfg(loom)]
+pub(crate) mod atomic {
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
+        AtomicUsize, Ordering,
+    };
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `core::cell::UnsafeCell` with loom's closure-based API, so code compiles unchanged under loom.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T: ?Sized>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    #[inline]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+    #[inline]
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: ?Sized> UnsafeCell<T> {
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+    /// Runs `f` with a mutable raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+    /// The raw pointer itself (normal build only; guards use it to hand out `&T`/`&mut T`).
+    #[inline(always)]
+    pub(crate) fn get(&self) -> *mut T {
+        self.0.get()
+    }
+    /// Safe exclusive access through `&mut self`.
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+}
+
+/// Address-keyed parking with the `parking_lot_core` API (`park`, `unpark_one`, `unpark_all`,
+/// `unpark_filter`, `unpark_requeue`, tokens). All functions are `unsafe`: the key must be an
+/// address owned by the calling primitive, and callbacks must not panic or park.
+#[cfg(not(loom))]
+pub(crate) mod parking {
+    pub(crate) use parking_lot_core::{
+        park, unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult,
+        ParkToken, RequeueOp, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
+    };
+}
+
+/// Monotonic clock. Under loom this is a deterministic fake clock (see `loom_clock`).
+#[cfg(not(loom))]
+pub(crate) use std::time::Instant;
+
+/// The current time on the crate's clock.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn now() -> Instant {
+    Instant::now()
+}
+
+/// One spin-wait hint.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn spin_loop() {
+    core::hint::spin_loop()
+}
+#[cfg(loom)]
+pub(crate) fn spin_loop() {
+    loom::thread::yield_now()
+}
+
+/// Yields the thread's time slice.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn yield_now() {
+    std::thread::yield_now()
+}
+#[cfg(loom)]
+pub(crate) fn yield_now() {
+    loom::thread::yield_now()
+}
+
+/// A non-zero number unique to the calling thread for as long as the thread lives.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn thread_id() -> usize {
+    std::thread_local!(static ID: u8 = const { 0 });
+    ID.with(|x| x as *const u8 as usize)
+}
+
+/// Whether more than one CPU is available (Go only spins on multi-core machines). Cached.
+#[cfg(not(loom))]
+pub(crate) fn multi_core() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static CACHE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 single, 2 multi
+    match CACHE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let multi = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+            CACHE.store(if multi { 2 } else { 1 }, Ordering::Relaxed);
+            multi
+        }
+    }
+}
+#[cfg(loom)]
+pub(crate) fn multi_core() -> bool {
+    true
+}
+
+// The loom side of `parking`, `Instant`/`now` and `thread_id` lives in `primitive_loom.rs`
+// (written together with the first loom models).
+#[cfg(loom)]
+#[path = "primitive_loom.rs"]
+mod loom_impl;
+#[cfg(loom)]
+pub(crate) use loom_impl::{now, parking, thread_id, Instant};

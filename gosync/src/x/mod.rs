@@ -1,0 +1,1 @@
+//! `golang.org/x/sync`: weighted semaphore, singleflight and errgroup.
