@@ -40,4 +40,5 @@ pub mod workerpool;
 pub mod x;
 
 #[doc(inline)]
+#[allow(unused_imports)] // Empty until the first primitive lands.
 pub use crate::sync::*;

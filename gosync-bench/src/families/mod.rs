@@ -1,0 +1,18 @@
+//! Benchmark families. Each family is one module with `pub fn run(ctx: &mut Ctx)`, registered
+//! in [`FAMILIES`] in the order the full run goes through them.
+
+use crate::harness::Ctx;
+
+// -- family modules ---------------------------------------------------------------------
+
+// -- end of family modules --------------------------------------------------------------
+
+/// A family's entry point.
+pub type Entry = fn(&mut Ctx);
+
+/// Every family: `(name, entry, one-line description)`.
+pub const FAMILIES: &[(&str, Entry, &str)] = &[
+    // -- registered families --------------------------------------------------------------
+
+    // -- end of registered families -------------------------------------------------------
+];

@@ -1,0 +1,554 @@
+//! The measuring core every benchmark family uses.
+//!
+//! Trust on a noisy 2-core machine comes from comparing, not from absolute times: every
+//! implementation of a workload is calibrated on its own, then all of them run **interleaved**
+//! (A B C A B C ...) for several rounds in the same process, and the table reports the median
+//! ns/op, the spread (min..max across rounds, as ± % of the median) and each peer's ratio to
+//! gosync. A single slow round (another process took the core) moves one sample, not the median.
+//!
+//! Families call [`Ctx::compare`] with one [`Impl`] per implementation, gosync first. An
+//! `Impl`'s closure is asked to run `iters` operations and return a [`Sample`] (its elapsed
+//! wall time, optionally a latency histogram and extra metrics). [`run_parallel`] mirrors Go's
+//! `b.RunParallel` so multi-threaded workloads match Go's benchmarks operation for operation.
+
+#![allow(dead_code)] // The API families build on; not every family uses every part.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+/// What one run of an implementation produced.
+#[derive(Debug)]
+pub struct Sample {
+    /// Wall time for all the iterations of the run.
+    pub elapsed: Duration,
+    /// Optional latency histogram (nanoseconds), e.g. lock acquisition waits.
+    pub latency: Option<Histogram<u64>>,
+    /// Extra metrics (memory, retained bytes, counts); the median over rounds is reported.
+    pub extra: BTreeMap<String, f64>,
+}
+
+impl Sample {
+    /// A sample with a latency histogram (values in nanoseconds).
+    pub fn with_latency(elapsed: Duration, latency: Histogram<u64>) -> Self {
+        Sample {
+            elapsed,
+            latency: Some(latency),
+            extra: BTreeMap::new(),
+        }
+    }
+    /// Adds an extra metric (builder style).
+    pub fn extra(mut self, name: &str, value: f64) -> Self {
+        self.extra.insert(name.to_string(), value);
+        self
+    }
+}
+
+impl From<Duration> for Sample {
+    fn from(elapsed: Duration) -> Self {
+        Sample {
+            elapsed,
+            latency: None,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// A new latency histogram for nanosecond values up to one minute, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// One implementation of a workload.
+pub struct Impl<'a> {
+    name: String,
+    run: Box<dyn FnMut(u64) -> Sample + 'a>,
+}
+
+impl<'a> Impl<'a> {
+    /// `run(iters)` performs `iters` operations of the workload and returns what it measured.
+    pub fn new(name: impl Into<String>, run: impl FnMut(u64) -> Sample + 'a) -> Self {
+        Impl {
+            name: name.into(),
+            run: Box::new(run),
+        }
+    }
+}
+
+/// Iteration claims for one thread of [`run_parallel`], like Go's `testing.PB`.
+pub struct Iters<'a> {
+    shared: &'a AtomicU64,
+    total: u64,
+    grain: u64,
+    local: u64,
+}
+
+impl Iters<'_> {
+    /// Whether the thread should run one more iteration.
+    #[inline]
+    pub fn next(&mut self) -> bool {
+        if self.local > 0 {
+            self.local -= 1;
+            return true;
+        }
+        let start = self.shared.fetch_add(self.grain, Ordering::Relaxed);
+        if start >= self.total {
+            return false;
+        }
+        self.local = (self.total - start).min(self.grain) - 1;
+        true
+    }
+}
+
+/// Runs `iters` iterations of `body` spread over `threads` threads, as Go's `b.RunParallel`
+/// does: the threads start together (barrier) and claim iterations from one shared counter in
+/// grains; the result is the wall time from the start to the last thread's end. `body` gets the
+/// thread index and its [`Iters`].
+pub fn run_parallel<F>(threads: usize, iters: u64, body: F) -> Duration
+where
+    F: Fn(usize, &mut Iters<'_>) + Sync,
+{
+    let threads = threads.max(1);
+    let shared = AtomicU64::new(0);
+    // Go sizes grains to ~100 µs of work; a fixed fraction of the per-thread share is close
+    // enough and keeps the counter out of the measured path.
+    let grain = (iters / threads as u64 / 100).clamp(1, 10_000);
+    let barrier = Barrier::new(threads + 1);
+    let start_cell = std::sync::Mutex::new(None::<Instant>);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|tid| {
+                let (shared, barrier, body) = (&shared, &barrier, &body);
+                s.spawn(move || {
+                    let mut it = Iters {
+                        shared,
+                        total: iters,
+                        grain,
+                        local: 0,
+                    };
+                    barrier.wait();
+                    body(tid, &mut it);
+                })
+            })
+            .collect();
+        barrier.wait();
+        *start_cell.lock().unwrap() = Some(Instant::now());
+        for h in handles {
+            if let Err(p) = h.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+    });
+    let start = start_cell
+        .into_inner()
+        .unwrap()
+        .expect("start time recorded");
+    start.elapsed()
+}
+
+/// Latency percentiles in nanoseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Maximum.
+    pub max: u64,
+    /// Number of values.
+    pub count: u64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        Percentiles {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            count: h.len(),
+        }
+    }
+}
+
+/// One measured cell: an implementation of a workload at a thread count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Benchmark family (`mutex`, `map`, ...).
+    pub family: String,
+    /// Workload name (mirrors Go's benchmark name where there is one).
+    pub workload: String,
+    /// Threads (or tasks/clients) used.
+    pub threads: usize,
+    /// Implementation (`gosync`, `std`, `parking_lot`, ...).
+    pub implementation: String,
+    /// Median ns per operation over the rounds.
+    pub ns_per_op: f64,
+    /// Fastest round, ns/op.
+    pub ns_min: f64,
+    /// Slowest round, ns/op.
+    pub ns_max: f64,
+    /// Rounds measured.
+    pub rounds: usize,
+    /// Iterations per round.
+    pub iters: u64,
+    /// Latency percentiles merged over all rounds, when the workload measures them.
+    pub latency: Option<Percentiles>,
+    /// Median of each extra metric over the rounds.
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// A figure from Go's own benchmarks, for the Go column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GoRecord {
+    /// Family the figure belongs to.
+    pub family: String,
+    /// Workload name as used by the gosync side.
+    pub workload: String,
+    /// GOMAXPROCS.
+    pub threads: usize,
+    /// Go's reported ns/op.
+    pub ns_per_op: f64,
+}
+
+/// A free-form metric that is not a timing (memory per entry, computations run, ...).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metric {
+    /// Family.
+    pub family: String,
+    /// What was measured.
+    pub name: String,
+    /// Implementation.
+    pub implementation: String,
+    /// Value.
+    pub value: f64,
+    /// Unit (`bytes`, `count`, ...).
+    pub unit: String,
+}
+
+/// The run's settings and collected results.
+pub struct Ctx {
+    quick: bool,
+    go: bool,
+    threads: Vec<usize>,
+    rounds: usize,
+    target: Duration,
+    /// All measured cells, in order.
+    pub records: Vec<Record>,
+    /// Go's figures.
+    pub go_records: Vec<GoRecord>,
+    /// Free-form metrics.
+    pub metrics: Vec<Metric>,
+    /// Notes printed in the summary (settings, caveats).
+    pub notes: Vec<String>,
+    progress: ProgressBar,
+}
+
+impl Ctx {
+    /// A context; `go` is honoured only when a `go` binary is on PATH.
+    pub fn new(quick: bool, go: bool, threads: Vec<usize>, progress: ProgressBar) -> Self {
+        Ctx {
+            quick,
+            go: go && crate::go::available(),
+            threads,
+            rounds: if quick { 3 } else { 7 },
+            target: Duration::from_millis(if quick { 25 } else { 100 }),
+            records: Vec::new(),
+            go_records: Vec::new(),
+            metrics: Vec::new(),
+            notes: Vec::new(),
+            progress,
+        }
+    }
+    /// Whether `--quick` is on: families keep themselves short.
+    pub fn quick(&self) -> bool {
+        self.quick
+    }
+    /// Whether Go figures are wanted and `go` is available.
+    pub fn go_enabled(&self) -> bool {
+        self.go
+    }
+    /// The thread counts to measure (default 1, 2, 4, 8).
+    pub fn threads(&self) -> Vec<usize> {
+        self.threads.clone()
+    }
+    /// Prints a line above the progress bar.
+    pub fn println(&self, line: impl AsRef<str>) {
+        self.progress.suspend(|| println!("{}", line.as_ref()));
+    }
+    /// Adds a note to the summary (and prints it now).
+    pub fn note(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        self.println(format!("  note: {text}"));
+        self.notes.push(text);
+    }
+    /// Adds a Go figure for the Go column.
+    pub fn add_go(&mut self, family: &str, workload: &str, threads: usize, ns_per_op: f64) {
+        self.go_records.push(GoRecord {
+            family: family.into(),
+            workload: workload.into(),
+            threads,
+            ns_per_op,
+        });
+    }
+    /// Records a non-timing metric (and prints it).
+    pub fn metric(
+        &mut self,
+        family: &str,
+        name: &str,
+        implementation: &str,
+        value: f64,
+        unit: &str,
+    ) {
+        self.println(format!(
+            "  {family}/{name} [{implementation}]: {value:.1} {unit}"
+        ));
+        self.metrics.push(Metric {
+            family: family.into(),
+            name: name.into(),
+            implementation: implementation.into(),
+            value,
+            unit: unit.into(),
+        });
+    }
+
+    /// Calibrates, then measures the implementations interleaved, records and prints the block.
+    /// The first implementation is the reference (gosync) for the ratio column.
+    pub fn compare(
+        &mut self,
+        family: &str,
+        workload: &str,
+        threads: usize,
+        mut impls: Vec<Impl<'_>>,
+    ) {
+        self.progress
+            .set_message(format!("{family}/{workload} ×{threads}"));
+        // Calibrate each implementation on its own: grow `iters` until one run takes at least
+        // a fifth of the target, then scale to the target.
+        let mut iters: Vec<u64> = Vec::with_capacity(impls.len());
+        for imp in impls.iter_mut() {
+            let mut n: u64 = 1;
+            loop {
+                let s = (imp.run)(n);
+                let el = s.elapsed.max(Duration::from_nanos(1));
+                if el >= self.target / 5 || n >= 1 << 40 {
+                    let scaled = (n as f64 * self.target.as_secs_f64() / el.as_secs_f64()) as u64;
+                    iters.push(scaled.clamp(1, n.saturating_mul(100)));
+                    break;
+                }
+                // Aim directly for the target with headroom, at most ×100 per step.
+                let guess =
+                    (n as f64 * (self.target.as_secs_f64() / 5.0) / el.as_secs_f64() * 1.5) as u64;
+                n = guess.clamp(n + 1, n.saturating_mul(100));
+            }
+        }
+        let k = impls.len();
+        let mut ns: Vec<Vec<f64>> = vec![Vec::new(); k];
+        let mut hists: Vec<Option<Histogram<u64>>> = (0..k).map(|_| None).collect();
+        let mut extras: Vec<BTreeMap<String, Vec<f64>>> = vec![BTreeMap::new(); k];
+        for _round in 0..self.rounds {
+            for (i, imp) in impls.iter_mut().enumerate() {
+                let s = (imp.run)(iters[i]);
+                ns[i].push(s.elapsed.as_nanos() as f64 / iters[i] as f64);
+                if let Some(h) = s.latency {
+                    match &mut hists[i] {
+                        Some(acc) => acc.add(&h).expect("compatible histograms"),
+                        slot => *slot = Some(h),
+                    }
+                }
+                for (name, v) in s.extra {
+                    extras[i].entry(name).or_default().push(v);
+                }
+                self.progress.tick();
+            }
+        }
+        let mut block = Vec::new();
+        for (i, imp) in impls.iter().enumerate() {
+            let mut v = ns[i].clone();
+            v.sort_by(f64::total_cmp);
+            block.push(Record {
+                family: family.into(),
+                workload: workload.into(),
+                threads,
+                implementation: imp.name.clone(),
+                ns_per_op: median(&v),
+                ns_min: v[0],
+                ns_max: v[v.len() - 1],
+                rounds: v.len(),
+                iters: iters[i],
+                latency: hists[i].as_ref().map(Percentiles::of),
+                extra: extras[i]
+                    .iter()
+                    .map(|(name, vals)| {
+                        let mut vals = vals.clone();
+                        vals.sort_by(f64::total_cmp);
+                        (name.clone(), median(&vals))
+                    })
+                    .collect(),
+            });
+        }
+        self.println(format_block(&block));
+        self.records.extend(block);
+    }
+}
+
+/// Median of a sorted slice.
+pub fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// Formats nanoseconds compactly (ns, µs, ms, s).
+pub fn fmt_ns(ns: f64) -> String {
+    if !ns.is_finite() {
+        "-".into()
+    } else if ns < 1_000.0 {
+        format!("{ns:.1}ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.1}µs", ns / 1e3)
+    } else if ns < 1_000_000_000.0 {
+        format!("{:.2}ms", ns / 1e6)
+    } else {
+        format!("{:.2}s", ns / 1e9)
+    }
+}
+
+fn format_block(block: &[Record]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Some(first) = block.first() else {
+        return out;
+    };
+    let reference = first.ns_per_op;
+    let _ = writeln!(
+        out,
+        "{} / {} / {} threads",
+        first.family, first.workload, first.threads
+    );
+    let has_lat = block.iter().any(|r| r.latency.is_some());
+    let extra_names: Vec<String> = {
+        let mut names: Vec<String> = block.iter().flat_map(|r| r.extra.keys().cloned()).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let _ = write!(
+        out,
+        "  {:<22} {:>10} {:>8} {:>10} {:>9}",
+        "impl", "ns/op", "±%", "Mops/s", "÷gosync"
+    );
+    if has_lat {
+        let _ = write!(
+            out,
+            " {:>9} {:>9} {:>9} {:>9}",
+            "p50", "p99", "p99.9", "max"
+        );
+    }
+    for n in &extra_names {
+        let _ = write!(out, " {n:>14}");
+    }
+    out.push('\n');
+    for r in block {
+        let spread = (r.ns_max - r.ns_min) / 2.0 / r.ns_per_op * 100.0;
+        let _ = write!(
+            out,
+            "  {:<22} {:>10.1} {:>7.0}% {:>10.2} {:>9.2}",
+            r.implementation,
+            r.ns_per_op,
+            spread,
+            1e3 / r.ns_per_op,
+            r.ns_per_op / reference
+        );
+        if has_lat {
+            match &r.latency {
+                Some(p) => {
+                    let _ = write!(
+                        out,
+                        " {:>9} {:>9} {:>9} {:>9}",
+                        fmt_ns(p.p50 as f64),
+                        fmt_ns(p.p99 as f64),
+                        fmt_ns(p.p999 as f64),
+                        fmt_ns(p.max as f64)
+                    );
+                }
+                None => {
+                    let _ = write!(out, " {:>9} {:>9} {:>9} {:>9}", "-", "-", "-", "-");
+                }
+            }
+        }
+        for n in &extra_names {
+            match r.extra.get(n) {
+                Some(v) => {
+                    let _ = write!(out, " {v:>14.1}");
+                }
+                None => {
+                    let _ = write!(out, " {:>14}", "-");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_parallel_runs_exactly_iters() {
+        for threads in [1, 2, 3, 8] {
+            for iters in [0u64, 1, 7, 1000, 12345] {
+                let count = AtomicU64::new(0);
+                run_parallel(threads, iters, |_, it| {
+                    while it.next() {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+                assert_eq!(count.load(Ordering::Relaxed), iters, "threads={threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn compare_records_one_row_per_impl_with_reference_first() {
+        let mut ctx = Ctx::new(true, false, vec![1], ProgressBar::hidden());
+        ctx.compare(
+            "t",
+            "w",
+            1,
+            vec![
+                Impl::new("a", |n| Duration::from_nanos(10 * n).into()),
+                Impl::new("b", |n| {
+                    Sample::from(Duration::from_nanos(20 * n)).extra("bytes", 5.0)
+                }),
+            ],
+        );
+        assert_eq!(ctx.records.len(), 2);
+        assert_eq!(ctx.records[0].implementation, "a");
+        assert!((ctx.records[0].ns_per_op - 10.0).abs() < 1e-9);
+        assert!((ctx.records[1].ns_per_op - 20.0).abs() < 1e-9);
+        assert_eq!(ctx.records[1].extra.get("bytes"), Some(&5.0));
+    }
+}
