@@ -14,16 +14,15 @@
 mod families;
 mod go;
 mod harness;
+mod report;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
+use harness::{fmt_ns, Ctx};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
-
-use harness::{fmt_ns, Ctx, GoRecord, Metric, Record};
+use report::{Meta, Report};
 
 /// Side-by-side benchmarks of gosync against its Rust peers and Go.
 #[derive(Parser, Debug)]
@@ -49,34 +48,39 @@ struct Args {
     /// List the families and exit.
     #[arg(long)]
     list: bool,
-}
-
-/// The JSON document a run writes.
-#[derive(Serialize, Deserialize)]
-struct Report {
-    meta: Meta,
-    records: Vec<Record>,
-    go: Vec<GoRecord>,
-    metrics: Vec<Metric>,
-    notes: Vec<String>,
-}
-
-/// Where and how the figures were taken.
-#[derive(Serialize, Deserialize, Clone)]
-struct Meta {
-    date_utc: String,
-    command: String,
-    cpu: String,
-    cores: usize,
-    load_before: String,
-    quick: bool,
-    go_version: Option<String>,
-    rustc: String,
-    duration_s: f64,
+    /// Do not measure: rebuild the HTML report (and print the Markdown summary) from this JSON.
+    #[arg(long, value_name = "JSON")]
+    report_only: Option<PathBuf>,
+    /// Directory for results.json and report.html (default: target/gosync-bench).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Print the summary as a Markdown table (what the README's results section holds).
+    #[arg(long)]
+    markdown: bool,
 }
 
 fn main() {
     let args = Args::parse();
+    let out_dir = args.out_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/gosync-bench")
+    });
+    if let Some(p) = &args.report_only {
+        let report: Report = match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("gosync-bench: --report-only {}: {e}", p.display());
+                std::process::exit(2);
+            }
+        };
+        write_outputs(&report, &out_dir, false);
+        if args.markdown {
+            print!("{}", report.summary_markdown());
+        }
+        return;
+    }
     if args.list {
         for (name, _, about) in families::FAMILIES {
             println!("{name:<12} {about}");
@@ -161,8 +165,6 @@ fn main() {
     pb.finish_and_clear();
     meta.duration_s = started.elapsed().as_secs_f64();
 
-    print_summary(&ctx);
-
     let report = Report {
         meta,
         records: ctx.records.clone(),
@@ -170,40 +172,47 @@ fn main() {
         metrics: ctx.metrics.clone(),
         notes: ctx.notes.clone(),
     };
-    let json = serde_json::to_string_pretty(&report).expect("serializable report");
-    let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/gosync-bench");
-    let _ = std::fs::create_dir_all(&out_dir);
-    let default_json = out_dir.join("results.json");
-    match std::fs::write(&default_json, &json) {
-        Ok(()) => println!("\nresults: {}", default_json.display()),
-        Err(e) => eprintln!(
-            "gosync-bench: could not write {}: {e}",
-            default_json.display()
-        ),
-    }
+    print_summary(&report);
+    write_outputs(&report, &out_dir, true);
     if let Some(p) = &args.json {
-        if let Err(e) = std::fs::write(p, &json) {
+        let json = serde_json::to_string_pretty(&report).expect("serializable report");
+        if let Err(e) = std::fs::write(p, json) {
             eprintln!("gosync-bench: could not write {}: {e}", p.display());
         }
     }
     if let Some(p) = &args.compare {
         compare_with(&report, p);
     }
+    if args.markdown {
+        println!();
+        print!("{}", report.summary_markdown());
+    }
     println!("total time: {:.0} s", report.meta.duration_s);
 }
 
-/// One summary line per (family, workload, threads): gosync, best peer, ratio, Go.
-fn print_summary(ctx: &Ctx) {
-    type Key = (String, String, usize);
-    let mut order: Vec<Key> = Vec::new();
-    let mut groups: BTreeMap<Key, Vec<&Record>> = BTreeMap::new();
-    for r in &ctx.records {
-        let k = (r.family.clone(), r.workload.clone(), r.threads);
-        if !groups.contains_key(&k) {
-            order.push(k.clone());
-        }
-        groups.entry(k).or_default().push(r);
+/// Writes `results.json` (unless rebuilding from it) and `report.html` into `dir`.
+fn write_outputs(report: &Report, dir: &PathBuf, json: bool) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("gosync-bench: could not create {}: {e}", dir.display());
+        return;
     }
+    if json {
+        let path = dir.join("results.json");
+        let text = serde_json::to_string_pretty(report).expect("serializable report");
+        match std::fs::write(&path, text) {
+            Ok(()) => println!("\nresults: {}", path.display()),
+            Err(e) => eprintln!("gosync-bench: could not write {}: {e}", path.display()),
+        }
+    }
+    let path = dir.join("report.html");
+    match std::fs::write(&path, report.html()) {
+        Ok(()) => println!("report:  {}", path.display()),
+        Err(e) => eprintln!("gosync-bench: could not write {}: {e}", path.display()),
+    }
+}
+
+/// One summary line per (family, workload, threads): gosync, best peer, ratio, Go.
+fn print_summary(report: &Report) {
     println!(
         "\n# Summary (ratio = best peer ns/op ÷ gosync ns/op: > 1.00 means gosync is faster)\n"
     );
@@ -211,42 +220,26 @@ fn print_summary(ctx: &Ctx) {
         "{:<10} {:<28} {:>3} {:>10} {:<20} {:>10} {:>7} {:>10}",
         "family", "workload", "thr", "gosync", "best peer", "peer", "ratio", "Go 1.19"
     );
-    let (mut wins, mut total) = (0, 0);
-    for k in order {
-        let rs = &groups[&k];
-        let gosync = rs.iter().find(|r| r.implementation.starts_with("gosync"));
-        let best = rs
-            .iter()
-            .filter(|r| !r.implementation.starts_with("gosync"))
-            .min_by(|a, b| a.ns_per_op.total_cmp(&b.ns_per_op));
-        let go = ctx
-            .go_records
-            .iter()
-            .find(|g| g.family == k.0 && g.workload == k.1 && g.threads == k.2)
-            .map(|g| fmt_ns(g.ns_per_op))
-            .unwrap_or_else(|| "-".into());
-        let (Some(g), Some(b)) = (gosync, best) else {
-            continue;
-        };
-        let ratio = b.ns_per_op / g.ns_per_op;
-        total += 1;
-        if ratio >= 1.0 {
-            wins += 1;
-        }
+    let rows = report.summary();
+    let wins = rows.iter().filter(|r| r.ratio() >= 1.0).count();
+    for r in &rows {
         println!(
             "{:<10} {:<28} {:>3} {:>10} {:<20} {:>10} {:>7.2} {:>10}",
-            k.0,
-            truncate(&k.1, 28),
-            k.2,
-            fmt_ns(g.ns_per_op),
-            truncate(&b.implementation, 20),
-            fmt_ns(b.ns_per_op),
-            ratio,
-            go
+            r.family,
+            truncate(&r.workload, 28),
+            r.threads,
+            fmt_ns(r.gosync.1),
+            truncate(&r.best_peer.0, 20),
+            fmt_ns(r.best_peer.1),
+            r.ratio(),
+            r.go.map(fmt_ns).unwrap_or_else(|| "-".into())
         );
     }
-    println!("\ngosync at least as fast as the best peer in {wins} of {total} cells.");
-    for n in &ctx.notes {
+    println!(
+        "\ngosync at least as fast as the best peer in {wins} of {} cells.",
+        rows.len()
+    );
+    for n in &report.notes {
         println!("note: {n}");
     }
 }
