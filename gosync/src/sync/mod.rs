@@ -7,5 +7,11 @@
 // -- RwMutex and Cond -------------------------------------------------------------------
 
 // -- WaitGroup and the Once family --------------------------------------------------------
+mod once;
+mod once_func;
+mod waitgroup;
+pub use once::{Once, TryOnce};
+pub use once_func::{OnceFunc, OnceValue, OnceValues};
+pub use waitgroup::{WaitGroup, WaitGroupGuard};
 
 // -- end of sync ------------------------------------------------------------------------

@@ -1,0 +1,544 @@
+//! `WaitGroup`: Go's `sync.WaitGroup` — wait for a collection of tasks to finish.
+
+use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::primitive::atomic::{AtomicU64, Ordering};
+use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+use crate::primitive::{now, Instant};
+
+// State layout of `WaitGroup::state` (one `u64`, changed only by atomic read-modify-writes):
+//
+// | bits   | field      | meaning                                                             |
+// |--------|------------|---------------------------------------------------------------------|
+// | 63..32 | counter    | `i32`: tasks added and not yet done (Go's `v`). Never negative once |
+// |        |            | an `add` returns: a call that drives it below 0 undoes itself and   |
+// |        |            | panics.                                                             |
+// | 31..24 | generation | `u8`, wrapping: bumped each time the counter reaches zero while     |
+// |        |            | threads are waiting, i.e. once per release of the waiters. A thread |
+// |        |            | that registered as a waiter in generation `g` has been released as  |
+// |        |            | soon as the generation differs from `g`.                           |
+// | 23..0  | waiters    | threads registered in `wait`/`wait_timeout` for this generation     |
+// |        |            | (Go's `w`).                                                         |
+//
+// Go keeps counter and waiters in one word too and releases waiters through a counting
+// semaphore; a released waiter that has not gone to sleep yet still finds the semaphore's
+// count. The address-keyed queue used here has no count, so the generation plays that role:
+// a waiter about to sleep checks (under the queue lock) that its generation is still current,
+// and the releaser bumps the generation before it wakes the queue.
+//
+// Transitions:
+// - `add(d)`:      counter += d (one `fetch_add`). Counter 0 with waiters > 0 → release.
+// - release:       CAS {counter 0, gen g, waiters w>0} → {0, g+1, 0}, then wake every thread
+//                  parked on the state's address.
+// - `wait`:        counter 0 → return; else CAS waiters += 1 and park until the generation
+//                  changes.
+// - timeout:       (under the queue lock) if the generation is unchanged, waiters -= 1.
+
+const COUNTER_SHIFT: u32 = 32;
+const GEN_SHIFT: u32 = 24;
+const GEN_ONE: u64 = 1 << GEN_SHIFT;
+const GEN_MASK: u64 = 0xFF << GEN_SHIFT;
+const WAITER_MASK: u64 = GEN_ONE - 1;
+
+const NEGATIVE: &str = "sync: negative WaitGroup counter";
+const REUSED: &str = "sync: WaitGroup is reused before previous Wait has returned";
+const MISUSE: &str = "sync: WaitGroup misuse: Add called concurrently with Wait";
+
+#[inline]
+fn counter(state: u64) -> i32 {
+    (state >> COUNTER_SHIFT) as u32 as i32
+}
+
+#[inline]
+fn waiters(state: u64) -> u64 {
+    state & WAITER_MASK
+}
+
+/// Waits for a collection of tasks to finish: Go's `sync.WaitGroup`.
+///
+/// The counter starts at zero. [`add`](Self::add) raises it by the number of tasks about to
+/// start, each task calls [`done`](Self::done) when it finishes, and [`wait`](Self::wait)
+/// blocks until the counter is back at zero. [`go`](Self::go) does all three steps for a
+/// thread: it adds one, spawns the thread and calls `done` when the closure returns *or
+/// panics*. A `WaitGroup` can be reused for a new round as soon as every `wait` of the
+/// previous round has returned.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use gosync::WaitGroup;
+///
+/// let wg = Arc::new(WaitGroup::new());
+/// let hits = Arc::new(AtomicUsize::new(0));
+/// for _ in 0..4 {
+///     let hits = Arc::clone(&hits);
+///     wg.go(move || {
+///         hits.fetch_add(1, Ordering::Relaxed);
+///     });
+/// }
+/// wg.wait();
+/// assert_eq!(hits.load(Ordering::Relaxed), 4);
+/// assert_eq!(wg.count(), 0);
+/// ```
+///
+/// With scoped threads no `Arc` is needed, and [`guard`](Self::guard) makes a forgotten
+/// `done` impossible:
+///
+/// ```
+/// use gosync::WaitGroup;
+///
+/// let wg = WaitGroup::new();
+/// std::thread::scope(|s| {
+///     for i in 0..3 {
+///         let token = wg.guard(); // add(1) now, done() when `token` drops
+///         s.spawn(move || {
+///             let _token = token;
+///             println!("task {i}");
+///         });
+///     }
+///     wg.wait();
+/// });
+/// ```
+///
+/// # Panics (Go's exact messages)
+///
+/// - `sync: negative WaitGroup counter` — `add`/`done` would take the counter below zero
+///   (too many `done`s). Unlike Go, the counter is restored before the panic, so the
+///   `WaitGroup` stays usable if the panic is caught.
+/// - `sync: WaitGroup misuse: Add called concurrently with Wait` — a positive `add` raced the
+///   release of the waiters of the previous round.
+/// - `sync: WaitGroup is reused before previous Wait has returned` — a woken `wait` found that a
+///   new round had already started.
+///
+/// # Differences from Go
+///
+/// - [`go`](Self::go) calls `done` even if the closure panics (Go 1.25's behaviour); the panic
+///   stays in the returned [`JoinHandle`] instead of killing the process as an unrecovered
+///   goroutine panic does in Go. Go 1.26 changed `wg.Go` to re-panic without `Done`, which
+///   makes `Wait` hang forever if the process survives; gosync keeps 1.25's rule.
+/// - Extras: [`wait_timeout`](Self::wait_timeout), [`count`](Self::count),
+///   [`waiters`](Self::waiters), [`guard`](Self::guard).
+/// - Copying a `WaitGroup` after first use (a `go vet` warning in Go) cannot compile: the type
+///   is neither `Copy` nor `Clone`; share it by reference, scoped threads or `Arc`.
+///
+///   ```compile_fail
+///   let wg = gosync::WaitGroup::new();
+///   let copy = wg.clone(); // error: no method named `clone`
+///   ```
+/// - Up to 2²⁴ − 1 threads may be blocked in `wait` at once (Go: 2³¹ − 1).
+///
+/// # Differences from crossbeam's `WaitGroup`
+///
+/// crossbeam counts clones of a handle and is single-use; this one is Go's explicit counter,
+/// reusable, a single `u64` plus an address-keyed wait queue (no allocation, no mutex).
+#[doc(alias = "sync.WaitGroup")]
+pub struct WaitGroup {
+    /// See the state layout above: counter (63..32), generation (31..24), waiters (23..0).
+    /// Its address is also the key of the wait queue.
+    state: AtomicU64,
+}
+
+impl WaitGroup {
+    /// A `WaitGroup` with counter zero.
+    #[cfg(not(loom))]
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            state: AtomicU64::new(0),
+        }
+    }
+
+    /// A `WaitGroup` with counter zero.
+    #[cfg(loom)]
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            state: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    fn key(&self) -> usize {
+        &self.state as *const AtomicU64 as usize
+    }
+
+    /// Adds `delta` (which may be negative) to the counter. When the counter reaches zero,
+    /// every thread blocked in [`wait`](Self::wait) is released.
+    ///
+    /// As in Go, calls with a positive `delta` that start a round (counter zero) must happen
+    /// before the `wait` they are meant to hold up — call `add` before spawning the task, not
+    /// inside it.
+    ///
+    /// # Panics
+    ///
+    /// `sync: negative WaitGroup counter` if the counter would drop below zero (the counter
+    /// is left as it was); `sync: WaitGroup misuse: Add called concurrently with Wait` if a
+    /// positive `add` races the release of waiters; and if `delta` does not fit Go's 32-bit
+    /// counter.
+    #[doc(alias = "Add")]
+    #[inline]
+    #[track_caller]
+    pub fn add(&self, delta: isize) {
+        let Ok(delta32) = i32::try_from(delta) else {
+            delta_out_of_range(delta)
+        };
+        let step = (i64::from(delta32) as u64) << COUNTER_SHIFT;
+        // AcqRel: `done` publishes the task's writes (Release) and the add that reaches zero
+        // must see every earlier `done` before it releases the waiters (Acquire).
+        let new = self
+            .state
+            .fetch_add(step, Ordering::AcqRel)
+            .wrapping_add(step);
+        let v = counter(new);
+        if v > 0 {
+            if waiters(new) != 0 && delta32 > 0 && v == delta32 {
+                // The counter went from zero to positive while threads are registered as
+                // waiters: the previous round's release is still in progress.
+                misuse();
+            }
+            return; // the common case: tasks remain
+        }
+        if v == 0 && waiters(new) == 0 {
+            return; // round over, nobody to wake
+        }
+        self.add_slow(new, step);
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn add_slow(&self, new: u64, step: u64) {
+        if counter(new) < 0 {
+            // Undo our own step so a caught panic leaves a usable WaitGroup.
+            self.state.fetch_sub(step, Ordering::AcqRel);
+            panic!("{NEGATIVE}");
+        }
+        self.release(new);
+    }
+
+    /// The counter reached zero with waiters registered: start a new generation and wake
+    /// every parked waiter.
+    #[cold]
+    #[track_caller]
+    fn release(&self, mut cur: u64) {
+        loop {
+            if counter(cur) != 0 {
+                // Someone changed the counter between our add reaching zero and the release.
+                misuse();
+            }
+            if waiters(cur) == 0 {
+                return; // every waiter timed out in the meantime
+            }
+            let next = (cur & GEN_MASK).wrapping_add(GEN_ONE) & GEN_MASK;
+            // Release: a waiter that sees the new generation sees every task's writes.
+            match self
+                .state
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        // SAFETY: the key is the address of our own state word, which outlives the call;
+        // `unpark_all` runs no callback of ours.
+        unsafe {
+            parking::unpark_all(self.key(), DEFAULT_UNPARK_TOKEN);
+        }
+    }
+
+    /// Decrements the counter by one: `add(-1)`.
+    ///
+    /// # Panics
+    ///
+    /// `sync: negative WaitGroup counter` if the counter is already zero.
+    #[doc(alias = "Done")]
+    #[inline]
+    #[track_caller]
+    pub fn done(&self) {
+        self.add(-1);
+    }
+
+    /// Blocks until the counter is zero. Returns at once if it already is.
+    ///
+    /// # Panics
+    ///
+    /// `sync: WaitGroup is reused before previous Wait has returned` if, by the time this
+    /// thread wakes up, another thread has already started the next round with `add`.
+    #[doc(alias = "Wait")]
+    #[inline]
+    pub fn wait(&self) {
+        // Acquire: returning here must make every task's writes visible.
+        if counter(self.state.load(Ordering::Acquire)) == 0 {
+            return;
+        }
+        self.wait_slow(None);
+    }
+
+    /// Like [`wait`](Self::wait), but gives up after `timeout`. Returns `true` if the counter
+    /// reached zero, `false` on timeout. A timed-out caller unregisters itself, so the
+    /// `WaitGroup` stays consistent.
+    #[must_use = "false means the tasks have not finished"]
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        if counter(self.state.load(Ordering::Acquire)) == 0 {
+            return true;
+        }
+        // A timeout too large to represent is the same as no timeout.
+        let deadline = now().checked_add(timeout);
+        self.wait_slow(deadline)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_slow(&self, deadline: Option<Instant>) -> bool {
+        let mut cur = self.state.load(Ordering::Acquire);
+        let gen = loop {
+            if counter(cur) == 0 {
+                return true;
+            }
+            assert!(
+                waiters(cur) < WAITER_MASK,
+                "gosync: too many threads blocked in WaitGroup::wait (limit {WAITER_MASK})"
+            );
+            match self.state.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break cur & GEN_MASK,
+                Err(actual) => cur = actual,
+            }
+        };
+        let released_on_timeout = std::cell::Cell::new(false);
+        // Sleep until the generation moves on. `validate` runs under the queue lock, and the
+        // releaser bumps the generation before taking that lock to wake the queue, so either
+        // we see the new generation here or we are in the queue when it wakes it.
+        let validate = || self.state.load(Ordering::Acquire) & GEN_MASK == gen;
+        let timed_out = |_key: usize, _was_last: bool| {
+            // Under the queue lock, we are no longer queued. Unregister unless the release
+            // already happened (its wake-up would find nobody; the round is over anyway).
+            let mut cur = self.state.load(Ordering::Acquire);
+            loop {
+                if cur & GEN_MASK != gen {
+                    released_on_timeout.set(true);
+                    return;
+                }
+                match self.state.compare_exchange_weak(
+                    cur,
+                    cur - 1,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => cur = actual,
+                }
+            }
+        };
+        // SAFETY: the key is the address of our own state word; the callbacks only touch
+        // atomics and a local `Cell`, never park and never panic.
+        let result = unsafe {
+            parking::park(
+                self.key(),
+                validate,
+                || {},
+                timed_out,
+                DEFAULT_PARK_TOKEN,
+                deadline,
+            )
+        };
+        match result {
+            ParkResult::TimedOut => released_on_timeout.get(),
+            ParkResult::Unparked(_) | ParkResult::Invalid => {
+                // Released. Go's check: by now the state must still be the fresh one the
+                // releaser stored (counter 0, no waiters); anything else means a new round
+                // began before this Wait returned.
+                let s = self.state.load(Ordering::Acquire);
+                if counter(s) != 0 || waiters(s) != 0 {
+                    panic!("{REUSED}");
+                }
+                true
+            }
+        }
+    }
+
+    /// The current counter: tasks added and not yet done. A snapshot; it may change at once.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        counter(self.state.load(Ordering::Relaxed)).max(0) as usize
+    }
+
+    /// How many threads are blocked in [`wait`](Self::wait) or
+    /// [`wait_timeout`](Self::wait_timeout) right now. A snapshot.
+    #[must_use]
+    pub fn waiters(&self) -> usize {
+        waiters(self.state.load(Ordering::Relaxed)) as usize
+    }
+
+    /// Adds one to the counter and returns a guard that calls [`done`](Self::done) when
+    /// dropped — also when the task panics — so a `done` can be neither forgotten nor doubled.
+    #[must_use = "dropping the guard at once calls done() at once"]
+    #[track_caller]
+    pub fn guard(&self) -> WaitGroupGuard<'_> {
+        self.add(1);
+        WaitGroupGuard { wg: self }
+    }
+
+    /// Go 1.25's `wg.Go(f)`: adds one to the counter, runs `f` on a new thread, and calls
+    /// [`done`](Self::done) when `f` returns **or panics**, so [`wait`](Self::wait) never
+    /// hangs on a panicking task. The panic itself is kept in the returned handle
+    /// (`join()` gives `Err(payload)`); dropping the handle detaches the thread.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned (the counter is restored first).
+    #[doc(alias = "Go")]
+    #[track_caller]
+    pub fn go<F, T>(self: &Arc<Self>, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = OwnedGuard::new(Arc::clone(self));
+        match std::thread::Builder::new().spawn(move || {
+            let _done = guard; // dropped after `f`, on return or unwind
+            f()
+        }) {
+            Ok(handle) => handle,
+            // The closure (and with it the guard, which calls done) was dropped already.
+            Err(e) => panic!("gosync: WaitGroup::go could not spawn a thread: {e}"),
+        }
+    }
+}
+
+impl Default for WaitGroup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for WaitGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state.load(Ordering::Relaxed);
+        f.debug_struct("WaitGroup")
+            .field("count", &counter(s))
+            .field("waiters", &waiters(s))
+            .finish()
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn misuse() -> ! {
+    panic!("{MISUSE}")
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn delta_out_of_range(delta: isize) -> ! {
+    panic!(
+        "gosync: WaitGroup::add({delta}) is outside the counter's range (a Go WaitGroup \
+         counter is 32-bit); add in smaller steps"
+    )
+}
+
+/// Calls [`WaitGroup::done`] when dropped. Made by [`WaitGroup::guard`].
+#[must_use = "dropping the guard at once calls done() at once"]
+#[clippy::has_significant_drop]
+pub struct WaitGroupGuard<'a> {
+    wg: &'a WaitGroup,
+}
+
+impl Drop for WaitGroupGuard<'_> {
+    fn drop(&mut self) {
+        self.wg.done();
+    }
+}
+
+impl fmt::Debug for WaitGroupGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroupGuard")
+            .field("wg", self.wg)
+            .finish()
+    }
+}
+
+/// The `'static` guard `go` moves into its thread.
+struct OwnedGuard(Arc<WaitGroup>);
+
+impl OwnedGuard {
+    #[track_caller]
+    fn new(wg: Arc<WaitGroup>) -> Self {
+        wg.add(1);
+        Self(wg)
+    }
+}
+
+impl Drop for OwnedGuard {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_helpers() {
+        let s = (5u64 << COUNTER_SHIFT) | (3 << GEN_SHIFT) | 7;
+        assert_eq!(counter(s), 5);
+        assert_eq!(waiters(s), 7);
+        assert_eq!((s & GEN_MASK) >> GEN_SHIFT, 3);
+        assert_eq!(counter(u64::MAX << COUNTER_SHIFT), -1);
+    }
+
+    fn panic_message(f: impl FnOnce()) -> String {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        err.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap()
+    }
+
+    #[test]
+    fn add_from_zero_during_release_is_misuse() {
+        // Counter zero with a registered waiter: the window between the last done and the
+        // release. A positive add here is Go's "Add called concurrently with Wait".
+        let wg = WaitGroup::new();
+        wg.state.store(1, Ordering::Relaxed);
+        assert_eq!(panic_message(|| wg.add(1)), MISUSE);
+        // A negative add in the same window is just a negative counter.
+        wg.state.store(1, Ordering::Relaxed);
+        assert_eq!(panic_message(|| wg.done()), NEGATIVE);
+        assert_eq!(wg.state.load(Ordering::Relaxed), 1, "negative add undone");
+    }
+
+    #[test]
+    fn counter_changed_before_release_is_misuse() {
+        let wg = WaitGroup::new();
+        let s = (1 << COUNTER_SHIFT) | 2; // someone re-added before the releaser's CAS
+        wg.state.store(s, Ordering::Relaxed);
+        assert_eq!(panic_message(|| wg.release(s)), MISUSE);
+    }
+
+    #[test]
+    fn release_after_every_waiter_timed_out_keeps_generation() {
+        let wg = WaitGroup::new();
+        wg.state.store(0, Ordering::Relaxed);
+        wg.release(1); // stale view with one waiter; the CAS fails, reload sees none
+        assert_eq!(wg.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn generation_wraps_without_touching_counter() {
+        let wg = WaitGroup::new();
+        wg.state.store(GEN_MASK | 1, Ordering::Relaxed); // gen 255, one waiter, counter 0
+        wg.release(GEN_MASK | 1);
+        assert_eq!(wg.state.load(Ordering::Relaxed), 0);
+    }
+}
