@@ -24,7 +24,7 @@ static CONN_MU: Mutex<Option<&'static Conn>> = Mutex::new(None);
 
 fn conn_with_mutex() -> &'static Conn {
     let mut c = CONN_MU.lock().unwrap();
-    *c.get_or_insert_with(|| Box::leak(Box::new(dial("mutex.example:80"))))
+    c.get_or_insert_with(|| Box::leak(Box::new(dial("mutex.example:80"))))
 }
 
 // 3. The seed's `threeOnce`: the value and its Once together, initialised on first use.

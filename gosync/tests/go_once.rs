@@ -315,7 +315,7 @@ fn test_once_x_drops_f_after_first_call() {
         );
     }
     check("OnceFunc", |c| {
-        let f = OnceFunc::new(move || drop(&c));
+        let f = OnceFunc::new(move || assert_eq!(Arc::strong_count(&c), 1));
         Box::new(move || f.call())
     });
     check("OnceFunc panic", |c| {
