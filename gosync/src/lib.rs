@@ -36,6 +36,7 @@ pub mod detect;
 pub mod map;
 pub mod pool;
 pub mod sync;
+#[cfg(not(loom))] // OS threads + crossbeam-deque: checked by tests and TSan, not loom
 pub mod workerpool;
 pub mod x;
 

@@ -1,0 +1,811 @@
+//! The worker/queue state machine shared by [`WorkerPool`](super::WorkerPool) and
+//! [`PoolWithFunc`](super::PoolWithFunc).
+//!
+//! # State
+//!
+//! | field | meaning / invariant |
+//! |---|---|
+//! | `queue` | accepted jobs not yet taken by a worker (lock-free FIFO, `crossbeam_deque::Injector`) |
+//! | `pending` | jobs accepted and not yet finished or dropped: `queued + executing + in flight`. A submitter *reserves* a unit here before it pushes; `pending <= cap + queue_capacity` whenever `cap != 0` (inline runs excepted) |
+//! | `workers` | live worker threads (counted before the thread starts, uncounted when it decides to exit) |
+//! | `searching` | workers awake and looking for a job (spinning); a submitter that sees one does not wake anybody |
+//! | `idle` | workers that announced they are about to park / are parked on the `idle` key |
+//! | `busy` | workers between "claimed the right to run" and "finished the job"; raised *before* the `paused` check so `pause()` can wait for it to reach 0 |
+//! | `blocked` | submitters parked on the `pending` key waiting for room (ants' `Waiting()`) |
+//! | `state` | `OPEN` → (`DRAINING` \| `STOPPING`) → `OPEN` again only through `reboot` |
+//!
+//! # Transitions of one worker
+//!
+//! ```text
+//!  spawn ──► SEARCHING ──pop ok──► BUSY ──job done──► SEARCHING
+//!               │  ▲                                     
+//!     spin done │  │ unparked / queue non-empty            
+//!               ▼  │                                       
+//!              IDLE (parked, timeout = expiry_duration) ──timed out──► EXIT (unless prealloc)
+//!  any state ──(state != OPEN and pending == 0) or (workers > cap after tune)──► EXIT
+//! ```
+//!
+//! # Why no job is ever stranded
+//!
+//! A submitter does `push; fence(SeqCst); read searching/idle/workers`. A worker that stops
+//! searching does `idle += 1; searching -= 1; fence(SeqCst); re-check the queue` and parks only if
+//! the queue is still empty (re-checked again inside `park`'s validate, under the parking
+//! bucket lock that `unpark_one` also takes). By the SC-fence rule, either the submitter sees
+//! the worker still searching/idle (and relies on it or wakes it), or the worker sees the job.
+//! A worker that leaves (expiry, tune down) does `workers -= 1; fence; re-check the queue` and
+//! calls [`Core::notify`] if it is non-empty, which is the same pattern against a submitter that
+//! saw `workers == cap` and so did not spawn. A searcher that finds a job and was the last
+//! searcher calls `notify` when the queue is still non-empty: that cascade is how a burst
+//! fans out over the workers without every submit paying a wake-up.
+//!
+//! Blocked submitters, `wait()` callers, `pause()` callers and `stop()` callers use the same
+//! announce-then-validate pattern on their own parking key (the address of the counter they
+//! wait on).
+
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_deque::{Injector, Steal};
+use crossbeam_utils::{Backoff, CachePadded};
+
+use super::{Options, PanicHandler, PoolError, PoolStats};
+use crate::primitive::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::primitive::{now, parking, Instant};
+
+pub(crate) const OPEN: u8 = 0;
+/// `stop_wait` / drop: no new jobs; queued ones run; workers leave when `pending == 0`.
+pub(crate) const DRAINING: u8 = 1;
+/// `stop` / `release_timeout`: no new jobs; queued ones are dropped; running ones finish.
+pub(crate) const STOPPING: u8 = 2;
+
+std::thread_local! {
+    /// Address of the `Core` whose worker this thread is (0 if none). Used to detect a task
+    /// submitting to, waiting on or stopping its own pool.
+    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How long a submitter may block when the pool is full.
+#[derive(Clone, Copy)]
+pub(crate) enum Block {
+    No,
+    Forever,
+    Until(Instant),
+}
+
+/// What happened to an accepted job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accepted {
+    Queued,
+    /// The pool was full and the submitter is one of its own tasks: the job ran in the
+    /// submitting thread instead of deadlocking.
+    RanInline,
+}
+
+pub(crate) struct Core<J> {
+    queue: Injector<J>,
+    runner: Box<dyn Fn(J) + Send + Sync>,
+
+    // Settings fixed at construction.
+    expiry: Option<Duration>,
+    prealloc: bool,
+    nonblocking: bool,
+    max_blocking: usize,
+    queue_capacity: usize,
+    panic_handler: Option<PanicHandler>,
+    thread_name: String,
+    stack_size: Option<usize>,
+
+    state: AtomicU8,
+    paused: AtomicBool,
+    cap: AtomicUsize,
+    pending: CachePadded<AtomicUsize>,
+    busy: CachePadded<AtomicUsize>,
+    workers: AtomicUsize,
+    searching: AtomicUsize,
+    idle: AtomicUsize,
+    blocked: AtomicUsize,
+    waiters: AtomicUsize,
+    pausers: AtomicUsize,
+    stoppers: AtomicUsize,
+
+    // Statistics (monotonic counters).
+    submitted: AtomicU64,
+    rejected: AtomicU64,
+    dropped: AtomicU64,
+    panicked: AtomicU64,
+    inline: AtomicU64,
+    spawned: AtomicU64,
+    expired: AtomicU64,
+    peak_workers: AtomicUsize,
+}
+
+/// Parks the calling thread on `key` while `validate` holds (checked under the bucket lock).
+fn park_on(key: usize, validate: impl FnOnce() -> bool, deadline: Option<Instant>) -> bool {
+    // SAFETY: `key` is the address of a counter inside a live `Core` and is used as a parking
+    // key only by this module; `validate` only loads atomics (never panics or parks); the
+    // callbacks are empty.
+    let r = unsafe {
+        parking::park(
+            key,
+            validate,
+            || {},
+            |_, _| {},
+            parking::DEFAULT_PARK_TOKEN,
+            deadline,
+        )
+    };
+    matches!(r, parking::ParkResult::TimedOut)
+}
+
+fn wake_one(key: usize) -> bool {
+    // SAFETY: see `park_on`; the callback only returns a token.
+    unsafe { parking::unpark_one(key, |_| parking::DEFAULT_UNPARK_TOKEN).unparked_threads > 0 }
+}
+
+fn wake_all(key: usize) -> usize {
+    // SAFETY: see `park_on`.
+    unsafe { parking::unpark_all(key, parking::DEFAULT_UNPARK_TOKEN) }
+}
+
+fn key<T>(field: &T) -> usize {
+    field as *const T as usize
+}
+
+/// The message of a panic payload, if it is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+impl<J: Send + 'static> Core<J> {
+    pub(crate) fn new(
+        cap: usize,
+        opts: Options,
+        runner: Box<dyn Fn(J) + Send + Sync>,
+    ) -> Arc<Self> {
+        assert!(
+            !(opts.prealloc && cap == 0),
+            "gosync::workerpool: `prealloc` needs a bounded capacity (cap > 0); \
+             an unbounded pool cannot start all of its workers up front"
+        );
+        let expiry = if opts.disable_purge {
+            None
+        } else if opts.expiry_duration.is_zero() {
+            Some(Options::DEFAULT_EXPIRY)
+        } else {
+            Some(opts.expiry_duration)
+        };
+        let core = Arc::new(Core {
+            queue: Injector::new(),
+            runner,
+            expiry,
+            prealloc: opts.prealloc,
+            nonblocking: opts.nonblocking,
+            max_blocking: opts.max_blocking_tasks,
+            queue_capacity: opts.queue_capacity,
+            panic_handler: opts.panic_handler,
+            thread_name: opts
+                .thread_name
+                .unwrap_or_else(|| "gosync-worker".to_string()),
+            stack_size: opts.stack_size,
+            state: AtomicU8::new(OPEN),
+            paused: AtomicBool::new(false),
+            cap: AtomicUsize::new(cap),
+            pending: CachePadded::new(AtomicUsize::new(0)),
+            busy: CachePadded::new(AtomicUsize::new(0)),
+            workers: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            blocked: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            pausers: AtomicUsize::new(0),
+            stoppers: AtomicUsize::new(0),
+            submitted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            inline: AtomicU64::new(0),
+            spawned: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            peak_workers: AtomicUsize::new(0),
+        });
+        if core.prealloc {
+            for _ in 0..cap {
+                core.maybe_spawn();
+            }
+        }
+        core
+    }
+
+    fn addr(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as *const () as usize
+    }
+
+    /// Whether the calling thread is one of this pool's workers.
+    pub(crate) fn is_current(self: &Arc<Self>) -> bool {
+        CURRENT_POOL.with(|c| c.get()) == self.addr()
+    }
+
+    fn limit(&self) -> Option<usize> {
+        match self.cap.load(Ordering::Relaxed) {
+            0 => None,
+            cap => Some(cap.saturating_add(self.queue_capacity)),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.limit()
+            .is_some_and(|l| self.pending.load(Ordering::SeqCst) >= l)
+    }
+
+    /// Reserves room for one job in `pending`.
+    fn try_reserve(&self) -> bool {
+        let Some(limit) = self.limit() else {
+            self.pending.fetch_add(1, Ordering::SeqCst);
+            return true;
+        };
+        let mut p = self.pending.load(Ordering::Relaxed);
+        loop {
+            if p >= limit {
+                return false;
+            }
+            // SeqCst: pairs with the state check that follows (see `submit`).
+            match self
+                .pending
+                .compare_exchange_weak(p, p + 1, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => p = now,
+            }
+        }
+    }
+
+    /// One unit of `pending` is gone (job finished, dropped, or reservation undone).
+    fn finish_one(&self) {
+        let prev = self.pending.fetch_sub(1, Ordering::SeqCst);
+        // SeqCst load after the SeqCst RMW: pairs with a submitter's `blocked += 1` followed by
+        // its validate reading `pending`.
+        if self.blocked.load(Ordering::SeqCst) > 0 {
+            wake_one(key(&*self.pending));
+        }
+        if prev == 1 {
+            if self.waiters.load(Ordering::SeqCst) > 0 {
+                wake_all(key(&self.waiters));
+            }
+            if self.state.load(Ordering::SeqCst) != OPEN {
+                wake_all(key(&self.idle));
+            }
+        }
+    }
+
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        job: J,
+        block: Block,
+    ) -> Result<Accepted, (PoolError, J)> {
+        loop {
+            if self.try_reserve() {
+                // Reserve first, then check the state: a closer stores the state and then reads
+                // `pending`, so either it sees this reservation or this sees the new state.
+                if self.state.load(Ordering::SeqCst) != OPEN {
+                    self.finish_one();
+                    return Err((PoolError::Closed, job));
+                }
+                self.submitted.fetch_add(1, Ordering::Relaxed);
+                self.queue.push(job);
+                self.notify();
+                return Ok(Accepted::Queued);
+            }
+            if self.state.load(Ordering::SeqCst) != OPEN {
+                return Err((PoolError::Closed, job));
+            }
+            if matches!(block, Block::No) || self.nonblocking {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err((PoolError::Overloaded, job));
+            }
+            if self.is_current() {
+                // A task blocking on room in its own pool can deadlock (every worker doing the
+                // same waits forever, ants#197). Run the job here instead ("caller runs").
+                self.run_inline(job);
+                return Ok(Accepted::RanInline);
+            }
+            let n = self.blocked.fetch_add(1, Ordering::SeqCst);
+            if self.max_blocking != 0 && n >= self.max_blocking {
+                self.blocked.fetch_sub(1, Ordering::SeqCst);
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err((PoolError::Overloaded, job));
+            }
+            let deadline = match block {
+                Block::Until(d) => Some(d),
+                _ => None,
+            };
+            let timed_out = park_on(
+                key(&*self.pending),
+                || self.is_full() && self.state.load(Ordering::SeqCst) == OPEN,
+                deadline,
+            );
+            self.blocked.fetch_sub(1, Ordering::SeqCst);
+            if timed_out && self.is_full() {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err((PoolError::Timeout, job));
+            }
+        }
+    }
+
+    /// Runs a job in the calling thread, counted like a queued one.
+    pub(crate) fn run_inline(self: &Arc<Self>, job: J) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        self.inline.fetch_add(1, Ordering::Relaxed);
+        self.execute(job);
+        self.finish_one();
+    }
+
+    /// Makes sure some worker will look at the queue after a push.
+    fn notify(self: &Arc<Self>) {
+        // SeqCst fence between the push and the reads: the store-buffer pattern against a
+        // worker's `idle += 1; searching -= 1; fence; queue.is_empty()`.
+        fence(Ordering::SeqCst);
+        if self.searching.load(Ordering::Relaxed) > 0 || self.paused.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.idle.load(Ordering::Relaxed) > 0 && wake_one(key(&self.idle)) {
+            return;
+        }
+        self.maybe_spawn();
+    }
+
+    /// Starts one more worker if the capacity allows. The new worker counts as searching.
+    fn maybe_spawn(self: &Arc<Self>) -> bool {
+        let mut w = self.workers.load(Ordering::SeqCst);
+        loop {
+            let cap = self.cap.load(Ordering::Relaxed);
+            if cap != 0 && w >= cap {
+                return false;
+            }
+            match self
+                .workers
+                .compare_exchange_weak(w, w + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        self.peak_workers.fetch_max(w + 1, Ordering::Relaxed);
+        self.searching.fetch_add(1, Ordering::SeqCst);
+        let core = Arc::clone(self);
+        let mut builder = std::thread::Builder::new().name(self.thread_name.clone());
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        match builder.spawn(move || core.worker_main()) {
+            Ok(_) => {
+                self.spawned.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                self.searching.fetch_sub(1, Ordering::SeqCst);
+                self.workers.fetch_sub(1, Ordering::SeqCst);
+                eprintln!(
+                    "gosync::workerpool: could not start a worker thread ({e}); \
+                     queued tasks wait for an existing worker"
+                );
+                false
+            }
+        }
+    }
+
+    fn pop(&self) -> Option<J> {
+        loop {
+            match self.queue.steal() {
+                Steal::Success(j) => return Some(j),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    fn execute(self: &Arc<Self>, job: J) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.runner)(job))) {
+            self.panicked.fetch_add(1, Ordering::Relaxed);
+            self.report_panic(payload);
+        }
+    }
+
+    fn report_panic(&self, payload: Box<dyn Any + Send>) {
+        match &self.panic_handler {
+            Some(h) => {
+                let h = Arc::clone(h);
+                if catch_unwind(AssertUnwindSafe(move || h(payload))).is_err() {
+                    eprintln!("gosync::workerpool: the panic handler itself panicked; ignored");
+                }
+            }
+            None => eprintln!(
+                "gosync::workerpool: a task panicked: {}; the worker keeps running \
+                 (set Options::panic_handler to handle task panics)",
+                panic_message(&*payload)
+            ),
+        }
+    }
+
+    fn too_many_workers(&self) -> bool {
+        let cap = self.cap.load(Ordering::Relaxed);
+        cap != 0 && self.workers.load(Ordering::Relaxed) > cap
+    }
+
+    /// Leaves if the pool has more workers than its capacity (after `tune` down).
+    fn try_retire(&self) -> bool {
+        let mut w = self.workers.load(Ordering::SeqCst);
+        loop {
+            let cap = self.cap.load(Ordering::Relaxed);
+            if cap == 0 || w <= cap {
+                return false;
+            }
+            match self
+                .workers
+                .compare_exchange_weak(w, w - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// A closed pool with nothing pending: its workers must leave.
+    fn finished(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != OPEN && self.pending.load(Ordering::SeqCst) == 0
+    }
+
+    fn should_sleep(&self) -> bool {
+        self.queue.is_empty()
+            && !self.paused.load(Ordering::SeqCst)
+            && !self.finished()
+            && !self.too_many_workers()
+    }
+
+    fn worker_main(self: Arc<Self>) {
+        CURRENT_POOL.with(|c| c.set(self.addr()));
+        let mut searching = true; // counted by `maybe_spawn`
+        let mut counted = true; // still counted in `workers`
+        loop {
+            if self.too_many_workers() && self.try_retire() {
+                counted = false;
+                break;
+            }
+            let state = self.state.load(Ordering::SeqCst);
+            if state == STOPPING {
+                while let Some(job) = self.pop() {
+                    drop(job);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.finish_one();
+                }
+            }
+            // Raise `busy` before looking at `paused`: `pause()` stores `paused` then waits
+            // for `busy == 0`, so no job starts after `pause()` returns.
+            self.busy.fetch_add(1, Ordering::SeqCst);
+            if self.paused.load(Ordering::SeqCst) {
+                self.busy_done();
+                // Paused workers are neither searching nor idle; `resume` wakes them.
+                if searching {
+                    self.stop_searching();
+                }
+                self.pause_park();
+                searching = true;
+                self.searching.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+            if let Some(job) = self.pop() {
+                if searching {
+                    searching = false;
+                    self.stop_searching();
+                }
+                if state == STOPPING {
+                    drop(job);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.execute(job);
+                }
+                self.busy_done();
+                self.finish_one();
+                continue;
+            }
+            self.busy_done();
+            if !searching {
+                searching = true;
+                self.searching.fetch_add(1, Ordering::SeqCst);
+            }
+            if state != OPEN && self.pending.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            // Spin a little before parking: a burst of tiny tasks then costs no wake-ups.
+            let backoff = Backoff::new();
+            while self.queue.is_empty()
+                && !backoff.is_completed()
+                && !self.paused.load(Ordering::Relaxed)
+                && self.state.load(Ordering::Relaxed) == state
+            {
+                backoff.snooze();
+            }
+            if !self.queue.is_empty() || self.state.load(Ordering::Relaxed) != state {
+                continue;
+            }
+            // Go idle.
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            self.searching.fetch_sub(1, Ordering::SeqCst);
+            searching = false;
+            fence(Ordering::SeqCst);
+            let timed_out = if self.should_sleep() {
+                let deadline = self.expiry.map(|d| now() + d);
+                park_on(key(&self.idle), || self.should_sleep(), deadline)
+            } else {
+                false
+            };
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+            if timed_out && self.should_sleep() && self.try_expire() {
+                counted = false;
+                break;
+            }
+            searching = true;
+            self.searching.fetch_add(1, Ordering::SeqCst);
+        }
+        if searching {
+            self.searching.fetch_sub(1, Ordering::SeqCst);
+        }
+        if counted {
+            self.workers.fetch_sub(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        // A job pushed by a submitter that saw this worker as searching, or saw `workers`
+        // before the decrement, must still find a worker.
+        if !self.queue.is_empty() && self.state.load(Ordering::SeqCst) != STOPPING {
+            self.notify();
+        }
+        if self.workers.load(Ordering::SeqCst) == 0 && self.stoppers.load(Ordering::SeqCst) > 0 {
+            wake_all(key(&self.workers));
+        }
+        CURRENT_POOL.with(|c| c.set(0));
+    }
+
+    fn stop_searching(self: &Arc<Self>) {
+        if self.searching.fetch_sub(1, Ordering::SeqCst) == 1 && !self.queue.is_empty() {
+            // The last searcher took a job and more are queued: fan out.
+            self.notify();
+        }
+    }
+
+    fn busy_done(&self) {
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        // A `pause()` caller waits for `busy` to reach 0 (or 1 when it is a task itself).
+        if self.pausers.load(Ordering::SeqCst) > 0 {
+            wake_all(key(&*self.busy));
+        }
+    }
+
+    /// An idle worker whose park timed out: leave, unless it is a preallocated core worker.
+    fn try_expire(&self) -> bool {
+        if self.prealloc && !self.too_many_workers() {
+            return false;
+        }
+        self.workers.fetch_sub(1, Ordering::SeqCst);
+        self.expired.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn pause_park(&self) {
+        park_on(
+            key(&self.paused),
+            || self.paused.load(Ordering::SeqCst) && self.state.load(Ordering::SeqCst) == OPEN,
+            None,
+        );
+    }
+
+    // ----- control -------------------------------------------------------------------------
+
+    pub(crate) fn pause(self: &Arc<Self>) {
+        self.paused.store(true, Ordering::SeqCst);
+        // A task pausing its own pool waits for the others, not for itself.
+        let own = usize::from(self.is_current());
+        self.pausers.fetch_add(1, Ordering::SeqCst);
+        while self.busy.load(Ordering::SeqCst) > own && self.paused.load(Ordering::SeqCst) {
+            park_on(
+                key(&*self.busy),
+                || self.busy.load(Ordering::SeqCst) > own && self.paused.load(Ordering::SeqCst),
+                Some(now() + Duration::from_millis(50)),
+            );
+        }
+        self.pausers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn resume(self: &Arc<Self>) {
+        self.paused.store(false, Ordering::SeqCst);
+        wake_all(key(&self.paused));
+        wake_all(key(&*self.busy));
+        if !self.queue.is_empty() {
+            // Paused workers may have expired meanwhile; make sure someone runs the queue.
+            fence(Ordering::SeqCst);
+            if self.searching.load(Ordering::SeqCst) == 0 && !wake_one(key(&self.idle)) {
+                self.maybe_spawn();
+            }
+        }
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Moves to `target` (DRAINING or STOPPING), wakes everybody who must notice, and for
+    /// STOPPING drops the queued jobs. Returns how many jobs this call dropped.
+    pub(crate) fn close(self: &Arc<Self>, target: u8) -> usize {
+        let mut cur = self.state.load(Ordering::SeqCst);
+        loop {
+            // STOPPING wins over DRAINING; DRAINING never downgrades STOPPING.
+            if cur == target || cur == STOPPING {
+                break;
+            }
+            match self
+                .state
+                .compare_exchange(cur, target, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.paused.store(false, Ordering::SeqCst);
+        wake_all(key(&self.paused));
+        wake_all(key(&*self.busy));
+        wake_all(key(&*self.pending));
+        let mut dropped = 0;
+        if self.state.load(Ordering::SeqCst) == STOPPING {
+            while let Some(job) = self.pop() {
+                drop(job);
+                dropped += 1;
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.finish_one();
+            }
+        }
+        wake_all(key(&self.idle));
+        // Queued jobs with every worker gone (expired while paused): start one to drain them.
+        fence(Ordering::SeqCst);
+        if !self.queue.is_empty() && self.workers.load(Ordering::SeqCst) == 0 {
+            self.maybe_spawn();
+        }
+        dropped
+    }
+
+    /// Waits until every worker has exited. Returns false on timeout. A worker of this pool
+    /// cannot wait for itself: from inside, this returns `true` without waiting.
+    pub(crate) fn join_workers(self: &Arc<Self>, deadline: Option<Instant>) -> bool {
+        if self.is_current() {
+            return true;
+        }
+        self.stoppers.fetch_add(1, Ordering::SeqCst);
+        let mut done = true;
+        while self.workers.load(Ordering::SeqCst) > 0 {
+            if deadline.is_some_and(|d| now() >= d) {
+                done = false;
+                break;
+            }
+            // Bounded naps so a missed wake-up can only delay, never hang.
+            let nap = now() + Duration::from_millis(20);
+            let until = deadline.map_or(nap, |d| d.min(nap));
+            park_on(
+                key(&self.workers),
+                || self.workers.load(Ordering::SeqCst) > 0,
+                Some(until),
+            );
+        }
+        self.stoppers.fetch_sub(1, Ordering::SeqCst);
+        done
+    }
+
+    pub(crate) fn reboot(self: &Arc<Self>) {
+        self.state.store(OPEN, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != OPEN
+    }
+
+    /// Waits until every accepted job has finished (or was dropped). False on timeout.
+    pub(crate) fn wait(self: &Arc<Self>, deadline: Option<Instant>) -> bool {
+        assert!(
+            !self.is_current(),
+            "gosync::workerpool: wait() called from one of the pool's own tasks would wait \
+             for itself forever; wait on a TaskHandle or a WaitGroup instead"
+        );
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut done = true;
+        while self.pending.load(Ordering::SeqCst) > 0 {
+            if deadline.is_some_and(|d| now() >= d) {
+                done = false;
+                break;
+            }
+            park_on(
+                key(&self.waiters),
+                || self.pending.load(Ordering::SeqCst) > 0,
+                deadline,
+            );
+        }
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        done
+    }
+
+    pub(crate) fn tune(self: &Arc<Self>, size: usize) {
+        let old = self.cap.load(Ordering::SeqCst);
+        if old == 0 || size == 0 || old == size {
+            return;
+        }
+        self.cap.store(size, Ordering::SeqCst);
+        if size > old {
+            wake_all(key(&*self.pending));
+            // Queued jobs may now get extra workers.
+            let mut extra = size - old;
+            while extra > 0 && self.queue.len() > self.idle.load(Ordering::SeqCst) {
+                if !self.maybe_spawn() {
+                    break;
+                }
+                extra -= 1;
+            }
+        } else {
+            // Let idle excess workers notice they must leave.
+            wake_all(key(&self.idle));
+        }
+    }
+
+    // ----- observation ---------------------------------------------------------------------
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap.load(Ordering::Relaxed)
+    }
+    pub(crate) fn running(&self) -> usize {
+        self.workers.load(Ordering::SeqCst)
+    }
+    pub(crate) fn busy(&self) -> usize {
+        // `busy` is briefly raised by workers checking `paused`; never report above workers.
+        self.busy
+            .load(Ordering::SeqCst)
+            .min(self.workers.load(Ordering::SeqCst))
+    }
+    pub(crate) fn waiting(&self) -> usize {
+        self.blocked.load(Ordering::SeqCst)
+    }
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let submitted = self.submitted.load(Ordering::Relaxed);
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let pending = self.pending.load(Ordering::SeqCst) as u64;
+        PoolStats {
+            cap: self.cap(),
+            workers: self.running(),
+            busy: self.busy(),
+            idle: self.idle.load(Ordering::SeqCst),
+            queued: self.queued(),
+            waiting: self.waiting(),
+            submitted,
+            completed: submitted.saturating_sub(pending).saturating_sub(dropped),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            dropped,
+            panicked: self.panicked.load(Ordering::Relaxed),
+            ran_inline: self.inline.load(Ordering::Relaxed),
+            workers_started: self.spawned.load(Ordering::Relaxed),
+            workers_expired: self.expired.load(Ordering::Relaxed),
+            peak_workers: self.peak_workers.load(Ordering::Relaxed),
+            paused: self.is_paused(),
+            closed: self.is_closed(),
+        }
+    }
+}
