@@ -30,6 +30,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod primitive;
+/// Under `cfg(loom)` only: the fake clock's test hooks (`reset`, `advance`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use primitive::loom_clock;
 
 pub mod connpool;
 pub mod detect;
@@ -41,5 +45,4 @@ pub mod workerpool;
 pub mod x;
 
 #[doc(inline)]
-#[allow(unused_imports)] // Empty until the first primitive lands.
 pub use crate::sync::*;

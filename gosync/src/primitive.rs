@@ -153,5 +153,8 @@ pub(crate) fn multi_core() -> bool {
 #[cfg(loom)]
 #[path = "primitive_loom.rs"]
 mod loom_impl;
+/// Test hooks for the fake clock used under loom (`reset`, `advance`).
+#[cfg(loom)]
+pub use loom_impl::loom_clock;
 #[cfg(loom)]
 pub(crate) use loom_impl::{now, parking, thread_id, Instant};

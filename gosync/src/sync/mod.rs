@@ -3,6 +3,12 @@
 //! Everything here is re-exported at the crate root (`gosync::Mutex`, ...).
 
 // -- Mutex family: Mutex, ReentrantMutex, TokenMutex --------------------------------------
+mod mutex;
+pub(crate) mod raw_mutex;
+
+#[allow(unused_imports)] // crate-internal hook for Cond
+pub(crate) use mutex::guard_mutex;
+pub use mutex::{Mutex, MutexGuard};
 
 // -- RwMutex and Cond -------------------------------------------------------------------
 

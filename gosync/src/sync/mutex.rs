@@ -1,0 +1,310 @@
+//! [`Mutex`]: Go's `sync.Mutex` (normal and starvation modes) holding the data it protects.
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::time::Duration;
+
+use super::raw_mutex::RawMutex;
+use crate::primitive::UnsafeCell;
+
+/// A mutual-exclusion lock with Go's `sync.Mutex` algorithm: fast and barging in normal mode,
+/// bounded-wait FIFO handoff in starvation mode.
+///
+/// Like `std::sync::Mutex`, it owns the data it protects; [`lock`](Self::lock) returns a
+/// [`MutexGuard`] that derefs to the data and unlocks when dropped.
+///
+/// # Fairness: Go's two modes
+///
+/// - **Normal mode**: a thread that finds the lock free takes it, even if others sleep
+///   (barging); a thread that finds it held spins briefly (at most 4 × 30 pause instructions,
+///   only on multi-core machines), then sleeps. An unlock wakes one sleeper, which competes with
+///   arriving threads; if it loses it goes back to the *front* of the queue.
+/// - **Starvation mode**: as soon as a waiter has waited more than 1 ms, the mutex hands
+///   ownership directly from each unlocker to the front waiter; arriving threads queue at the
+///   back without spinning. It goes back to normal mode when the waiter that receives the lock
+///   waited less than 1 ms or was the last one.
+///
+/// So throughput is that of a barging lock while waits are short, and no waiter waits much
+/// longer than the queue ahead of it once waits get long.
+///
+/// # Differences from Go
+///
+/// - The data lives inside the mutex and is reachable only through the guard: forgetting to
+///   lock, unlocking twice, and unlocking a mutex you did not lock do not compile (Go's
+///   `sync: unlock of unlocked mutex` is unreachable).
+/// - Copying a mutex (a `go vet` warning in Go) is impossible: `Mutex` is not `Clone`/`Copy`.
+/// - Extra: [`try_lock_for`](Self::try_lock_for) (a timed lock), and observation
+///   ([`is_locked`](Self::is_locked), [`is_starving`](Self::is_starving),
+///   [`waiters`](Self::waiters)).
+/// - Go's spin rule also asks the scheduler whether other goroutines are runnable; gosync spins
+///   whenever more than one CPU is available.
+///
+/// # Differences from `std::sync::Mutex`
+///
+/// - **No poisoning** (Go has none): if a thread panics while holding the lock, the guard's drop
+///   unlocks it and the next `lock` succeeds normally. `lock` returns the guard, not a `Result`.
+/// - Bounded waiting: std's futex mutex has no fairness mechanism at all; a thread can be
+///   starved indefinitely under heavy contention. Here starvation mode caps waits.
+/// - `try_lock_for`, `is_locked`, `is_starving`, `waiters`.
+/// - `new` is `const`, as in std.
+///
+/// # State layout
+///
+/// One `u32` state word plus Go's semaphore (`u32`) and a count of re-queued sleepers (`u32`):
+///
+/// | state bits | meaning |
+/// |---|---|
+/// | 0 `LOCKED` | held (in starvation mode, clear while ownership is being handed off) |
+/// | 1 `WOKEN` | a spinner or woken waiter is competing; unlock must not wake another |
+/// | 2 `STARVING` | starvation mode: unlock hands ownership to the front waiter |
+/// | 3.. waiters | sleeping (or about to sleep) waiters not yet woken |
+///
+/// Invariants: at most one thread owns `WOKEN`; `STARVING` is only set while held and with
+/// waiters; a starving mutex with `LOCKED` clear is still taken (handoff in flight).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use gosync::Mutex;
+///
+/// let counter = Arc::new(Mutex::new(0));
+/// let handles: Vec<_> = (0..10)
+///     .map(|_| {
+///         let counter = Arc::clone(&counter);
+///         std::thread::spawn(move || *counter.lock() += 1)
+///     })
+///     .collect();
+/// for h in handles {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(*counter.lock(), 10);
+/// ```
+///
+/// Unlocking twice is a compile error (the guard is moved by the first `drop`):
+///
+/// ```compile_fail
+/// let m = gosync::Mutex::new(0);
+/// let g = m.lock();
+/// drop(g);
+/// drop(g);
+/// ```
+#[doc(alias = "sync.Mutex")]
+pub struct Mutex<T: ?Sized> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the mutex gives `&mut T` to one thread at a time, so moving or sharing it across
+// threads needs exactly `T: Send` (same bounds as `std::sync::Mutex`).
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above: `&Mutex<T>` only yields `&mut T` under mutual exclusion.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+/// Access to the data of a locked [`Mutex`]; dropping it unlocks.
+///
+/// Like `std::sync::MutexGuard` it is not `Send` (it must be dropped on the thread that
+/// locked), and it is `Sync` when `T: Sync`.
+#[must_use = "if unused the Mutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    /// Not `Send`, like std's guard.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard only gives out `&T`, which is fine across threads when `T: Sync`.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<T> Mutex<T> {
+    /// Creates an unlocked mutex holding `value`. `const`, so it can initialise a `static`.
+    #[cfg(not(loom))]
+    #[inline]
+    pub const fn new(value: T) -> Self {
+        Self {
+            raw: RawMutex::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Creates an unlocked mutex holding `value`.
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        Self {
+            raw: RawMutex::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the mutex and returns the data (no locking needed: we own it).
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Acquires the lock, blocking the current thread until it is available (Go's `Lock`).
+    ///
+    /// Locking a mutex the current thread already holds deadlocks (as in Go and std); use
+    /// [`ReentrantMutex`](crate::ReentrantMutex) if you need re-entry.
+    #[doc(alias = "Lock")]
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.raw.lock();
+        // SAFETY: we just acquired the lock.
+        unsafe { self.guard() }
+    }
+
+    /// Acquires the lock if it is free right now (Go's `TryLock`).
+    ///
+    /// Fails if the lock is held or in starvation mode (ownership is reserved for the waiters),
+    /// even if it is momentarily unlocked. As in Go, correct uses are rare: prefer `lock`.
+    #[doc(alias = "TryLock")]
+    #[inline]
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        if self.raw.try_lock() {
+            // SAFETY: we just acquired the lock.
+            Some(unsafe { self.guard() })
+        } else {
+            None
+        }
+    }
+
+    /// Acquires the lock, waiting at most `timeout` (not in Go). The waiter takes part in the
+    /// normal queue (and in starvation mode) while it waits.
+    #[inline]
+    pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
+        if self.raw.try_lock_for(timeout) {
+            // SAFETY: we just acquired the lock.
+            Some(unsafe { self.guard() })
+        } else {
+            None
+        }
+    }
+
+    /// Mutable access without locking: `&mut self` proves no one else can hold the lock.
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every other access.
+        self.data.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// Whether the mutex is held right now (a snapshot; also true while ownership is being
+    /// handed to a waiter in starvation mode).
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Whether the mutex is in starvation mode right now (a snapshot).
+    #[inline]
+    pub fn is_starving(&self) -> bool {
+        self.raw.is_starving()
+    }
+
+    /// How many threads wait for the lock right now (a snapshot; a thread that has been woken
+    /// and is competing again is not counted).
+    #[inline]
+    pub fn waiters(&self) -> usize {
+        self.raw.waiters()
+    }
+
+    /// Whether a spinning or freshly woken thread is competing for the lock right now (Go's
+    /// `mutexWoken` bit; a snapshot, for monitoring).
+    #[inline]
+    pub fn is_woken(&self) -> bool {
+        self.raw.is_woken()
+    }
+
+    /// The lock itself. Crate-internal: `Cond` unlocks and re-locks through it while a
+    /// [`MutexGuard`] stays borrowed by the caller.
+    #[inline]
+    #[allow(dead_code)] // used by Cond
+    pub(crate) fn raw(&self) -> &RawMutex {
+        &self.raw
+    }
+
+    /// Builds a guard.
+    ///
+    /// # Safety
+    /// The lock must be held by the caller, who hands its release to the guard.
+    #[inline]
+    unsafe fn guard(&self) -> MutexGuard<'_, T> {
+        MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// The mutex a guard belongs to. Crate-internal: `Cond::wait` uses it to unlock
+/// (`guard_mutex(g).raw().unlock()`) and re-lock (`.raw().lock()`) while the caller's guard
+/// stays borrowed, so the guard remains valid afterwards.
+#[inline]
+#[allow(dead_code)] // used by Cond
+pub(crate) fn guard_mutex<'a, T: ?Sized>(guard: &MutexGuard<'a, T>) -> &'a Mutex<T> {
+    guard.mutex
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Self {
+        Self::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Mutex");
+        match self.try_lock() {
+            Some(guard) => d.field("data", &&*guard),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.field("starving", &self.is_starving())
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held; shared access through `&self`.
+        self.mutex.data.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held; exclusive access through `&mut self`.
+        self.mutex.data.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the lock and gives up its access here.
+        unsafe { self.mutex.raw.unlock() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
