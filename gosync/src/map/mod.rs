@@ -1,4 +1,34 @@
-//! Concurrent maps: [`SyncMap`](crate::map) (Go's `sync.Map`), a sharded map, an
-//! RWMutex-guarded map, an expiring map and an ordered map.
+//! Concurrent maps: Go's `sync.Map` and the other ways Go code shares a map.
 //!
-//! None of them hands out a guard, so no call can deadlock another.
+//! None of them hands out a guard, so no call can deadlock another, and none runs a user
+//! callback while holding a lock unless its docs say so.
+//!
+//! # Which one should I use?
+//!
+//! | map | use it when | reads | writes | `len` |
+//! |---|---|---|---|---|
+//! | [`SyncMap`] | the default: caches, registries, anything Go puts in `sync.Map` | lock-free | per-shard lock | O(shards) exact |
+//! | [`ShardedMap`] | you want orcaman/concurrent-map's API (`upsert`, `remove_if`, `pop`) | shard read lock | shard write lock | O(shards) |
+//! | [`RwMap`] | small maps, few threads, simplest possible code (the seed's `map + RWMutex`) | read lock | write lock | O(1) |
+//! | [`TimedMap`] | entries expire after a per-entry TTL, with expiry callbacks | read lock | write lock | O(1) |
+//! | [`TreeMap`] | you need order: `range`, `first`, `last`, `floor`, `ceiling` | read lock | write lock | O(1) |
+//!
+//! The measured comparison with Go's `sync.Map`, dashmap, papaya, scc and moka is in the
+//! README's *map* section (`cargo run --release -p gosync-bench -- map`).
+
+mod reclaim;
+mod sync_map;
+
+pub use sync_map::SyncMap;
+mod lock;
+mod rw_map;
+mod sharded;
+#[cfg(not(loom))]
+mod timed_map;
+mod tree_map;
+
+pub use rw_map::RwMap;
+pub use sharded::ShardedMap;
+#[cfg(not(loom))]
+pub use timed_map::{ExpiryReason, TimedMap};
+pub use tree_map::TreeMap;

@@ -1,0 +1,116 @@
+//! Deferred freeing for the lock-free read path of [`SyncMap`](super::SyncMap).
+//!
+//! Readers walk a shard's table without taking any lock, so a writer that unlinks a node (or
+//! replaces a whole table) must not free it while a reader may still hold the pointer. This
+//! module is the one place that decides *when* such memory is freed:
+//!
+//! - normal build: the [`seize`] collector (the one papaya uses). A reader marks itself active
+//!   with [`Collector::enter`]; anything retired after that stays allocated until the reader's
+//!   [`Guard`] drops. On Linux, entering costs a thread-local counter and a compiler fence
+//!   (seize pairs it with `membarrier` on the rare reclaiming side).
+//! - `cfg(loom)`: retired memory is kept until the collector drops. Loom then checks the
+//!   publication protocol (which loads see which stores) without modelling seize's internals,
+//!   which use `std` atomics loom cannot see.
+//!
+//! Only boxes are retired, so the API is `retire_box`.
+
+use crate::primitive::atomic::{AtomicPtr, Ordering};
+
+#[cfg(not(loom))]
+mod imp {
+    use super::{AtomicPtr, Ordering};
+    use seize::Guard as _;
+
+    /// One collector per map.
+    pub(crate) struct Collector(seize::Collector);
+
+    /// Marks the current thread active: nothing retired after `enter` is freed before the guard
+    /// drops.
+    pub(crate) struct Guard<'a>(seize::LocalGuard<'a>);
+
+    impl Collector {
+        pub(crate) fn new() -> Self {
+            Self(seize::Collector::new())
+        }
+
+        #[inline]
+        pub(crate) fn enter(&self) -> Guard<'_> {
+            Guard(self.0.enter())
+        }
+
+        /// Frees `ptr` (a `Box::into_raw` pointer) once no guard that could have seen it is
+        /// alive.
+        ///
+        /// # Safety
+        /// `ptr` came from `Box::into_raw`, is no longer reachable by new readers (it was
+        /// unlinked before this call), and is retired exactly once.
+        pub(crate) unsafe fn retire_box<T>(&self, ptr: *mut T) {
+            // SAFETY: forwarded from the caller: a boxed, unlinked pointer retired once.
+            unsafe { self.0.retire(ptr, seize::reclaim::boxed::<T>) }
+        }
+    }
+
+    impl Guard<'_> {
+        /// Loads a pointer that stays valid while this guard lives (if it was reachable when
+        /// loaded).
+        #[inline]
+        pub(crate) fn protect<T>(&self, ptr: &AtomicPtr<T>) -> *mut T {
+            // seize strengthens the order itself (SeqCst, a plain load on x86-64).
+            self.0.protect(ptr, Ordering::Acquire)
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    use super::{AtomicPtr, Ordering};
+
+    type Garbage = (*mut (), unsafe fn(*mut ()));
+
+    /// Under loom: keep everything until the collector drops.
+    pub(crate) struct Collector(std::sync::Mutex<Vec<Garbage>>);
+
+    pub(crate) struct Guard<'a>(core::marker::PhantomData<&'a ()>);
+
+    // SAFETY: the raw pointers are owned boxes whose contents are Send + Sync where the map is.
+    unsafe impl Send for Collector {}
+    // SAFETY: as above; the vector is behind a mutex.
+    unsafe impl Sync for Collector {}
+
+    unsafe fn drop_box<T>(ptr: *mut ()) {
+        // SAFETY: `ptr` was a `Box<T>` passed to `retire_box::<T>`.
+        drop(unsafe { Box::from_raw(ptr.cast::<T>()) });
+    }
+
+    impl Collector {
+        pub(crate) fn new() -> Self {
+            Self(std::sync::Mutex::new(Vec::new()))
+        }
+        pub(crate) fn enter(&self) -> Guard<'_> {
+            Guard(core::marker::PhantomData)
+        }
+        pub(crate) unsafe fn retire_box<T>(&self, ptr: *mut T) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((ptr.cast::<()>(), drop_box::<T> as unsafe fn(*mut ())));
+        }
+    }
+
+    impl Drop for Collector {
+        fn drop(&mut self) {
+            for (ptr, free) in self.0.get_mut().unwrap().drain(..) {
+                // SAFETY: each pointer was retired once and nobody can reach it any more.
+                unsafe { free(ptr) }
+            }
+        }
+    }
+
+    impl Guard<'_> {
+        pub(crate) fn protect<T>(&self, ptr: &AtomicPtr<T>) -> *mut T {
+            ptr.load(Ordering::Acquire)
+        }
+    }
+}
+
+pub(crate) use imp::{Collector, Guard};
