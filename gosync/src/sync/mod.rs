@@ -11,6 +11,9 @@ pub(crate) use mutex::guard_mutex;
 pub use mutex::{Mutex, MutexGuard};
 
 // -- RwMutex and Cond -------------------------------------------------------------------
+mod rwmutex;
+mod rwmutex_writer;
+pub use rwmutex::{RwMutex, RwMutexReadGuard, RwMutexWriteGuard};
 
 // -- WaitGroup and the Once family --------------------------------------------------------
 mod once;
