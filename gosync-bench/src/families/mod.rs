@@ -4,6 +4,7 @@
 use crate::harness::Ctx;
 
 // -- family modules ---------------------------------------------------------------------
+pub mod rwmutex;
 
 // -- end of family modules --------------------------------------------------------------
 
@@ -13,6 +14,10 @@ pub type Entry = fn(&mut Ctx);
 /// Every family: `(name, entry, one-line description)`.
 pub const FAMILIES: &[(&str, Entry, &str)] = &[
     // -- registered families --------------------------------------------------------------
-
+    (
+        "rwmutex",
+        rwmutex::run,
+        "RwMutex vs std/parking_lot RwLock, ShardedLock, Go: RWMutexWrite100/10, Work, writer wait",
+    ),
     // -- end of registered families -------------------------------------------------------
 ];
