@@ -68,10 +68,10 @@ impl RwLike for crossbeam_utils::sync::ShardedLock<()> {
 
 /// Go's `work(k)`: `foo *= 2; foo /= 2` k times on a thread-local value.
 #[inline]
-fn work(foo: &mut u64, k: u32) {
+fn work(acc: &mut u64, k: u32) {
     for _ in 0..k {
-        *foo = black_box(*foo * 2);
-        *foo /= 2;
+        *acc = black_box(*acc * 2);
+        *acc /= 2;
     }
 }
 
@@ -80,11 +80,11 @@ fn work(foo: &mut u64, k: u32) {
 fn mixed<L: RwLike>(threads: usize, iters: u64, local_work: u32, write_ratio: u64) -> Sample {
     let lock = L::default();
     run_parallel(threads, iters, |_, it| {
-        let mut foo: u64 = 0;
+        let mut op: u64 = 0;
         let mut local: u64 = 0;
         while it.next() {
-            foo += 1;
-            if foo % write_ratio == 0 {
+            op += 1;
+            if op % write_ratio == 0 {
                 lock.write_section(|| {});
             } else {
                 lock.read_section(|| work(&mut local, local_work));
