@@ -219,7 +219,7 @@ impl<M: AsyncManager> AsyncPool<M> {
                             }))
                         }
                         Err(e) => {
-                            slot.error = Some(e.to_string());
+                            slot.error = Some(super::error_chain(&e));
                             drop(slot);
                             Err(Error::Connect(e))
                         }
@@ -405,13 +405,13 @@ impl<M: AsyncManager> DerefMut for AsyncPooledConn<M> {
     }
 }
 
-impl<M: AsyncManager> fmt::Debug for AsyncPooledConn<M>
-where
-    M::Connection: fmt::Debug,
-{
+/// Shows the connection's type and age, not its contents (connections rarely implement
+/// `Debug`, and this keeps `unwrap_err()` on checkout results available).
+impl<M: AsyncManager> fmt::Debug for AsyncPooledConn<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncPooledConn")
-            .field("conn", &self.conn.conn)
+            .field("conn", &std::any::type_name::<M::Connection>())
+            .field("age", &self.conn.created.elapsed())
             .field("unusable", &self.unusable)
             .finish()
     }

@@ -192,7 +192,7 @@ impl<M: Manager> Pool<M> {
                 }))
             }
             Err(e) => {
-                slot.error = Some(e.to_string());
+                slot.error = Some(super::error_chain(&e));
                 drop(slot);
                 Err(Error::Connect(e))
             }
@@ -322,13 +322,13 @@ impl<M: Manager> DerefMut for PooledConn<M> {
     }
 }
 
-impl<M: Manager> fmt::Debug for PooledConn<M>
-where
-    M::Connection: fmt::Debug,
-{
+/// Shows the connection's type and age, not its contents (connections rarely implement
+/// `Debug`, and this keeps `unwrap_err()` on checkout results available).
+impl<M: Manager> fmt::Debug for PooledConn<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledConn")
-            .field("conn", &self.conn.conn)
+            .field("conn", &std::any::type_name::<M::Connection>())
+            .field("age", &self.conn.created.elapsed())
             .field("unusable", &self.unusable)
             .finish()
     }

@@ -210,10 +210,28 @@ impl<E> Error<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for Error<E> {
+/// `e` and its sources, `": "`-separated: client crates often put the server's message
+/// (e.g. PostgreSQL's `password authentication failed`) only in a source.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// The message includes the manager error's whole source chain, so that the first line
+/// a user sees names the real cause.
+impl<E: std::error::Error + 'static> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Connect(e) => write!(f, "connection pool: connect failed: {e}"),
+            Error::Connect(e) => write!(f, "connection pool: connect failed: {}", error_chain(e)),
             Error::Timeout {
                 waited,
                 last_connect_error,
