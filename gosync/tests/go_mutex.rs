@@ -5,6 +5,8 @@
 //! Not ported: `TestSemaphore` (gosync exposes no semaphore), `TestMutexMisuse` (unlocking an
 //! unlocked or foreign mutex cannot be written with gosync's guard API: see the `compile_fail`
 //! example on `Mutex`).
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
