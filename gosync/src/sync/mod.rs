@@ -5,10 +5,12 @@
 // -- Mutex family: Mutex, ReentrantMutex, TokenMutex --------------------------------------
 mod mutex;
 pub(crate) mod raw_mutex;
+mod reentrant;
 
 #[allow(unused_imports)] // crate-internal hook for Cond
 pub(crate) use mutex::guard_mutex;
 pub use mutex::{Mutex, MutexGuard};
+pub use reentrant::{ReentrantMutex, ReentrantMutexGuard, TokenMutex, TokenMutexGuard};
 
 // -- RwMutex and Cond -------------------------------------------------------------------
 mod rwmutex;
