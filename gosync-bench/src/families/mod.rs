@@ -4,6 +4,7 @@
 use crate::harness::Ctx;
 
 // -- family modules ---------------------------------------------------------------------
+pub mod pool;
 pub mod rwmutex;
 
 // -- end of family modules --------------------------------------------------------------
@@ -18,6 +19,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "rwmutex",
         rwmutex::run,
         "RwMutex vs std/parking_lot RwLock, ShardedLock, Go: RWMutexWrite100/10, Work, writer wait",
+    ),
+    (
+        "pool",
+        pool::run,
+        "sync.Pool and buffer pools vs lockfree-object-pool, object-pool, opool, alloc, Go",
     ),
     // -- end of registered families -------------------------------------------------------
 ];

@@ -274,14 +274,32 @@ struct Inner<T> {
     cycles: AtomicU64,
 }
 
-/// The calling thread's dense slot number (assigned on first use, never reused).
+#[cfg(not(loom))]
+std::thread_local! {
+    // The calling thread's dense slot number (assigned on first use, never reused).
+    // A `const` thread-local without a destructor: one TLS load, no lazy-init registration.
+    static SLOT: core::cell::Cell<usize> = const { core::cell::Cell::new(usize::MAX) };
+}
+
 #[cfg(not(loom))]
 #[inline(always)]
 fn thread_slot() -> usize {
+    use core::cell::Cell;
+    let s = SLOT.with(Cell::get);
+    if s != usize::MAX {
+        s
+    } else {
+        assign_slot()
+    }
+}
+
+#[cfg(not(loom))]
+#[cold]
+fn assign_slot() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    std::thread_local!(static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed));
-    // During thread teardown the slot may be gone; any shard is correct, only slower.
-    SLOT.try_with(|s| *s).unwrap_or(0)
+    let s = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+    SLOT.with(|c| c.set(s));
+    s
 }
 
 #[cfg(loom)]
@@ -316,16 +334,27 @@ impl<T> Inner<T> {
         }
     }
 
+    /// The calling thread's home shard and its index.
+    #[inline(always)]
+    fn home(&self) -> (usize, &Shard<T>) {
+        let home = thread_slot() & self.mask;
+        // SAFETY: `mask == shards.len() - 1` and the length is a power of two, so
+        // `home <= mask` is in bounds.
+        (home, unsafe { self.shards.get_unchecked(home) })
+    }
+
     #[inline]
     fn try_get(&self) -> Option<T> {
-        let home = thread_slot() & self.mask;
-        let shard = &self.shards[home];
+        let (home, shard) = self.home();
         if let Some(g) = shard.try_lock() {
             let x = g.with(|l| l.private.take().or_else(|| l.shared.pop_back()));
             if let Some(x) = x {
                 shard.len.sub(1);
                 shard.hits.bump(1);
-                shard.retained.sub(self.weight(&x));
+                if self.weigh.is_some() {
+                    shard.retained.sub(self.weight(&x));
+                }
+                drop(g);
                 return Some(x);
             }
         }
@@ -376,8 +405,7 @@ impl<T> Inner<T> {
 
     #[inline]
     fn put(&self, x: T) {
-        let home = thread_slot() & self.mask;
-        let shard = &self.shards[home];
+        let (home, shard) = self.home();
         match shard.try_lock() {
             Some(g) => {
                 let w = self.weight(&x);
@@ -398,7 +426,9 @@ impl<T> Inner<T> {
         });
         shard.len.add(1);
         shard.puts.bump(1);
-        shard.retained.add(w);
+        if w != 0 {
+            shard.retained.add(w);
+        }
     }
 
     #[cold]
