@@ -57,7 +57,7 @@ use super::cancel::WakerSet;
 ///
 /// A `Mutex<HashMap<K, Arc<Call>>>` of in-flight calls. Each `Call` has its own mutex holding
 /// the outcome (`Running`, `Vacant` after an async leader was dropped, `Done(v)`, `Panicked`),
-/// the number of callers that shared it (`dups`) and of callers still waiting, plus a condvar
+/// the number of callers waiting for it (the leader's `shared` is `waiting > 0`), a condvar
 /// for blocking waiters and a waker set for async ones. Lock order: the map, then a call.
 /// Invariant: a call is in the map until its outcome is final (or it is forgotten, or it went
 /// vacant with no waiter); a completing leader removes only its own call (pointer equality), so
@@ -102,9 +102,7 @@ struct Call<V> {
 
 struct CallState<V> {
     outcome: Outcome<V>,
-    /// Callers that joined this call (Go's `dups`).
-    dups: usize,
-    /// Callers currently waiting for the outcome.
+    /// Callers currently waiting for the outcome (Go's `dups`, minus async waiters that left).
     waiting: usize,
     /// Async waiters.
     wakers: WakerSet,
@@ -124,7 +122,6 @@ impl<V> Call<V> {
         Arc::new(Call {
             state: Mutex::new(CallState {
                 outcome: Outcome::Running,
-                dups: 0,
                 waiting: 0,
                 wakers: WakerSet::default(),
             }),
@@ -230,7 +227,6 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
                 drop(st);
                 return (call, true);
             }
-            st.dups += 1;
             st.waiting += 1;
             drop(st);
             return (call, false);
@@ -244,7 +240,8 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
     fn complete(&self, key: &K, call: &Arc<Call<V>>, res: std::thread::Result<V>) -> (V, bool) {
         self.remove_if_current(key, call);
         let mut st = call.lock();
-        let shared = st.dups > 0;
+        // Every caller still waiting receives this value (blocking waiters never leave).
+        let shared = st.waiting > 0;
         match res {
             Ok(v) => {
                 let kept = (st.waiting > 0).then(|| v.clone());
