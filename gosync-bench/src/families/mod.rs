@@ -6,6 +6,7 @@ use crate::harness::Ctx;
 // -- family modules ---------------------------------------------------------------------
 pub mod pool;
 pub mod rwmutex;
+pub mod x;
 
 // -- end of family modules --------------------------------------------------------------
 
@@ -24,6 +25,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "pool",
         pool::run,
         "sync.Pool and buffer pools vs lockfree-object-pool, object-pool, opool, alloc, Go",
+    ),
+    (
+        "x",
+        x::run,
+        "x/sync: Semaphore (async vs tokio, blocking vs Mutex+Condvar), SingleFlight stampede",
     ),
     // -- end of registered families -------------------------------------------------------
 ];

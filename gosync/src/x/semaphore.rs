@@ -26,7 +26,7 @@ const WAITING: usize = 0;
 const GRANTED: usize = 1;
 
 /// How many times a blocking acquirer polls the state before it queues (multi-core only).
-const SPIN_LIMIT: u32 = 64;
+const SPIN_LIMIT: u32 = 16;
 
 /// A weighted semaphore: a pool of `size` permits that callers take and give back in any
 /// amount, served in strict arrival order.

@@ -1,0 +1,323 @@
+//! `x`: golang.org/x/sync counterparts.
+//!
+//! - Async semaphore, acquire(1)/release: gosync `Semaphore::acquire_async` against
+//!   `tokio::sync::Semaphore::acquire`, on one tokio multi-thread runtime (2 workers), with
+//!   1/2/4/8 tasks each running its share of the operations.
+//!   - `sem_async_uncontended`: as many permits as tasks (never waits).
+//!   - `sem_async_contended`: 1 permit, held across one `yield_now().await` (every other task
+//!     queues behind it, so each operation goes through the FIFO wait queue).
+//! - Blocking semaphore, acquire(1)/release: gosync `Semaphore::acquire` against the classic
+//!   `Mutex<usize>` + `Condvar` semaphore, `run_parallel` on 1/2/4/8 threads.
+//!   - `sem_blocking_uncontended`: as many permits as threads.
+//!   - `sem_blocking_contended`: 1 permit; a little work inside and outside (`WORK` multiply-adds).
+//! - `singleflight_stampede`: 1000 tasks ask for one key at once; the computation is a 1 ms
+//!   async sleep. ns/op is per stampede; `computations` (extra) counts how many times the work
+//!   ran per stampede; the latency percentiles are each caller's wait. Baseline: no
+//!   deduplication (every caller computes).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use gosync::x::{Semaphore, SingleFlight};
+use hdrhistogram::Histogram;
+
+use crate::harness::{latency_histogram, run_parallel, Ctx, Impl, Sample};
+
+const FAMILY: &str = "x";
+
+/// The textbook blocking semaphore: a counter under a mutex, a condvar to wait on. It
+/// notifies only when someone waits (std's `notify_one` is a syscall even with no waiter).
+struct CondvarSemaphore {
+    /// (permits, waiting threads)
+    state: Mutex<(usize, usize)>,
+    cv: Condvar,
+}
+
+impl CondvarSemaphore {
+    fn new(n: usize) -> Self {
+        CondvarSemaphore {
+            state: Mutex::new((n, 0)),
+            cv: Condvar::new(),
+        }
+    }
+    fn acquire(&self) {
+        let mut s = self.state.lock().unwrap();
+        while s.0 == 0 {
+            s.1 += 1;
+            s = self.cv.wait(s).unwrap();
+            s.1 -= 1;
+        }
+        s.0 -= 1;
+    }
+    fn release(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.0 += 1;
+        let notify = s.1 > 0;
+        drop(s);
+        if notify {
+            self.cv.notify_one();
+        }
+    }
+}
+
+/// Multiply-adds of work inside and outside the permit in `sem_blocking_contended`.
+const WORK: u32 = 32;
+
+/// A little CPU work that does not use the `pause` instruction (which can trap to the
+/// hypervisor on virtual machines and then costs ~100 ns).
+fn work(n: u32) {
+    let mut x = 1u64;
+    for i in 0..n {
+        x = black_box(
+            x.wrapping_mul(6364136223846793005)
+                .wrapping_add(u64::from(i)),
+        );
+    }
+    black_box(x);
+}
+
+/// Splits `iters` over `tasks` tasks, runs `body(share)` in each, returns the wall time.
+fn run_tasks<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, body: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let per = iters / tasks as u64;
+    let extra = iters % tasks as u64;
+    let futs: Vec<Fut> = (0..tasks)
+        .map(|i| body(per + u64::from((i as u64) < extra)))
+        .collect();
+    rt.block_on(async {
+        let t0 = Instant::now();
+        let handles: Vec<_> = futs.into_iter().map(|f| tokio::spawn(f)).collect();
+        for h in handles {
+            h.await.expect("benchmark task panicked");
+        }
+        t0.elapsed()
+    })
+}
+
+/// Runs the family.
+pub fn run(ctx: &mut Ctx) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+
+    for &t in &ctx.threads() {
+        let (g, k) = (
+            Arc::new(Semaphore::new(t)),
+            Arc::new(tokio::sync::Semaphore::new(t)),
+        );
+        ctx.compare(
+            FAMILY,
+            "sem_async_uncontended",
+            t,
+            vec![
+                Impl::new("gosync", |iters| {
+                    run_tasks(&rt, t, iters, |n| {
+                        let s = g.clone();
+                        async move {
+                            for _ in 0..n {
+                                drop(black_box(s.acquire_async(1).await));
+                            }
+                        }
+                    })
+                    .into()
+                }),
+                Impl::new("tokio", |iters| {
+                    run_tasks(&rt, t, iters, |n| {
+                        let s = k.clone();
+                        async move {
+                            for _ in 0..n {
+                                drop(black_box(s.acquire().await.unwrap()));
+                            }
+                        }
+                    })
+                    .into()
+                }),
+            ],
+        );
+    }
+
+    for &t in &ctx.threads() {
+        let (g, k) = (
+            Arc::new(Semaphore::new(1)),
+            Arc::new(tokio::sync::Semaphore::new(1)),
+        );
+        ctx.compare(
+            FAMILY,
+            "sem_async_contended",
+            t,
+            vec![
+                Impl::new("gosync", |iters| {
+                    run_tasks(&rt, t, iters, |n| {
+                        let s = g.clone();
+                        async move {
+                            for _ in 0..n {
+                                let p = s.acquire_async(1).await;
+                                tokio::task::yield_now().await;
+                                drop(p);
+                            }
+                        }
+                    })
+                    .into()
+                }),
+                Impl::new("tokio", |iters| {
+                    run_tasks(&rt, t, iters, |n| {
+                        let s = k.clone();
+                        async move {
+                            for _ in 0..n {
+                                let p = s.acquire().await.unwrap();
+                                tokio::task::yield_now().await;
+                                drop(p);
+                            }
+                        }
+                    })
+                    .into()
+                }),
+            ],
+        );
+    }
+
+    for &t in &ctx.threads() {
+        let (g, c) = (Semaphore::new(t), CondvarSemaphore::new(t));
+        ctx.compare(
+            FAMILY,
+            "sem_blocking_uncontended",
+            t,
+            vec![
+                Impl::new("gosync", |iters| {
+                    run_parallel(t, iters, |_, it| {
+                        while it.next() {
+                            drop(black_box(g.acquire(1)));
+                        }
+                    })
+                    .into()
+                }),
+                Impl::new("mutex+condvar", |iters| {
+                    run_parallel(t, iters, |_, it| {
+                        while it.next() {
+                            c.acquire();
+                            c.release();
+                        }
+                    })
+                    .into()
+                }),
+            ],
+        );
+    }
+
+    for &t in &ctx.threads() {
+        let (g, c) = (Semaphore::new(1), CondvarSemaphore::new(1));
+        ctx.compare(
+            FAMILY,
+            "sem_blocking_contended",
+            t,
+            vec![
+                Impl::new("gosync", |iters| {
+                    run_parallel(t, iters, |_, it| {
+                        while it.next() {
+                            let p = g.acquire(1);
+                            work(WORK);
+                            drop(p);
+                            work(WORK);
+                        }
+                    })
+                    .into()
+                }),
+                Impl::new("mutex+condvar", |iters| {
+                    run_parallel(t, iters, |_, it| {
+                        while it.next() {
+                            c.acquire();
+                            work(WORK);
+                            c.release();
+                            work(WORK);
+                        }
+                    })
+                    .into()
+                }),
+            ],
+        );
+    }
+
+    stampede(ctx, &rt);
+}
+
+const CALLERS: usize = 1000;
+
+/// One stampede: `CALLERS` tasks ask for the same key at once. Returns (elapsed,
+/// computations, per-caller latency histogram).
+fn one_stampede(
+    rt: &tokio::runtime::Runtime,
+    group: Option<&Arc<SingleFlight<u64, u64>>>,
+    key: u64,
+) -> (Duration, usize, Histogram<u64>) {
+    let computed = Arc::new(AtomicUsize::new(0));
+    let lat = Arc::new(Mutex::new(latency_histogram()));
+    let t0 = Instant::now();
+    rt.block_on(async {
+        let handles: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let (group, computed, lat) = (group.cloned(), computed.clone(), lat.clone());
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    let compute = || async {
+                        computed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        key * 2
+                    };
+                    let v = match &group {
+                        Some(g) => g.run_async(key, compute).await.0,
+                        None => compute().await,
+                    };
+                    black_box(v);
+                    let ns = start.elapsed().as_nanos() as u64;
+                    lat.lock().unwrap().record(ns.max(1)).ok();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("stampede task panicked");
+        }
+    });
+    let elapsed = t0.elapsed();
+    let hist = Arc::try_unwrap(lat)
+        .ok()
+        .expect("all tasks done")
+        .into_inner()
+        .unwrap();
+    (elapsed, computed.load(Ordering::Relaxed), hist)
+}
+
+fn stampede(ctx: &mut Ctx, rt: &tokio::runtime::Runtime) {
+    let group = Arc::new(SingleFlight::<u64, u64>::new());
+    let mut key = 0u64;
+    let mut run = |iters: u64, group: Option<&Arc<SingleFlight<u64, u64>>>| {
+        let mut total = Duration::ZERO;
+        let mut hist = latency_histogram();
+        let mut computations = 0usize;
+        for _ in 0..iters {
+            key += 1;
+            let (el, c, h) = one_stampede(rt, group, key);
+            total += el;
+            computations += c;
+            hist.add(&h).expect("compatible histograms");
+        }
+        Sample::with_latency(total, hist)
+            .extra("computations", computations as f64 / iters.max(1) as f64)
+    };
+    let run = std::cell::RefCell::new(&mut run);
+    ctx.compare(
+        FAMILY,
+        "singleflight_stampede",
+        CALLERS,
+        vec![
+            Impl::new("gosync", |iters| (run.borrow_mut())(iters, Some(&group))),
+            Impl::new("no dedup", |iters| (run.borrow_mut())(iters, None)),
+        ],
+    );
+}
