@@ -436,7 +436,7 @@ fn cancelled_async_leader_is_replaced_by_a_waiter() {
 fn blocking_waiter_takes_over_from_async_leader() {
     let group = Arc::new(SingleFlight::<u8, &'static str>::new());
     let w = Arc::new(CountWaker::default());
-    let mut leader = Box::pin(group.run_async(1, || std::future::pending()));
+    let mut leader = Box::pin(group.run_async(1, std::future::pending));
     assert!(poll_once(leader.as_mut(), &w).is_pending());
     let t = {
         let group = group.clone();
@@ -452,7 +452,7 @@ fn blocking_waiter_takes_over_from_async_leader() {
 fn dropped_leader_without_waiters_frees_the_key() {
     let group = SingleFlight::<u8, u8>::new();
     let w = Arc::new(CountWaker::default());
-    let mut leader = Box::pin(group.run_async(1, || std::future::pending()));
+    let mut leader = Box::pin(group.run_async(1, std::future::pending));
     assert!(poll_once(leader.as_mut(), &w).is_pending());
     assert_eq!(group.in_flight(), 1);
     drop(leader);
