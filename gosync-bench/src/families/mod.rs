@@ -8,6 +8,8 @@ pub mod pool;
 pub mod rwmutex;
 pub mod x;
 
+pub mod once;
+pub mod waitgroup;
 // -- end of family modules --------------------------------------------------------------
 
 /// A family's entry point.
@@ -30,6 +32,16 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "x",
         x::run,
         "x/sync: Semaphore (async vs tokio, blocking vs Mutex+Condvar), SingleFlight stampede",
+    ),
+    (
+        "waitgroup",
+        waitgroup::run,
+        "WaitGroup: Go's add/done/wait benchmarks vs crossbeam and Go",
+    ),
+    (
+        "once",
+        once::run,
+        "Once family fast paths vs std Once/OnceLock/LazyLock, once_cell and Go",
     ),
     // -- end of registered families -------------------------------------------------------
 ];

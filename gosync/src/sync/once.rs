@@ -17,11 +17,14 @@ use crate::primitive::thread_id;
 // | `RUNNING|QUEUED` | ... and at least one other thread is parked on `state`'s address     |
 // | `DONE`       (4) | finished; never changes again. The fast path is one acquire load    |
 // |                  | compared with this value.                                            |
+// | `PANICKED`   (8) | finished by a panic, for the types that re-raise it (`OnceFunc`,     |
+// |                  | `OnceValue`, `OnceValues`); final like `DONE`. `Once` stores `DONE`  |
+// |                  | after a panic (Go's rule), `TryOnce` goes back to `INCOMPLETE`.      |
 //
 // INCOMPLETE → RUNNING (CAS by the thread that will run), RUNNING → RUNNING|QUEUED (CAS by a
-// thread about to park), RUNNING[|QUEUED] → DONE or → INCOMPLETE (swap by the runner when it
-// finishes or fails; it wakes every parked thread if QUEUED was set). Woken threads start
-// over: they return on DONE and compete to run again on INCOMPLETE.
+// thread about to park), RUNNING[|QUEUED] → DONE, PANICKED or INCOMPLETE (swap by the runner
+// when it finishes or fails; it wakes every parked thread if QUEUED was set). Woken threads
+// start over: they return on DONE/PANICKED and compete to run again on INCOMPLETE.
 //
 // `owner` holds `thread_id()` of the running thread while the state is RUNNING (0 otherwise).
 // It is only read to detect the one thing that would otherwise deadlock: the runner calling
@@ -31,6 +34,7 @@ const INCOMPLETE: u8 = 0;
 const RUNNING: u8 = 1;
 const QUEUED: u8 = 2;
 const DONE: u8 = 4;
+const PANICKED: u8 = 8;
 
 /// The state machine behind every once-type in this crate.
 pub(crate) struct RawOnce {
@@ -62,6 +66,12 @@ impl RawOnce {
         self.state.load(Ordering::Acquire) == DONE
     }
 
+    /// Whether the once is final: `DONE` or `PANICKED`.
+    #[inline]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Acquire) & (DONE | PANICKED) != 0
+    }
+
     #[inline]
     fn key(&self) -> usize {
         &self.state as *const AtomicU8 as usize
@@ -78,7 +88,7 @@ impl RawOnce {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             match state {
-                DONE => return None,
+                DONE | PANICKED => return None,
                 INCOMPLETE => {
                     match self.state.compare_exchange_weak(
                         INCOMPLETE,
@@ -91,6 +101,7 @@ impl RawOnce {
                             return Some(RunGuard {
                                 once: self,
                                 complete: false,
+                                panicked: false,
                             });
                         }
                         Err(actual) => state = actual,
@@ -136,6 +147,7 @@ impl fmt::Debug for RawOnce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self.state.load(Ordering::Acquire) {
             DONE => "done",
+            PANICKED => "panicked",
             INCOMPLETE => "incomplete",
             _ => "running",
         };
@@ -156,18 +168,24 @@ fn reentered(what: &'static str) -> ! {
 
 /// Owns one run of the initializer. Dropping it ends the run: `DONE` if `complete` was set
 /// (before the initializer was called, for Go's "a panic counts as done"; after it returned
-/// successfully, for retrying types), `INCOMPLETE` otherwise — then wakes parked threads.
+/// successfully, for retrying types) — `PANICKED` instead if `panicked` is set too —
+/// `INCOMPLETE` otherwise; then it wakes parked threads.
 #[clippy::has_significant_drop]
 pub(crate) struct RunGuard<'a> {
     once: &'a RawOnce,
     pub(crate) complete: bool,
+    pub(crate) panicked: bool,
 }
 
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         let once = self.once;
         once.owner.store(0, Ordering::Relaxed);
-        let next = if self.complete { DONE } else { INCOMPLETE };
+        let next = match (self.complete, self.panicked) {
+            (false, _) => INCOMPLETE,
+            (true, false) => DONE,
+            (true, true) => PANICKED,
+        };
         // Release: publishes the initializer's writes to every thread that loads DONE.
         let prev = once.state.swap(next, Ordering::Release);
         if prev & QUEUED != 0 {

@@ -88,13 +88,35 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
     #[inline]
     #[track_caller]
     fn get(&self, what: &'static str) -> &T {
-        if !self.raw.is_done() {
-            self.run(what);
+        if self.raw.is_done() {
+            // SAFETY: `DONE` (acquire) is stored only after `Slot::Ready` was written, and the
+            // slot never changes after that.
+            return unsafe { self.ready_unchecked() };
         }
-        // SAFETY: the state is DONE (acquire, or we finished the run ourselves), so the slot
-        // is never written again and the writer's stores are visible.
-        let slot = unsafe { &*self.slot.with(|p| p) };
-        match slot {
+        self.get_slow(what)
+    }
+
+    /// # Safety
+    ///
+    /// The state must be `DONE` (observed with acquire ordering or set by this thread).
+    #[inline(always)]
+    unsafe fn ready_unchecked(&self) -> &T {
+        // SAFETY: per the contract the slot is `Ready` and read-only from now on.
+        match unsafe { &*self.slot.with(|p| p) } {
+            Slot::Ready(v) => v,
+            // SAFETY: `DONE` implies `Ready` (a panic ends in `PANICKED`).
+            _ => unsafe { std::hint::unreachable_unchecked() },
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn get_slow(&self, what: &'static str) -> &T {
+        self.run(what);
+        // SAFETY: the run is over (by us or another thread; `begin` returned with acquire
+        // ordering), so the slot is final and read-only.
+        match unsafe { &*self.slot.with(|p| p) } {
             Slot::Ready(v) => v,
             Slot::Panicked(p) => p.raise(),
             Slot::Pending(_) | Slot::Running => unreachable!("once-function done without result"),
@@ -125,6 +147,7 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
             Ok(v) => (Slot::Ready(v), None),
             Err(payload) => (Slot::Panicked(PanicPayload::of(&*payload)), Some(payload)),
         };
+        run.panicked = payload.is_some();
         // SAFETY: still the owner of the run.
         unsafe { self.slot.with_mut(|p| *p = slot) };
         drop(run); // DONE, wake the waiters: they will re-panic from the slot
@@ -135,7 +158,7 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
     }
 
     fn is_done(&self) -> bool {
-        self.raw.is_done()
+        self.raw.is_finished()
     }
 
     fn fmt_with(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result
@@ -143,8 +166,8 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
         T: fmt::Debug,
     {
         let mut d = f.debug_struct(name);
-        if self.raw.is_done() {
-            // SAFETY: DONE, the slot is read-only from now on.
+        if self.raw.is_finished() {
+            // SAFETY: final state, the slot is read-only from now on.
             match unsafe { &*self.slot.with(|p| p) } {
                 Slot::Ready(v) => d.field("value", v),
                 _ => d.field("value", &format_args!("<panicked>")),

@@ -1,0 +1,214 @@
+//! `waitgroup`: Go's WaitGroup benchmarks (`src/sync/waitgroup_test.go`) mirrored, gosync
+//! against crossbeam's clone/drop `WaitGroup` and Go.
+//!
+//! crossbeam's group counts handles: `clone()` is Go's `Add(1)`, dropping a clone is `Done()`
+//! and `wait(self)` consumes a handle, so a group is single-use. Where Go's workload waits on
+//! a group (`Uncontended`, `ActuallyWait`) the crossbeam side makes a fresh group per
+//! iteration, which is how it has to be used.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+use gosync::WaitGroup;
+
+use crate::go;
+use crate::harness::{run_parallel, Ctx, Impl};
+
+const FAMILY: &str = "waitgroup";
+
+/// Go's `work(k)`: `for i < k { foo *= 2; foo /= 2 }` on a thread-local integer.
+#[inline(always)]
+fn work(k: u32) {
+    let mut foo = black_box(1u64);
+    for _ in 0..k {
+        foo = black_box(foo * 2);
+        foo /= 2;
+    }
+    black_box(foo);
+}
+
+/// Go benchmark name → workload name used here.
+const GO_NAMES: &[(&str, &str)] = &[
+    ("BenchmarkWaitGroupUncontended", "Uncontended"),
+    ("BenchmarkWaitGroupAddDone", "AddDone"),
+    ("BenchmarkWaitGroupAddDoneWork", "AddDoneWork"),
+    ("BenchmarkWaitGroupWait", "Wait"),
+    ("BenchmarkWaitGroupWaitWork", "WaitWork"),
+    ("BenchmarkWaitGroupActuallyWait", "ActuallyWait"),
+];
+
+/// Runs the family.
+pub fn run(ctx: &mut Ctx) {
+    let threads = ctx.threads();
+
+    // BenchmarkWaitGroupUncontended: each thread its own (padded) group; Add(1); Done(); Wait().
+    for &t in &threads {
+        let groups: Vec<CachePadded<WaitGroup>> =
+            (0..t).map(|_| CachePadded::new(WaitGroup::new())).collect();
+        ctx.compare(
+            FAMILY,
+            "Uncontended",
+            t,
+            vec![
+                Impl::new("gosync", |n| {
+                    run_parallel(t, n, |tid, it| {
+                        let wg = &*groups[tid];
+                        while it.next() {
+                            wg.add(1);
+                            wg.done();
+                            wg.wait();
+                        }
+                    })
+                    .into()
+                }),
+                Impl::new("crossbeam (new group each time)", |n| {
+                    run_parallel(t, n, |_, it| {
+                        while it.next() {
+                            let wg = crossbeam_utils::sync::WaitGroup::new();
+                            drop(black_box(wg.clone()));
+                            wg.wait();
+                        }
+                    })
+                    .into()
+                }),
+            ],
+        );
+    }
+
+    // The add/done pair alone, uncontended: each thread its own group.
+    for &t in &threads {
+        let groups: Vec<CachePadded<WaitGroup>> =
+            (0..t).map(|_| CachePadded::new(WaitGroup::new())).collect();
+        let cb: Vec<CachePadded<crossbeam_utils::sync::WaitGroup>> = (0..t)
+            .map(|_| CachePadded::new(crossbeam_utils::sync::WaitGroup::new()))
+            .collect();
+        ctx.compare(
+            FAMILY,
+            "AddDonePairUncontended",
+            t,
+            vec![
+                Impl::new("gosync", |n| {
+                    run_parallel(t, n, |tid, it| {
+                        let wg = &*groups[tid];
+                        while it.next() {
+                            wg.add(1);
+                            wg.done();
+                        }
+                    })
+                    .into()
+                }),
+                Impl::new("crossbeam (clone/drop)", |n| {
+                    run_parallel(t, n, |tid, it| {
+                        let wg = &*cb[tid];
+                        while it.next() {
+                            drop(black_box(wg.clone()));
+                        }
+                    })
+                    .into()
+                }),
+            ],
+        );
+    }
+
+    // BenchmarkWaitGroupAddDone / AddDoneWork: one shared group; Add(1); work; Done().
+    for (name, k) in [("AddDone", 0), ("AddDoneWork", 100)] {
+        for &t in &threads {
+            let wg = WaitGroup::new();
+            let cb = crossbeam_utils::sync::WaitGroup::new();
+            ctx.compare(
+                FAMILY,
+                name,
+                t,
+                vec![
+                    Impl::new("gosync", |n| {
+                        run_parallel(t, n, |_, it| {
+                            while it.next() {
+                                wg.add(1);
+                                work(k);
+                                wg.done();
+                            }
+                        })
+                        .into()
+                    }),
+                    Impl::new("crossbeam (clone/drop)", |n| {
+                        run_parallel(t, n, |_, it| {
+                            while it.next() {
+                                let h = black_box(cb.clone());
+                                work(k);
+                                drop(h);
+                            }
+                        })
+                        .into()
+                    }),
+                ],
+            );
+        }
+    }
+
+    // BenchmarkWaitGroupWait / WaitWork: a shared group at zero; Wait(); work.
+    for (name, k) in [("Wait", 0), ("WaitWork", 100)] {
+        for &t in &threads {
+            let wg = WaitGroup::new();
+            // crossbeam cannot wait on a group twice: `wait` consumes the handle, and a kept
+            // handle holds the count above zero, so the non-blocking shape is a fresh group.
+            ctx.compare(
+                FAMILY,
+                name,
+                t,
+                vec![
+                    Impl::new("gosync", |n| {
+                        run_parallel(t, n, |_, it| {
+                            while it.next() {
+                                wg.wait();
+                                work(k);
+                            }
+                        })
+                        .into()
+                    }),
+                    Impl::new("crossbeam (new group, wait)", |n| {
+                        run_parallel(t, n, |_, it| {
+                            while it.next() {
+                                crossbeam_utils::sync::WaitGroup::new().wait();
+                                work(k);
+                            }
+                        })
+                        .into()
+                    }),
+                ],
+            );
+        }
+    }
+
+    // BenchmarkWaitGroupActuallyWait: per iteration a new group, Add(1), a new thread (Go: a
+    // goroutine) calls Done, Wait. Thread spawning dominates; measured once, single-threaded.
+    ctx.compare(
+        FAMILY,
+        "ActuallyWait",
+        1,
+        vec![
+            Impl::new("gosync", |n| {
+                let start = std::time::Instant::now();
+                for _ in 0..n {
+                    let wg = Arc::new(WaitGroup::new());
+                    wg.go(|| {});
+                    wg.wait();
+                }
+                start.elapsed().into()
+            }),
+            Impl::new("crossbeam", |n| {
+                let start = std::time::Instant::now();
+                for _ in 0..n {
+                    let wg = crossbeam_utils::sync::WaitGroup::new();
+                    let h = wg.clone();
+                    std::thread::spawn(move || drop(h));
+                    wg.wait();
+                }
+                start.elapsed().into()
+            }),
+        ],
+    );
+
+    let rows = go::bench_std(ctx, "sync", "BenchmarkWaitGroup", &threads);
+    go::add_rows(ctx, FAMILY, &rows, GO_NAMES);
+}
