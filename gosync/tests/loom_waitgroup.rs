@@ -16,17 +16,22 @@ fn wait_sees_every_done() {
         let wg = Arc::new(WaitGroup::new());
         let data = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         wg.add(2);
-        for i in 0..2 {
-            let (wg, data) = (Arc::clone(&wg), Arc::clone(&data));
-            thread::spawn(move || {
-                data[i].store(i + 1, Ordering::Relaxed);
-                wg.done();
-            });
-        }
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let (wg, data) = (Arc::clone(&wg), Arc::clone(&data));
+                thread::spawn(move || {
+                    data[i].store(i + 1, Ordering::Relaxed);
+                    wg.done();
+                })
+            })
+            .collect();
         wg.wait();
         assert_eq!(data[0].load(Ordering::Relaxed), 1);
         assert_eq!(data[1].load(Ordering::Relaxed), 2);
         assert_eq!(wg.count(), 0);
+        for t in tasks {
+            t.join().unwrap();
+        }
     });
 }
 
@@ -68,12 +73,13 @@ fn reusable_after_wait_returned() {
         for round in 1..=2 {
             wg.add(1);
             let (w, h) = (Arc::clone(&wg), Arc::clone(&hits));
-            thread::spawn(move || {
+            let task = thread::spawn(move || {
                 h.fetch_add(1, Ordering::Relaxed);
                 w.done();
             });
             wg.wait();
             assert_eq!(hits.load(Ordering::Relaxed), round);
+            task.join().unwrap();
         }
     });
 }

@@ -20,12 +20,12 @@ const FAMILY: &str = "waitgroup";
 /// Go's `work(k)`: `for i < k { foo *= 2; foo /= 2 }` on a thread-local integer.
 #[inline(always)]
 fn work(k: u32) {
-    let mut foo = black_box(1u64);
+    let mut x = black_box(1u64);
     for _ in 0..k {
-        foo = black_box(foo * 2);
-        foo /= 2;
+        x = black_box(x * 2);
+        x /= 2;
     }
-    black_box(foo);
+    black_box(x);
 }
 
 /// Go benchmark name → workload name used here.
