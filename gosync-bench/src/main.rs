@@ -14,7 +14,13 @@
 mod families;
 mod go;
 mod harness;
+mod memory;
 mod report;
+
+/// Counts heap bytes only while `memory::measure` runs (one relaxed load per allocation
+/// otherwise); see `memory`.
+#[global_allocator]
+static ALLOC: memory::Counting = memory::Counting;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -6,6 +6,7 @@ use crate::harness::Ctx;
 // -- family modules ---------------------------------------------------------------------
 pub mod pool;
 pub mod rwmutex;
+pub mod workerpool;
 pub mod x;
 
 pub mod once;
@@ -42,6 +43,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "once",
         once::run,
         "Once family fast paths vs std Once/OnceLock/LazyLock, once_cell and Go",
+    ),
+    (
+        "workerpool",
+        workerpool::run,
+        "worker pools: 1M tiny tasks and 10 µs sleeping tasks, throughput and peak memory",
     ),
     // -- end of registered families -------------------------------------------------------
 ];

@@ -10,7 +10,7 @@
 //! | `workers` | live worker threads (counted before the thread starts, uncounted when it decides to exit) |
 //! | `searching` | workers awake and looking for a job (spinning); a submitter that sees one does not wake anybody |
 //! | `idle` | workers that announced they are about to park / are parked on the `idle` key |
-//! | `busy` | workers between "claimed the right to run" and "finished the job"; raised *before* the `paused` check so `pause()` can wait for it to reach 0 |
+//! | `awake` | workers not parked (running a job or searching); a worker is counted here whenever it checks `paused`, so `pause()` waits for `awake` to reach 0 |
 //! | `blocked` | submitters parked on the `pending` key waiting for room (ants' `Waiting()`) |
 //! | `state` | `OPEN` → (`DRAINING` \| `STOPPING`) → `OPEN` again only through `reboot` |
 //!
@@ -102,7 +102,7 @@ pub(crate) struct Core<J> {
     paused: AtomicBool,
     cap: AtomicUsize,
     pending: CachePadded<AtomicUsize>,
-    busy: CachePadded<AtomicUsize>,
+    awake: AtomicUsize,
     workers: AtomicUsize,
     searching: AtomicUsize,
     idle: AtomicUsize,
@@ -112,7 +112,7 @@ pub(crate) struct Core<J> {
     stoppers: AtomicUsize,
 
     // Statistics (monotonic counters).
-    submitted: AtomicU64,
+    submitted: CachePadded<AtomicU64>,
     rejected: AtomicU64,
     dropped: AtomicU64,
     panicked: AtomicU64,
@@ -200,7 +200,7 @@ impl<J: Send + 'static> Core<J> {
             paused: AtomicBool::new(false),
             cap: AtomicUsize::new(cap),
             pending: CachePadded::new(AtomicUsize::new(0)),
-            busy: CachePadded::new(AtomicUsize::new(0)),
+            awake: AtomicUsize::new(0),
             workers: AtomicUsize::new(0),
             searching: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
@@ -208,7 +208,7 @@ impl<J: Send + 'static> Core<J> {
             waiters: AtomicUsize::new(0),
             pausers: AtomicUsize::new(0),
             stoppers: AtomicUsize::new(0),
-            submitted: AtomicU64::new(0),
+            submitted: CachePadded::new(AtomicU64::new(0)),
             rejected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             panicked: AtomicU64::new(0),
@@ -248,9 +248,13 @@ impl<J: Send + 'static> Core<J> {
 
     /// Reserves room for one job in `pending`.
     fn try_reserve(&self) -> bool {
-        let Some(limit) = self.limit() else {
-            self.pending.fetch_add(1, Ordering::SeqCst);
-            return true;
+        let limit = match self.limit() {
+            Some(l) if l != usize::MAX => l,
+            // Unbounded workers or queue: nothing to check, just count.
+            _ => {
+                self.pending.fetch_add(1, Ordering::SeqCst);
+                return true;
+            }
         };
         let mut p = self.pending.load(Ordering::Relaxed);
         loop {
@@ -380,6 +384,7 @@ impl<J: Send + 'static> Core<J> {
             }
         }
         self.peak_workers.fetch_max(w + 1, Ordering::Relaxed);
+        self.awake.fetch_add(1, Ordering::SeqCst);
         self.searching.fetch_add(1, Ordering::SeqCst);
         let core = Arc::clone(self);
         let mut builder = std::thread::Builder::new().name(self.thread_name.clone());
@@ -393,6 +398,7 @@ impl<J: Send + 'static> Core<J> {
             }
             Err(e) => {
                 self.searching.fetch_sub(1, Ordering::SeqCst);
+                self.awake.fetch_sub(1, Ordering::SeqCst);
                 self.workers.fetch_sub(1, Ordering::SeqCst);
                 eprintln!(
                     "gosync::workerpool: could not start a worker thread ({e}); \
@@ -473,7 +479,7 @@ impl<J: Send + 'static> Core<J> {
 
     fn worker_main(self: Arc<Self>) {
         CURRENT_POOL.with(|c| c.set(self.addr()));
-        let mut searching = true; // counted by `maybe_spawn`
+        let mut searching = true; // counted (with `awake`) by `maybe_spawn`
         let mut counted = true; // still counted in `workers`
         loop {
             if self.too_many_workers() && self.try_retire() {
@@ -488,18 +494,18 @@ impl<J: Send + 'static> Core<J> {
                     self.finish_one();
                 }
             }
-            // Raise `busy` before looking at `paused`: `pause()` stores `paused` then waits
-            // for `busy == 0`, so no job starts after `pause()` returns.
-            self.busy.fetch_add(1, Ordering::SeqCst);
+            // This worker is counted in `awake` here. `pause()` stores `paused` and then waits
+            // for `awake` to drop, so either it waits for this worker or this load sees the
+            // flag: no job starts after `pause()` returns.
             if self.paused.load(Ordering::SeqCst) {
-                self.busy_done();
                 // Paused workers are neither searching nor idle; `resume` wakes them.
                 if searching {
+                    searching = false;
                     self.stop_searching();
                 }
+                self.fall_asleep();
                 self.pause_park();
-                searching = true;
-                self.searching.fetch_add(1, Ordering::SeqCst);
+                self.awake.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
             if let Some(job) = self.pop() {
@@ -513,11 +519,9 @@ impl<J: Send + 'static> Core<J> {
                 } else {
                     self.execute(job);
                 }
-                self.busy_done();
                 self.finish_one();
                 continue;
             }
-            self.busy_done();
             if !searching {
                 searching = true;
                 self.searching.fetch_add(1, Ordering::SeqCst);
@@ -525,14 +529,18 @@ impl<J: Send + 'static> Core<J> {
             if state != OPEN && self.pending.load(Ordering::SeqCst) == 0 {
                 break;
             }
-            // Spin a little before parking: a burst of tiny tasks then costs no wake-ups.
-            let backoff = Backoff::new();
-            while self.queue.is_empty()
-                && !backoff.is_completed()
-                && !self.paused.load(Ordering::Relaxed)
-                && self.state.load(Ordering::Relaxed) == state
-            {
-                backoff.snooze();
+            // The first searcher spins a little before parking, so a burst of tiny tasks
+            // costs no wake-ups; the others park at once and leave the CPU to the submitters
+            // (2-core machines run more workers than cores).
+            if self.searching.load(Ordering::Relaxed) <= 1 {
+                let backoff = Backoff::new();
+                while self.queue.is_empty()
+                    && !backoff.is_completed()
+                    && !self.paused.load(Ordering::Relaxed)
+                    && self.state.load(Ordering::Relaxed) == state
+                {
+                    backoff.snooze();
+                }
             }
             if !self.queue.is_empty() || self.state.load(Ordering::Relaxed) != state {
                 continue;
@@ -541,6 +549,7 @@ impl<J: Send + 'static> Core<J> {
             self.idle.fetch_add(1, Ordering::SeqCst);
             self.searching.fetch_sub(1, Ordering::SeqCst);
             searching = false;
+            self.fall_asleep();
             fence(Ordering::SeqCst);
             let timed_out = if self.should_sleep() {
                 let deadline = self.expiry.map(|d| now() + d);
@@ -548,6 +557,7 @@ impl<J: Send + 'static> Core<J> {
             } else {
                 false
             };
+            self.awake.fetch_add(1, Ordering::SeqCst);
             self.idle.fetch_sub(1, Ordering::SeqCst);
             if timed_out && self.should_sleep() && self.try_expire() {
                 counted = false;
@@ -559,6 +569,7 @@ impl<J: Send + 'static> Core<J> {
         if searching {
             self.searching.fetch_sub(1, Ordering::SeqCst);
         }
+        self.fall_asleep();
         if counted {
             self.workers.fetch_sub(1, Ordering::SeqCst);
         }
@@ -581,11 +592,12 @@ impl<J: Send + 'static> Core<J> {
         }
     }
 
-    fn busy_done(&self) {
-        self.busy.fetch_sub(1, Ordering::SeqCst);
-        // A `pause()` caller waits for `busy` to reach 0 (or 1 when it is a task itself).
+    /// This worker is about to park (idle or paused) or exit.
+    fn fall_asleep(&self) {
+        self.awake.fetch_sub(1, Ordering::SeqCst);
+        // A `pause()` caller waits for `awake` to reach 0 (or 1 when it is a task itself).
         if self.pausers.load(Ordering::SeqCst) > 0 {
-            wake_all(key(&*self.busy));
+            wake_all(key(&self.awake));
         }
     }
 
@@ -614,10 +626,10 @@ impl<J: Send + 'static> Core<J> {
         // A task pausing its own pool waits for the others, not for itself.
         let own = usize::from(self.is_current());
         self.pausers.fetch_add(1, Ordering::SeqCst);
-        while self.busy.load(Ordering::SeqCst) > own && self.paused.load(Ordering::SeqCst) {
+        while self.awake.load(Ordering::SeqCst) > own && self.paused.load(Ordering::SeqCst) {
             park_on(
-                key(&*self.busy),
-                || self.busy.load(Ordering::SeqCst) > own && self.paused.load(Ordering::SeqCst),
+                key(&self.awake),
+                || self.awake.load(Ordering::SeqCst) > own && self.paused.load(Ordering::SeqCst),
                 Some(now() + Duration::from_millis(50)),
             );
         }
@@ -627,7 +639,7 @@ impl<J: Send + 'static> Core<J> {
     pub(crate) fn resume(self: &Arc<Self>) {
         self.paused.store(false, Ordering::SeqCst);
         wake_all(key(&self.paused));
-        wake_all(key(&*self.busy));
+        wake_all(key(&self.awake));
         if !self.queue.is_empty() {
             // Paused workers may have expired meanwhile; make sure someone runs the queue.
             fence(Ordering::SeqCst);
@@ -660,7 +672,7 @@ impl<J: Send + 'static> Core<J> {
         }
         self.paused.store(false, Ordering::SeqCst);
         wake_all(key(&self.paused));
-        wake_all(key(&*self.busy));
+        wake_all(key(&self.awake));
         wake_all(key(&*self.pending));
         let mut dropped = 0;
         if self.state.load(Ordering::SeqCst) == STOPPING {
@@ -769,9 +781,10 @@ impl<J: Send + 'static> Core<J> {
         self.workers.load(Ordering::SeqCst)
     }
     pub(crate) fn busy(&self) -> usize {
-        // `busy` is briefly raised by workers checking `paused`; never report above workers.
-        self.busy
+        // Awake workers that are not searching run a job (racy snapshot; clamped).
+        self.awake
             .load(Ordering::SeqCst)
+            .saturating_sub(self.searching.load(Ordering::SeqCst))
             .min(self.workers.load(Ordering::SeqCst))
     }
     pub(crate) fn waiting(&self) -> usize {

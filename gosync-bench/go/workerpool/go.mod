@@ -1,0 +1,3 @@
+module gosyncbench/workerpool
+
+go 1.19
