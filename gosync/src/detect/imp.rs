@@ -20,8 +20,6 @@
 //! The detector is a diagnostic layer and is not part of the loom models, so it uses `std`'s
 //! atomics and mutex directly rather than `crate::primitive`.
 
-#![allow(dead_code)] // Until every lock type calls the hooks.
-
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::Location;
@@ -38,6 +36,7 @@ pub(crate) enum Access {
     /// Shared (`RwMutex::read`).
     Shared,
     /// Exclusive but reentrant for its owner (`ReentrantMutex`, `TokenMutex` with its token).
+    #[allow(dead_code)] // until the reentrant locks call the hooks
     Reentrant,
 }
 
@@ -55,6 +54,7 @@ pub(crate) struct LockMeta {
 impl LockMeta {
     /// A record for a lock created at the caller's location.
     #[track_caller]
+    #[allow(dead_code)] // used by the loom constructors and the tests
     pub(crate) const fn new(type_name: &'static str) -> Self {
         Self::with_name(type_name, None)
     }

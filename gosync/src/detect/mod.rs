@@ -55,7 +55,6 @@ use std::panic::Location;
 #[cfg(feature = "deadlock-detection")]
 mod imp;
 #[cfg(feature = "deadlock-detection")]
-#[allow(unused_imports)] // Each lock type wires in the hooks it needs.
 pub(crate) use imp::{
     acquired, after_block, before_block, before_lock, released, Access, LockMeta,
 };

@@ -92,6 +92,9 @@ use crate::primitive::UnsafeCell;
 #[doc(alias = "sync.Mutex")]
 pub struct Mutex<T: ?Sized> {
     raw: RawMutex,
+    /// The deadlock detector's record of this lock (name, creation site, owner).
+    #[cfg(feature = "deadlock-detection")]
+    meta: crate::detect::LockMeta,
     data: UnsafeCell<T>,
 }
 
@@ -120,9 +123,29 @@ impl<T> Mutex<T> {
     /// Creates an unlocked mutex holding `value`. `const`, so it can initialise a `static`.
     #[cfg(not(loom))]
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub const fn new(value: T) -> Self {
+        Self::new_named(None, value)
+    }
+
+    /// Creates an unlocked mutex holding `value`, with a name the deadlock detector uses in
+    /// its reports (feature `deadlock-detection`; without it the name is ignored).
+    #[cfg(not(loom))]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub const fn named(name: &'static str, value: T) -> Self {
+        Self::new_named(Some(name), value)
+    }
+
+    #[cfg(not(loom))]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[cfg_attr(not(feature = "deadlock-detection"), allow(unused_variables))]
+    const fn new_named(name: Option<&'static str>, value: T) -> Self {
         Self {
             raw: RawMutex::new(),
+            #[cfg(feature = "deadlock-detection")]
+            meta: crate::detect::LockMeta::with_name("Mutex", name),
             data: UnsafeCell::new(value),
         }
     }
@@ -132,8 +155,16 @@ impl<T> Mutex<T> {
     pub fn new(value: T) -> Self {
         Self {
             raw: RawMutex::new(),
+            #[cfg(feature = "deadlock-detection")]
+            meta: crate::detect::LockMeta::new("Mutex"),
             data: UnsafeCell::new(value),
         }
+    }
+
+    /// Creates an unlocked mutex holding `value` (the name is for the deadlock detector).
+    #[cfg(loom)]
+    pub fn named(_name: &'static str, value: T) -> Self {
+        Self::new(value)
     }
 
     /// Consumes the mutex and returns the data (no locking needed: we own it).
@@ -148,12 +179,38 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// Locking a mutex the current thread already holds deadlocks (as in Go and std); use
     /// [`ReentrantMutex`](crate::ReentrantMutex) if you need re-entry.
+    ///
+    /// With feature `deadlock-detection`, re-locking a held mutex and taking locks in an order
+    /// that contradicts an earlier one are reported before the thread blocks (see
+    /// [`detect`](crate::detect)).
     #[doc(alias = "Lock")]
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(feature = "deadlock-detection"))]
         self.raw.lock();
+        #[cfg(feature = "deadlock-detection")]
+        self.lock_detected();
         // SAFETY: we just acquired the lock.
         unsafe { self.guard() }
+    }
+
+    /// `lock` with the detector's checks and bookkeeping around the raw lock.
+    #[cfg(feature = "deadlock-detection")]
+    #[track_caller]
+    fn lock_detected(&self) {
+        use crate::detect::{after_block, before_block, before_lock, Access};
+        before_lock(
+            &self.meta,
+            Access::Exclusive,
+            core::panic::Location::caller(),
+            || false,
+        );
+        if !self.raw.try_lock() {
+            before_block(&self.meta);
+            self.raw.lock();
+            after_block(&self.meta);
+        }
     }
 
     /// Acquires the lock if it is free right now (Go's `TryLock`).
@@ -162,6 +219,7 @@ impl<T: ?Sized> Mutex<T> {
     /// even if it is momentarily unlocked. As in Go, correct uses are rare: prefer `lock`.
     #[doc(alias = "TryLock")]
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         if self.raw.try_lock() {
             // SAFETY: we just acquired the lock.
@@ -173,7 +231,10 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Acquires the lock, waiting at most `timeout` (not in Go). The waiter takes part in the
     /// normal queue (and in starvation mode) while it waits.
+    ///
+    /// For the deadlock detector this is a `try_lock`: it records no lock-order edge.
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
         if self.raw.try_lock_for(timeout) {
             // SAFETY: we just acquired the lock.
@@ -230,7 +291,14 @@ impl<T: ?Sized> Mutex<T> {
     /// # Safety
     /// The lock must be held by the caller, who hands its release to the guard.
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     unsafe fn guard(&self) -> MutexGuard<'_, T> {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::acquired(
+            &self.meta,
+            crate::detect::Access::Exclusive,
+            core::panic::Location::caller(),
+        );
         MutexGuard {
             mutex: self,
             _not_send: PhantomData,
@@ -292,6 +360,8 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::released(&self.mutex.meta, crate::detect::Access::Exclusive);
         // SAFETY: the guard holds the lock and gives up its access here.
         unsafe { self.mutex.raw.unlock() }
     }

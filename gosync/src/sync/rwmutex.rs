@@ -131,6 +131,9 @@ pub struct RwMutex<T: ?Sized> {
     /// `(epoch << 32) | readerWait as u32`; written by the writer of `epoch` before it
     /// announces itself, then only decremented by departing readers of that epoch.
     reader_wait: AtomicU64,
+    /// The deadlock detector's record of this lock (name, creation site, writer).
+    #[cfg(feature = "deadlock-detection")]
+    meta: crate::detect::LockMeta,
     data: UnsafeCell<T>,
 }
 
@@ -175,11 +178,29 @@ fn deadline_after(timeout: Duration) -> Option<Instant> {
 impl<T> RwMutex<T> {
     /// Creates an unlocked `RwMutex` holding `value` (Go's zero value is ready to use).
     #[cfg(not(loom))]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub const fn new(value: T) -> Self {
+        Self::new_named(None, value)
+    }
+
+    /// Creates an unlocked `RwMutex` holding `value`, with a name the deadlock detector uses in
+    /// its reports (feature `deadlock-detection`; without it the name is ignored).
+    #[cfg(not(loom))]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub const fn named(name: &'static str, value: T) -> Self {
+        Self::new_named(Some(name), value)
+    }
+
+    #[cfg(not(loom))]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[cfg_attr(not(feature = "deadlock-detection"), allow(unused_variables))]
+    const fn new_named(name: Option<&'static str>, value: T) -> Self {
         RwMutex {
             w: WriterLock::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
+            #[cfg(feature = "deadlock-detection")]
+            meta: crate::detect::LockMeta::with_name("RwMutex", name),
             data: UnsafeCell::new(value),
         }
     }
@@ -191,8 +212,16 @@ impl<T> RwMutex<T> {
             w: WriterLock::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
+            #[cfg(feature = "deadlock-detection")]
+            meta: crate::detect::LockMeta::new("RwMutex"),
             data: UnsafeCell::new(value),
         }
+    }
+
+    /// Creates an unlocked `RwMutex` holding `value` (the name is for the deadlock detector).
+    #[cfg(loom)]
+    pub fn named(_name: &'static str, value: T) -> Self {
+        Self::new(value)
     }
 
     /// Consumes the lock and returns the value.
@@ -207,15 +236,30 @@ impl<T: ?Sized> RwMutex<T> {
     /// Waiting for a pending writer is what makes the lock write-preferring; it also means
     /// that taking a second read lock on the same thread while a writer waits deadlocks
     /// (as in Go).
+    ///
+    /// With feature `deadlock-detection` that case (the seed's recursive factorial) is reported
+    /// instead, as are lock-order inversions (see [`detect`](crate::detect)).
     #[doc(alias = "RLock")]
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::before_lock(
+            &self.meta,
+            crate::detect::Access::Shared,
+            core::panic::Location::caller(),
+            || count(self.reader_count.load(Ordering::Relaxed)) < 0,
+        );
         // Acquire: pairs with the Release of the last writer's unlock.
         let prev = self.reader_count.fetch_add(1, Ordering::Acquire);
         if count(prev) < 0 {
             // A writer is pending or active: wait for its epoch to end.
+            #[cfg(feature = "deadlock-detection")]
+            crate::detect::before_block(&self.meta);
             let acquired = self.read_slow(epoch(prev), None);
             debug_assert!(acquired);
+            #[cfg(feature = "deadlock-detection")]
+            crate::detect::after_block(&self.meta);
         }
         RwMutexReadGuard::new(self)
     }
@@ -224,6 +268,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// writer holds the lock or waits for it.
     #[doc(alias = "TryRLock")]
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_read(&self) -> Option<RwMutexReadGuard<'_, T>> {
         let mut cur = self.reader_count.load(Ordering::Relaxed);
         loop {
@@ -248,6 +293,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// writer's unlock then neither counts nor wakes it. If the writer leaves at the very moment
     /// the timeout fires, the read lock is taken and returned (a success at the deadline is
     /// still a success). Go has no timed locks.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwMutexReadGuard<'_, T>> {
         let Some(deadline) = deadline_after(timeout) else {
             return Some(self.read());
@@ -372,8 +418,25 @@ impl<T: ?Sized> RwMutex<T> {
     /// that moment new readers wait — and waits for the readers already inside to leave.
     #[doc(alias = "Lock")]
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn write(&self) -> RwMutexWriteGuard<'_, T> {
+        #[cfg(not(feature = "deadlock-detection"))]
         self.w.lock();
+        #[cfg(feature = "deadlock-detection")]
+        {
+            use crate::detect::{after_block, before_block, before_lock, Access};
+            before_lock(
+                &self.meta,
+                Access::Exclusive,
+                core::panic::Location::caller(),
+                || false,
+            );
+            if !self.w.try_lock() {
+                before_block(&self.meta);
+                self.w.lock();
+                after_block(&self.meta);
+            }
+        }
         let acquired = self.announce_and_drain(None);
         debug_assert!(acquired);
         RwMutexWriteGuard::new(self)
@@ -382,6 +445,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// Locks for writing if the lock is completely free (Go's `TryLock`).
     #[doc(alias = "TryLock")]
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_write(&self) -> Option<RwMutexWriteGuard<'_, T>> {
         if !self.w.try_lock() {
             return None;
@@ -413,6 +477,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// behind it are released at once (as by an unlock), and the writer lock is passed on. If
     /// the last reader leaves at the very moment the timeout fires, the write lock is taken and
     /// returned. Go has no timed locks.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwMutexWriteGuard<'_, T>> {
         let Some(deadline) = deadline_after(timeout) else {
             return Some(self.write());
@@ -605,7 +670,14 @@ unsafe impl<T: ?Sized + Sync> Sync for RwMutexReadGuard<'_, T> {}
 
 impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn new(lock: &'a RwMutex<T>) -> Self {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::acquired(
+            &lock.meta,
+            crate::detect::Access::Shared,
+            core::panic::Location::caller(),
+        );
         RwMutexReadGuard {
             lock,
             _not_send: PhantomData,
@@ -625,6 +697,8 @@ impl<T: ?Sized> Deref for RwMutexReadGuard<'_, T> {
 impl<T: ?Sized> Drop for RwMutexReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::released(&self.lock.meta, crate::detect::Access::Shared);
         self.lock.read_unlock();
     }
 }
@@ -656,7 +730,14 @@ unsafe impl<T: ?Sized + Sync> Sync for RwMutexWriteGuard<'_, T> {}
 
 impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
     #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn new(lock: &'a RwMutex<T>) -> Self {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::acquired(
+            &lock.meta,
+            crate::detect::Access::Exclusive,
+            core::panic::Location::caller(),
+        );
         RwMutexWriteGuard {
             lock,
             _not_send: PhantomData,
@@ -684,6 +765,8 @@ impl<T: ?Sized> DerefMut for RwMutexWriteGuard<'_, T> {
 impl<T: ?Sized> Drop for RwMutexWriteGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::released(&self.lock.meta, crate::detect::Access::Exclusive);
         self.lock.release_readers_and_writer();
     }
 }
