@@ -13,8 +13,9 @@ pub use mutex::{Mutex, MutexGuard};
 pub use reentrant::{ReentrantMutex, ReentrantMutexGuard, TokenMutex, TokenMutexGuard};
 
 // -- RwMutex and Cond -------------------------------------------------------------------
+mod cond;
 mod rwmutex;
-mod rwmutex_writer;
+pub use cond::Cond;
 pub use rwmutex::{RwMutex, RwMutexReadGuard, RwMutexWriteGuard};
 
 // -- WaitGroup and the Once family --------------------------------------------------------

@@ -9,7 +9,7 @@ use crate::primitive::atomic::{fence, AtomicU64, Ordering};
 use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use crate::primitive::{now, spin_loop, yield_now, Instant, UnsafeCell};
 
-use super::rwmutex_writer::WriterLock;
+use super::raw_mutex::RawMutex;
 
 /// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
 const MAX_READERS: i32 = 1 << 30;
@@ -54,8 +54,9 @@ fn pack(epoch: u32, count: i32) -> u64 {
 /// - **Readers and writers alternate.** When a writer unlocks, it releases exactly the readers
 ///   that queued up during its write (all of them, at once) *before* the next writer can enter,
 ///   and that next writer then waits for those readers. Readers cannot starve either.
-/// - **Writers are served by a [`Mutex`](crate::Mutex)-style lock among themselves**: one writer
-///   at a time announces itself; the others wait on the writer lock.
+/// - **Writers queue on a gosync [`Mutex`](crate::Mutex) among themselves** (Go's `w`): one
+///   writer at a time announces itself, and a writer that has waited more than 1 ms for the
+///   writer lock is served in FIFO order (the Mutex's starvation mode).
 /// - **Recursive read locking can deadlock** (as in Go): if a thread holding a read lock asks
 ///   for another one while a writer waits, the new read waits for the writer, which waits for
 ///   the first read. Calling [`write`](Self::write) while holding a read or write lock on the
@@ -125,7 +126,7 @@ fn pack(epoch: u32, count: i32) -> u64 {
 #[doc(alias = "RWMutex")]
 pub struct RwMutex<T: ?Sized> {
     /// Writer exclusion (Go's `w`).
-    w: WriterLock,
+    w: RawMutex,
     /// `(epoch << 32) | readerCount as u32`; see the type docs.
     reader_count: AtomicU64,
     /// `(epoch << 32) | readerWait as u32`; written by the writer of `epoch` before it
@@ -196,7 +197,7 @@ impl<T> RwMutex<T> {
     #[cfg_attr(not(feature = "deadlock-detection"), allow(unused_variables))]
     const fn new_named(name: Option<&'static str>, value: T) -> Self {
         RwMutex {
-            w: WriterLock::new(),
+            w: RawMutex::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
             #[cfg(feature = "deadlock-detection")]
@@ -209,7 +210,7 @@ impl<T> RwMutex<T> {
     #[cfg(loom)]
     pub fn new(value: T) -> Self {
         RwMutex {
-            w: WriterLock::new(),
+            w: RawMutex::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
             #[cfg(feature = "deadlock-detection")]
@@ -464,7 +465,8 @@ impl<T: ?Sized> RwMutex<T> {
         {
             return Some(RwMutexWriteGuard::new(self));
         }
-        self.w.unlock();
+        // SAFETY: we took `w` just above and give it back.
+        unsafe { self.w.unlock() };
         None
     }
 
@@ -482,7 +484,7 @@ impl<T: ?Sized> RwMutex<T> {
         let Some(deadline) = deadline_after(timeout) else {
             return Some(self.write());
         };
-        if !self.w.try_lock_until(deadline) {
+        if !self.w.try_lock_for(timeout) {
             return None;
         }
         if self.announce_and_drain(Some(deadline)) {
@@ -596,7 +598,9 @@ impl<T: ?Sized> RwMutex<T> {
         if count(prev) != -MAX_READERS {
             self.wake_readers();
         }
-        self.w.unlock();
+        // SAFETY: `w` is held from a writer's announcement until here (its guard's drop or
+        // its withdrawal), by the writer we act for.
+        unsafe { self.w.unlock() };
     }
 
     #[cold]

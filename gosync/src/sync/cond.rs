@@ -1,0 +1,393 @@
+//! [`Cond`]: Go's `sync.Cond` — FIFO signalling, no spurious wake-ups.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::primitive::atomic::{AtomicU32, AtomicUsize, Ordering};
+use crate::primitive::parking::{self, FilterOp, ParkResult, ParkToken, DEFAULT_UNPARK_TOKEN};
+use crate::primitive::{now, Instant, UnsafeCell};
+
+use super::mutex::{guard_mutex, MutexGuard};
+use super::raw_mutex::RawMutex;
+
+/// `a` comes before `b` in ticket order (Go's `less`, wrap-around safe).
+#[inline(always)]
+fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// A condition variable with Go's `sync.Cond` semantics, for a gosync [`Mutex`](crate::Mutex).
+///
+/// Threads [`wait`](Self::wait) for a condition on data protected by a `Mutex`; others change
+/// the data and call [`signal`](Self::signal) (wake one waiter) or
+/// [`broadcast`](Self::broadcast) (wake all). `wait` releases the lock while it sleeps and takes
+/// it back before it returns.
+///
+/// # Guarantees
+///
+/// - **FIFO.** Every `wait` takes a ticket while it still holds the mutex (Go's `notifyList`).
+///   `signal` wakes the waiter with the oldest outstanding ticket — the longest waiter — even if
+///   that thread has not gone to sleep yet.
+/// - **`broadcast` wakes exactly the waiters that were waiting when it was called**; a thread
+///   that starts waiting afterwards is not woken by it (and cannot steal its wake-up).
+/// - **No spurious wake-ups** (Go: "Wait cannot return unless awoken by Broadcast or Signal").
+///   `wait` returns only after a `signal` or `broadcast` chose it, or, for
+///   [`wait_timeout`](Self::wait_timeout), after its timeout. Still, being woken does not mean
+///   the condition holds (another thread may have taken the lock first and changed the data):
+///   check it in a loop, or use [`wait_while`](Self::wait_while), which does that for you.
+/// - `signal` and `broadcast` may be called with or without the mutex held, and say how many
+///   waiters they woke.
+///
+/// # Differences from Go
+///
+/// - "Wait without holding the lock" (Go's `sync: unlock of unlocked mutex`) cannot compile:
+///   `wait` takes the [`MutexGuard`].
+/// - Go's `Cond.L` is fixed at construction. Here `Cond::new()` is `const` and the `Cond`
+///   **binds to the first `Mutex` it is used with**; waiting with a guard of another `Mutex`
+///   panics with a clear message. Only gosync's `Mutex` is supported (not `RwMutex` or std's).
+/// - Added: [`wait_while`](Self::wait_while), [`wait_timeout`](Self::wait_timeout) (a waiter
+///   that times out gives its place up; a `signal` never gets lost on it), return values of
+///   `signal`/`broadcast`.
+/// - "Copying a Cond after first use" (Go's `sync.Cond is copied`) is impossible: `Cond` is not
+///   `Clone`/`Copy`, and it cannot move while a thread waits on it.
+///
+/// # Differences from `std::sync::Condvar` and `parking_lot::Condvar`
+///
+/// - std allows spurious wake-ups and makes no ordering promise; parking_lot has no spurious
+///   wake-ups but wakes in queue order, not in order of `wait` calls, and re-associates with a
+///   new mutex once no one waits. Neither guarantees that `notify_all` leaves later waiters
+///   alone in the presence of timeouts.
+/// - No poisoning.
+///
+/// # Example: the referee waits for ten athletes (from the seed)
+///
+/// ```
+/// use gosync::{Cond, Mutex};
+/// use std::sync::Arc;
+///
+/// let ready = Arc::new((Mutex::new(0), Cond::new()));
+/// for _ in 0..10 {
+///     let ready = Arc::clone(&ready);
+///     std::thread::spawn(move || {
+///         let (count, cond) = &*ready;
+///         *count.lock() += 1;
+///         cond.broadcast();
+///     });
+/// }
+/// let (count, cond) = &*ready;
+/// let mut guard = count.lock();
+/// cond.wait_while(&mut guard, |n| *n != 10);
+/// assert_eq!(*guard, 10);
+/// ```
+///
+/// # State layout and invariants
+///
+/// | field | meaning (Go's `notifyList`) |
+/// |---|---|
+/// | `wait` | next ticket to hand out; incremented by `wait` while it holds the mutex |
+/// | `notify` | next ticket to notify: tickets before it have been signalled (or cancelled); written only under the parking queue's lock |
+/// | `cancelled` | tickets `>= notify` whose waiters timed out; `signal` skips them; only touched under the parking queue's lock |
+/// | `mutex` | address of the bound `Mutex`'s lock, 0 before the first `wait` |
+///
+/// A waiter parks on the address of `notify` with its ticket as park token, after checking
+/// (under the queue lock) that its ticket has not been notified yet. `signal` claims the oldest
+/// ticket and unparks the thread holding it in the same queue-lock critical section, so a
+/// waiter either sees its ticket notified before it sleeps or is found asleep; there is no
+/// window for a lost or a spurious wake-up.
+#[doc(alias = "sync.Cond")]
+pub struct Cond {
+    /// Go's `notifyList.wait`: the next ticket.
+    wait: AtomicU32,
+    /// Go's `notifyList.notify`: the next ticket to notify. Written under the queue lock.
+    notify: AtomicU32,
+    /// Tickets `>= notify` given up by timed-out waiters. Only accessed in parking callbacks,
+    /// which run under the queue lock of `notify`'s address.
+    cancelled: UnsafeCell<Vec<u32>>,
+    /// Address of the bound mutex's `RawMutex`, or 0.
+    mutex: AtomicUsize,
+}
+
+// SAFETY: `cancelled` is only accessed inside parking callbacks for this Cond's key, which the
+// parking queue runs one at a time under its lock; everything else is atomic.
+unsafe impl Send for Cond {}
+// SAFETY: as above.
+unsafe impl Sync for Cond {}
+
+impl Cond {
+    /// A new condition variable (bound to a mutex on first use).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Cond {
+            wait: AtomicU32::new(0),
+            notify: AtomicU32::new(0),
+            cancelled: UnsafeCell::new(Vec::new()),
+            mutex: AtomicUsize::new(0),
+        }
+    }
+
+    /// A new condition variable (bound to a mutex on first use).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Cond {
+            wait: AtomicU32::new(0),
+            notify: AtomicU32::new(0),
+            cancelled: UnsafeCell::new(Vec::new()),
+            mutex: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn key(&self) -> usize {
+        &self.notify as *const AtomicU32 as usize
+    }
+
+    /// Binds to `raw` on first use; panics if already bound to another mutex.
+    #[inline]
+    fn bind(&self, raw: &RawMutex) {
+        let addr = raw as *const RawMutex as usize;
+        let bound = self.mutex.load(Ordering::Relaxed);
+        if bound == addr {
+            return;
+        }
+        if bound == 0 {
+            match self
+                .mutex
+                .compare_exchange(0, addr, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) if actual == addr => return,
+                Err(_) => {}
+            }
+        }
+        panic!(
+            "gosync::Cond used with a second Mutex: a Cond belongs to the Mutex it was first \
+             used with (Go's Cond.L); use one Cond per Mutex"
+        );
+    }
+
+    /// Blocks until woken by [`signal`](Self::signal) or [`broadcast`](Self::broadcast)
+    /// (Go's `Wait`): releases the mutex, sleeps, and re-locks before returning.
+    ///
+    /// Never returns spuriously; being woken still does not mean the condition holds — loop,
+    /// or use [`wait_while`](Self::wait_while).
+    ///
+    /// # Panics
+    /// If this `Cond` was first used with another `Mutex`.
+    #[doc(alias = "Wait")]
+    pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
+        let timed_out = self.wait_until(guard, None);
+        debug_assert!(!timed_out);
+    }
+
+    /// Waits while `condition` returns `true` (the "woken is not the condition holding" pitfall,
+    /// handled): checks it under the lock, waits, checks again after every wake-up.
+    ///
+    /// # Panics
+    /// If this `Cond` was first used with another `Mutex`.
+    pub fn wait_while<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) {
+        while condition(&mut **guard) {
+            self.wait(guard);
+        }
+    }
+
+    /// Like [`wait`](Self::wait), but gives up after `timeout`. Returns `true` if it timed out
+    /// (the mutex is re-locked either way).
+    ///
+    /// A waiter that times out gives up its ticket: a later `signal` skips it and wakes the next
+    /// waiter, so no signal is lost. If a `signal` picks this waiter at the moment the timeout
+    /// fires, the signal wins and `false` is returned.
+    ///
+    /// # Panics
+    /// If this `Cond` was first used with another `Mutex`.
+    pub fn wait_timeout<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_until(guard, now().checked_add(timeout))
+    }
+
+    fn wait_until<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let raw = guard_mutex(guard).raw();
+        self.bind(raw);
+        // Taken while the mutex is held: a notifier that locks the mutex after our unlock sees
+        // the ticket (the unlock's Release orders it).
+        let ticket = self.wait.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the guard proves the lock is held; it stays borrowed (unusable) until we
+        // re-lock below, so nobody touches the data through it meanwhile.
+        unsafe { raw.unlock() };
+        let mut gave_up = false;
+        let not_notified = || !before(ticket, self.notify.load(Ordering::Relaxed));
+        let give_up = |_, _| {
+            // Still queued at the deadline, so no notifier chose our ticket (it would have
+            // unparked us in the same critical section): give the ticket up.
+            gave_up = true;
+            // SAFETY: timed-out callbacks run under the queue lock of `self.key()`.
+            self.cancelled.with_mut(|c| unsafe { (*c).push(ticket) });
+        };
+        // SAFETY: the key is our own field's address; the callbacks only touch our atomics and
+        // `cancelled`, which is guarded by this key's queue lock, and cannot panic (a push
+        // can only abort on allocation failure).
+        let result = unsafe {
+            parking::park(
+                self.key(),
+                not_notified,
+                || {},
+                give_up,
+                ParkToken(ticket as usize),
+                deadline,
+            )
+        };
+        debug_assert!(!matches!(result, ParkResult::TimedOut) || gave_up);
+        raw.lock();
+        // Acquire through the re-lock: whatever the notifier did under the mutex is visible.
+        gave_up
+    }
+
+    /// Takes the oldest outstanding ticket, skipping cancelled ones. Runs under the queue lock.
+    /// `None` if no thread waits.
+    fn claim_one(&self) -> Option<u32> {
+        let wait = self.wait.load(Ordering::Relaxed);
+        let mut t = self.notify.load(Ordering::Relaxed);
+        let found = self.cancelled.with_mut(|c| {
+            // SAFETY (of the deref): only called under the queue lock of `self.key()`.
+            let cancelled = unsafe { &mut *c };
+            while t != wait {
+                match cancelled.iter().position(|&x| x == t) {
+                    Some(i) => {
+                        cancelled.swap_remove(i);
+                        t = t.wrapping_add(1);
+                    }
+                    None => return true,
+                }
+            }
+            false
+        });
+        if found {
+            self.notify.store(t.wrapping_add(1), Ordering::Release);
+            Some(t)
+        } else {
+            self.notify.store(t, Ordering::Release);
+            None
+        }
+    }
+
+    /// Wakes the waiter that has waited longest (Go's `Signal`). Returns whether there was one.
+    #[doc(alias = "Signal")]
+    pub fn signal(&self) -> bool {
+        // Fast path, as Go: no ticket outstanding.
+        if self.wait.load(Ordering::Acquire) == self.notify.load(Ordering::Acquire) {
+            return false;
+        }
+        let target = core::cell::Cell::new(None::<Option<u32>>);
+        let claim = || {
+            if target.get().is_none() {
+                target.set(Some(self.claim_one()));
+            }
+            target.get().flatten()
+        };
+        let found = core::cell::Cell::new(false);
+        // SAFETY: the key is our own field's address; the filter and callback only touch our
+        // atomics and `cancelled` (guarded by this key's queue lock) and cannot panic.
+        unsafe {
+            parking::unpark_filter(
+                self.key(),
+                |token| {
+                    if found.get() {
+                        return FilterOp::Stop;
+                    }
+                    match claim() {
+                        Some(t) if token.0 == t as usize => {
+                            found.set(true);
+                            FilterOp::Unpark
+                        }
+                        Some(_) => FilterOp::Skip,
+                        None => FilterOp::Stop,
+                    }
+                },
+                |_| {
+                    // If the chosen waiter is not asleep yet, it sees `notify` past its ticket
+                    // and does not sleep.
+                    claim();
+                    DEFAULT_UNPARK_TOKEN
+                },
+            );
+        }
+        target.get().flatten().is_some()
+    }
+
+    /// Wakes every thread waiting right now (Go's `Broadcast`); threads that start waiting
+    /// later are not affected. Returns how many waiters were woken.
+    #[doc(alias = "Broadcast")]
+    pub fn broadcast(&self) -> usize {
+        if self.wait.load(Ordering::Acquire) == self.notify.load(Ordering::Acquire) {
+            return 0;
+        }
+        // `(first, end)` of the tickets to wake, read once under the queue lock.
+        let range = core::cell::Cell::new(None::<(u32, u32)>);
+        let woken = core::cell::Cell::new(0usize);
+        let take_range = || match range.get() {
+            Some(r) => r,
+            None => {
+                let first = self.notify.load(Ordering::Relaxed);
+                let end = self.wait.load(Ordering::Relaxed);
+                let skipped = self.cancelled.with_mut(|c| {
+                    // SAFETY: only called under the queue lock of `self.key()`; every
+                    // cancelled ticket lies in `first..end`.
+                    let cancelled = unsafe { &mut *c };
+                    let n = cancelled.len();
+                    cancelled.clear();
+                    n
+                });
+                self.notify.store(end, Ordering::Release);
+                woken.set(end.wrapping_sub(first) as usize - skipped);
+                range.set(Some((first, end)));
+                (first, end)
+            }
+        };
+        // SAFETY: as in `signal`.
+        unsafe {
+            parking::unpark_filter(
+                self.key(),
+                |token| {
+                    let (first, end) = take_range();
+                    let t = token.0 as u32;
+                    if t.wrapping_sub(first) < end.wrapping_sub(first) {
+                        FilterOp::Unpark
+                    } else {
+                        FilterOp::Skip
+                    }
+                },
+                |_| {
+                    take_range();
+                    DEFAULT_UNPARK_TOKEN
+                },
+            );
+        }
+        woken.get()
+    }
+}
+
+impl Default for Cond {
+    fn default() -> Self {
+        Cond::new()
+    }
+}
+
+impl fmt::Debug for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wait = self.wait.load(Ordering::Relaxed);
+        let notify = self.notify.load(Ordering::Relaxed);
+        f.debug_struct("Cond")
+            .field("tickets_outstanding", &wait.wrapping_sub(notify))
+            .finish_non_exhaustive()
+    }
+}
