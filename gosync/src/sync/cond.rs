@@ -258,7 +258,7 @@ impl Cond {
         let wait = self.wait.load(Ordering::Relaxed);
         let mut t = self.notify.load(Ordering::Relaxed);
         let found = self.cancelled.with_mut(|c| {
-            // SAFETY (of the deref): only called under the queue lock of `self.key()`.
+            // SAFETY: only called under the queue lock of `self.key()`.
             let cancelled = unsafe { &mut *c };
             while t != wait {
                 match cancelled.iter().position(|&x| x == t) {
