@@ -4,6 +4,7 @@
 use crate::harness::Ctx;
 
 // -- family modules ---------------------------------------------------------------------
+pub mod map;
 pub mod pool;
 pub mod rwmutex;
 pub mod workerpool;
@@ -48,6 +49,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "workerpool",
         workerpool::run,
         "worker pools: 1M tiny tasks and 10 µs sleeping tasks, throughput and peak memory",
+    ),
+    (
+        "map",
+        map::run,
+        "SyncMap, ShardedMap, RwMap, TimedMap vs Go's sync.Map, RwLock<HashMap>, dashmap, papaya, scc, moka",
     ),
     // -- end of registered families -------------------------------------------------------
 ];

@@ -16,6 +16,13 @@
 //! The measured comparison with Go's `sync.Map`, dashmap, papaya, scc and moka is in the
 //! README's *map* section (`cargo run --release -p gosync-bench -- map`).
 
+/// The hasher [`SyncMap`] and [`ShardedMap`] use unless given another: foldhash (the default
+/// of `hashbrown`), randomly seeded per map like Go's runtime map hash, and several times
+/// faster than std's SipHash for small keys. It is not designed to resist deliberate collision
+/// attacks (HashDoS) as SipHash is: for maps keyed by untrusted input, build the map with
+/// `with_hasher(std::collections::hash_map::RandomState::new())`.
+pub type DefaultHashBuilder = foldhash::fast::RandomState;
+
 mod reclaim;
 mod sync_map;
 

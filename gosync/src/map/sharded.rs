@@ -3,13 +3,13 @@
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
 use super::lock::{read, write, RwLock};
+use super::DefaultHashBuilder;
 
 /// A concurrent map split into `N` shards, each a hash table behind its own read-write lock:
 /// the design of Go's `orcaman/concurrent-map`.
@@ -30,7 +30,7 @@ use super::lock::{read, write, RwLock};
 ///
 /// - The shard count is a power of two (default 32, like `SHARD_COUNT`), chosen per map with
 ///   [`with_shards`](Self::with_shards) instead of a mutable global; shards are cache-padded.
-/// - Keys hash once (with a seeded SipHash by default) and the same hash picks the shard and
+/// - Keys hash once (with [`DefaultHashBuilder`] unless you pass a hasher) and the same hash picks the shard and
 ///   the slot; Go's version hashes strings with FNV-1 for the shard only.
 /// - [`upsert`](Self::upsert) and [`remove_if`](Self::remove_if) run their closure under the
 ///   shard's write lock, exactly as Go's `Upsert`/`RemoveCb` do: the closure must not call this
@@ -45,7 +45,7 @@ use super::lock::{read, write, RwLock};
 ///
 /// `shards[i]`: a `RwLock<HashTable<(K, V)>>` holding exactly the keys whose hash has
 /// `(hash >> 40) & (shards - 1) == i`. `hasher` is shared by all shards.
-pub struct ShardedMap<K, V, S = RandomState> {
+pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
     shards: Box<[CachePadded<Shard<K, V>>]>,
     mask: usize,
     hasher: S,
@@ -57,7 +57,7 @@ type Shard<K, V> = RwLock<HashTable<(K, V)>>;
 /// Default shard count (orcaman's `SHARD_COUNT`).
 const DEFAULT_SHARDS: usize = 32;
 
-impl<K: Hash + Eq, V> ShardedMap<K, V, RandomState> {
+impl<K: Hash + Eq, V> ShardedMap<K, V, DefaultHashBuilder> {
     /// An empty map with 32 shards.
     pub fn new() -> Self {
         Self::with_shards(DEFAULT_SHARDS)
@@ -65,11 +65,11 @@ impl<K: Hash + Eq, V> ShardedMap<K, V, RandomState> {
 
     /// An empty map with `n` shards (rounded up to a power of two, at least 1).
     pub fn with_shards(n: usize) -> Self {
-        Self::with_shards_and_hasher(n, RandomState::new())
+        Self::with_shards_and_hasher(n, DefaultHashBuilder::default())
     }
 }
 
-impl<K: Hash + Eq, V> Default for ShardedMap<K, V, RandomState> {
+impl<K: Hash + Eq, V> Default for ShardedMap<K, V, DefaultHashBuilder> {
     fn default() -> Self {
         Self::new()
     }

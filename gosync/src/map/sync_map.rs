@@ -3,11 +3,11 @@
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
-use std::collections::hash_map::RandomState;
 
 use crossbeam_utils::CachePadded;
 
 use super::reclaim::{Collector, Guard};
+use super::DefaultHashBuilder;
 use crate::primitive::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 // The writers' lock. Its critical sections are a probe and a few pointer stores; no user code
@@ -89,12 +89,14 @@ impl<K, V> Table<K, V> {
         loop {
             // Acquire: pairs with the writer's Release store of the tag, which follows the
             // store of the slot pointer.
-            let m = self.meta[i].load(Ordering::Acquire);
+            // SAFETY: `i <= mask` and both arrays have `mask + 1` elements.
+            let (meta, slot) = unsafe { (self.meta.get_unchecked(i), self.slots.get_unchecked(i)) };
+            let m = meta.load(Ordering::Acquire);
             if m == EMPTY {
                 return None;
             }
             if m == want {
-                let node = guard.protect(&self.slots[i]);
+                let node = guard.protect(slot);
                 if !node.is_null() {
                     // SAFETY: the pointer was loaded from the table while `guard` is active, so
                     // the node is either still linked or was retired after we entered; either
@@ -258,7 +260,7 @@ struct ShardState {
 /// - `collector`: frees retired nodes and tables once no reader can hold them.
 #[doc(alias = "Map")]
 #[doc(alias = "sync.Map")]
-pub struct SyncMap<K, V, S = RandomState> {
+pub struct SyncMap<K, V, S = DefaultHashBuilder> {
     /// Read-mostly: written only when a shard's table is replaced (growth, `clear`).
     tables: Box<[AtomicPtr<Table<K, V>>]>,
     shards: Box<[CachePadded<ShardState>]>,
@@ -276,21 +278,28 @@ unsafe impl<K: Send, V: Send, S: Send> Send for SyncMap<K, V, S> {}
 // SAFETY: see above.
 unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for SyncMap<K, V, S> {}
 
-impl<K, V> SyncMap<K, V, RandomState> {
-    /// An empty map with std's randomly seeded SipHash (like Go's per-map seed).
+impl<K, V> SyncMap<K, V, DefaultHashBuilder> {
+    /// An empty map with the default hasher (foldhash, seeded per map, like Go's runtime map
+    /// hash; see [`DefaultHashBuilder`]).
     pub fn new() -> Self {
-        Self::with_hasher(RandomState::new())
+        Self::with_hasher(DefaultHashBuilder::default())
+    }
+
+    /// An empty map with room for `capacity` entries before any shard grows (roughly: keys
+    /// spread unevenly over shards).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, DefaultHashBuilder::default())
     }
 
     /// An empty map with `shards` shards (rounded up to a power of two, at least 1).
     ///
     /// More shards let more writers run in parallel; reads do not depend on it.
     pub fn with_shards(shards: usize) -> Self {
-        Self::with_shards_and_hasher(shards, RandomState::new())
+        Self::with_shards_and_hasher(shards, DefaultHashBuilder::default())
     }
 }
 
-impl<K, V> Default for SyncMap<K, V, RandomState> {
+impl<K, V> Default for SyncMap<K, V, DefaultHashBuilder> {
     fn default() -> Self {
         Self::new()
     }
@@ -308,6 +317,22 @@ impl<K, V, S> SyncMap<K, V, S> {
     /// An empty map that hashes keys with `hasher`.
     pub fn with_hasher(hasher: S) -> Self {
         Self::with_shards_and_hasher(default_shards(), hasher)
+    }
+
+    /// An empty map with room for about `capacity` entries, hashing with `hasher`.
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        let m = Self::with_hasher(hasher);
+        if capacity > 0 {
+            let per_shard = capacity / m.shards.len() + 1;
+            // Grown at 3/4 occupancy: leave room for the shard's share plus some imbalance.
+            let slots = (per_shard * 3 / 2 + 1)
+                .next_power_of_two()
+                .max(MIN_CAPACITY);
+            for t in m.tables.iter() {
+                t.store(Box::into_raw(Table::new(slots)), Ordering::Release);
+            }
+        }
+        m
     }
 
     /// An empty map with `shards` shards (rounded up to a power of two) and `hasher`.

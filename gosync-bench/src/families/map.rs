@@ -1,0 +1,981 @@
+//! Family `map`: gosync's concurrent maps against Go's `sync.Map`, `RwLock<HashMap>`,
+//! dashmap, papaya, scc and (for the expiring map) moka.
+//!
+//! Three parts:
+//! 1. **Go's `map_bench_test.go` workloads**, one for one (keys and values are `u64`, where Go
+//!    boxes `int`s in `any`). With `--go`, Go 1.19's own `go test -bench . sync` figures for
+//!    `*sync.Map` fill the Go column. The Swap/CompareAndSwap/CompareAndDelete workloads come
+//!    from Go tip; Go 1.19's `sync.Map` has no such methods, so they have no Go figure.
+//! 2. **bustle-style mixes** (conc-map-bench's ReadHeavy, Exchange, RapidGrow), u64 keys, u64
+//!    values, foldhash (gosync's default hasher) for every map, maps created with the bustle
+//!    capacity. `RwMap` (the seed's map) keeps std's SipHash: it takes no hasher.
+//! 3. **Memory per entry**: heap bytes in use (glibc `mallinfo2`) after inserting N u64 → u64
+//!    entries, divided by N.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use gosync::map::{RwMap, ShardedMap, SyncMap, TimedMap};
+
+use crate::harness::{run_parallel, Ctx, Impl, Sample};
+
+const FAMILY: &str = "map";
+
+/// The hasher every map in this family uses (gosync's default; the peers are given it too, so
+/// that no map wins by its hash function).
+type Fh = foldhash::fast::RandomState;
+type Dash = dashmap::DashMap<u64, u64, Fh>;
+type Papaya = papaya::HashMap<u64, u64, Fh>;
+type Scc = scc::HashMap<u64, u64, Fh>;
+
+// ---------------------------------------------------------------------------------------------
+// The map interface of Go's benchmarks (`mapInterface`)
+// ---------------------------------------------------------------------------------------------
+
+/// Go's `mapInterface` over u64 keys and values.
+trait GoMap: Send + Sync {
+    fn load(&self, k: u64) -> Option<u64>;
+    fn store(&self, k: u64, v: u64);
+    fn load_or_store(&self, k: u64, v: u64) -> (u64, bool);
+    fn load_and_delete(&self, k: u64) -> Option<u64>;
+    fn delete(&self, k: u64);
+    fn swap(&self, k: u64, v: u64) -> Option<u64>;
+    fn compare_and_swap(&self, k: u64, old: u64, new: u64) -> bool;
+    fn compare_and_delete(&self, k: u64, old: u64) -> bool;
+    fn range(&self, f: &mut dyn FnMut(u64, u64) -> bool);
+}
+
+impl GoMap for SyncMap<u64, u64> {
+    fn load(&self, k: u64) -> Option<u64> {
+        SyncMap::load(self, &k)
+    }
+    fn store(&self, k: u64, v: u64) {
+        SyncMap::store(self, k, v)
+    }
+    fn load_or_store(&self, k: u64, v: u64) -> (u64, bool) {
+        SyncMap::load_or_store(self, k, v)
+    }
+    fn load_and_delete(&self, k: u64) -> Option<u64> {
+        SyncMap::load_and_delete(self, &k)
+    }
+    fn delete(&self, k: u64) {
+        SyncMap::delete(self, &k)
+    }
+    fn swap(&self, k: u64, v: u64) -> Option<u64> {
+        SyncMap::swap(self, k, v)
+    }
+    fn compare_and_swap(&self, k: u64, old: u64, new: u64) -> bool {
+        SyncMap::compare_and_swap(self, &k, &old, new)
+    }
+    fn compare_and_delete(&self, k: u64, old: u64) -> bool {
+        SyncMap::compare_and_delete(self, &k, &old)
+    }
+    fn range(&self, f: &mut dyn FnMut(u64, u64) -> bool) {
+        SyncMap::range(self, |k, v| f(*k, *v))
+    }
+}
+
+/// Go's `RWMutexMap` reference: a map behind a reader-writer lock.
+type RwLockMap = RwLock<HashMap<u64, u64, Fh>>;
+
+impl GoMap for RwLockMap {
+    fn load(&self, k: u64) -> Option<u64> {
+        self.read().unwrap().get(&k).copied()
+    }
+    fn store(&self, k: u64, v: u64) {
+        self.write().unwrap().insert(k, v);
+    }
+    fn load_or_store(&self, k: u64, v: u64) -> (u64, bool) {
+        if let Some(&e) = self.read().unwrap().get(&k) {
+            return (e, true);
+        }
+        let mut m = self.write().unwrap();
+        match m.get(&k) {
+            Some(&e) => (e, true),
+            None => {
+                m.insert(k, v);
+                (v, false)
+            }
+        }
+    }
+    fn load_and_delete(&self, k: u64) -> Option<u64> {
+        self.write().unwrap().remove(&k)
+    }
+    fn delete(&self, k: u64) {
+        self.write().unwrap().remove(&k);
+    }
+    fn swap(&self, k: u64, v: u64) -> Option<u64> {
+        self.write().unwrap().insert(k, v)
+    }
+    fn compare_and_swap(&self, k: u64, old: u64, new: u64) -> bool {
+        let mut m = self.write().unwrap();
+        match m.get_mut(&k) {
+            Some(v) if *v == old => {
+                *v = new;
+                true
+            }
+            _ => false,
+        }
+    }
+    fn compare_and_delete(&self, k: u64, old: u64) -> bool {
+        let mut m = self.write().unwrap();
+        if m.get(&k) == Some(&old) {
+            m.remove(&k);
+            true
+        } else {
+            false
+        }
+    }
+    fn range(&self, f: &mut dyn FnMut(u64, u64) -> bool) {
+        // Go's RWMutexMap.Range: copy the keys under the read lock, then Load each one.
+        let keys: Vec<u64> = self.read().unwrap().keys().copied().collect();
+        for k in keys {
+            if let Some(v) = GoMap::load(self, k) {
+                if !f(k, v) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl GoMap for Dash {
+    fn load(&self, k: u64) -> Option<u64> {
+        self.get(&k).map(|r| *r)
+    }
+    fn store(&self, k: u64, v: u64) {
+        self.insert(k, v);
+    }
+    fn load_or_store(&self, k: u64, v: u64) -> (u64, bool) {
+        if let Some(r) = self.get(&k) {
+            return (*r, true);
+        }
+        match self.entry(k) {
+            dashmap::Entry::Occupied(e) => (*e.get(), true),
+            dashmap::Entry::Vacant(e) => {
+                e.insert(v);
+                (v, false)
+            }
+        }
+    }
+    fn load_and_delete(&self, k: u64) -> Option<u64> {
+        self.remove(&k).map(|(_, v)| v)
+    }
+    fn delete(&self, k: u64) {
+        self.remove(&k);
+    }
+    fn swap(&self, k: u64, v: u64) -> Option<u64> {
+        self.insert(k, v)
+    }
+    fn compare_and_swap(&self, k: u64, old: u64, new: u64) -> bool {
+        match self.get_mut(&k) {
+            Some(mut r) if *r == old => {
+                *r = new;
+                true
+            }
+            _ => false,
+        }
+    }
+    fn compare_and_delete(&self, k: u64, old: u64) -> bool {
+        self.remove_if(&k, |_, v| *v == old).is_some()
+    }
+    fn range(&self, f: &mut dyn FnMut(u64, u64) -> bool) {
+        for r in self.iter() {
+            if !f(*r.key(), *r.value()) {
+                break;
+            }
+        }
+    }
+}
+
+impl GoMap for Papaya {
+    fn load(&self, k: u64) -> Option<u64> {
+        self.pin().get(&k).copied()
+    }
+    fn store(&self, k: u64, v: u64) {
+        self.pin().insert(k, v);
+    }
+    fn load_or_store(&self, k: u64, v: u64) -> (u64, bool) {
+        match self.pin().try_insert(k, v) {
+            Ok(_) => (v, false),
+            Err(e) => (*e.current, true),
+        }
+    }
+    fn load_and_delete(&self, k: u64) -> Option<u64> {
+        self.pin().remove(&k).copied()
+    }
+    fn delete(&self, k: u64) {
+        self.pin().remove(&k);
+    }
+    fn swap(&self, k: u64, v: u64) -> Option<u64> {
+        self.pin().insert(k, v).copied()
+    }
+    fn compare_and_swap(&self, k: u64, old: u64, new: u64) -> bool {
+        let m = self.pin();
+        let r = m.compute(k, |e| match e {
+            Some((_, v)) if *v == old => papaya::Operation::Insert(new),
+            _ => papaya::Operation::Abort(()),
+        });
+        matches!(r, papaya::Compute::Updated { .. })
+    }
+    fn compare_and_delete(&self, k: u64, old: u64) -> bool {
+        matches!(self.pin().remove_if(&k, |_, v| *v == old), Ok(Some(_)))
+    }
+    fn range(&self, f: &mut dyn FnMut(u64, u64) -> bool) {
+        for (k, v) in self.pin().iter() {
+            if !f(*k, *v) {
+                break;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go's workloads (map_bench_test.go)
+// ---------------------------------------------------------------------------------------------
+
+/// One of Go's workloads: an optional setup and the per-iteration body. `i` runs from
+/// `tid * iters` upward on each thread, as Go's `id*b.N` start does.
+struct GoBench {
+    name: &'static str,
+    /// Go's benchmark name (for the Go column), when Go 1.19 has it.
+    go_name: Option<&'static str>,
+    setup: fn(&dyn GoMap),
+    body: fn(&dyn GoMap, u64, &mut BodyState),
+}
+
+/// Per-thread scratch state (AdversarialAlloc's counters).
+#[derive(Default)]
+struct BodyState {
+    stores: u64,
+    loads_since_store: u64,
+}
+
+const HITS: u64 = 1023;
+const MISSES: u64 = 1;
+
+fn no_setup(_: &dyn GoMap) {}
+
+/// Go: LoadOrStore 0..hits-1, then "prime" with 2*hits loads.
+fn setup_hits(m: &dyn GoMap, hits: u64) {
+    for i in 0..hits {
+        m.load_or_store(i, i);
+    }
+    for i in 0..hits * 2 {
+        m.load(i % hits);
+    }
+}
+
+fn go_benches() -> Vec<GoBench> {
+    vec![
+        GoBench {
+            name: "LoadMostlyHits",
+            go_name: Some("BenchmarkLoadMostlyHits"),
+            setup: |m| setup_hits(m, HITS),
+            body: |m, i, _| {
+                std::hint::black_box(m.load(i % (HITS + MISSES)));
+            },
+        },
+        GoBench {
+            name: "LoadMostlyMisses",
+            go_name: Some("BenchmarkLoadMostlyMisses"),
+            setup: |m| setup_hits(m, MISSES),
+            body: |m, i, _| {
+                std::hint::black_box(m.load(i % (HITS + MISSES)));
+            },
+        },
+        GoBench {
+            name: "LoadOrStoreBalanced",
+            go_name: Some("BenchmarkLoadOrStoreBalanced"),
+            setup: |m| setup_hits(m, 128),
+            body: |m, i, _| {
+                let j = i % 256;
+                if j < 128 {
+                    let (_, loaded) = m.load_or_store(j, i);
+                    assert!(loaded, "LoadOrStoreBalanced: {j} should be loaded");
+                } else {
+                    let (_, loaded) = m.load_or_store(i, i);
+                    assert!(!loaded, "LoadOrStoreBalanced: {i} should be stored");
+                }
+            },
+        },
+        GoBench {
+            name: "LoadOrStoreUnique",
+            go_name: Some("BenchmarkLoadOrStoreUnique"),
+            setup: no_setup,
+            body: |m, i, _| {
+                std::hint::black_box(m.load_or_store(i, i));
+            },
+        },
+        GoBench {
+            name: "LoadOrStoreCollision",
+            go_name: Some("BenchmarkLoadOrStoreCollision"),
+            setup: |m| {
+                m.load_or_store(0, 0);
+            },
+            body: |m, _, _| {
+                std::hint::black_box(m.load_or_store(0, 0));
+            },
+        },
+        GoBench {
+            name: "LoadAndDeleteBalanced",
+            go_name: Some("BenchmarkLoadAndDeleteBalanced"),
+            setup: |m| setup_hits(m, 128),
+            body: |m, i, _| {
+                let j = i % 256;
+                std::hint::black_box(if j < 128 {
+                    m.load_and_delete(j)
+                } else {
+                    m.load_and_delete(i)
+                });
+            },
+        },
+        GoBench {
+            name: "LoadAndDeleteUnique",
+            go_name: Some("BenchmarkLoadAndDeleteUnique"),
+            setup: no_setup,
+            body: |m, i, _| {
+                std::hint::black_box(m.load_and_delete(i));
+            },
+        },
+        GoBench {
+            name: "LoadAndDeleteCollision",
+            go_name: Some("BenchmarkLoadAndDeleteCollision"),
+            setup: |m| {
+                m.load_or_store(0, 0);
+            },
+            body: |m, _, _| {
+                std::hint::black_box(m.load_and_delete(0));
+            },
+        },
+        GoBench {
+            name: "Range",
+            go_name: Some("BenchmarkRange"),
+            setup: |m| {
+                for i in 0..1024 {
+                    m.store(i, i);
+                }
+            },
+            body: |m, _, _| {
+                m.range(&mut |k, v| {
+                    std::hint::black_box((k, v));
+                    true
+                });
+            },
+        },
+        GoBench {
+            name: "AdversarialAlloc",
+            go_name: Some("BenchmarkAdversarialAlloc"),
+            setup: no_setup,
+            body: |m, i, st| {
+                st.loads_since_store += 1;
+                if st.loads_since_store > st.stores {
+                    m.load_or_store(i, st.stores);
+                    st.loads_since_store = 0;
+                    st.stores += 1;
+                }
+                std::hint::black_box(m.load(i));
+            },
+        },
+        GoBench {
+            name: "AdversarialDelete",
+            go_name: Some("BenchmarkAdversarialDelete"),
+            setup: |m| {
+                for i in 0..1024 {
+                    m.store(i, i);
+                }
+            },
+            body: |m, i, _| {
+                std::hint::black_box(m.load(i));
+                if i % 1024 == 0 {
+                    // Delete the first key Range offers, then add a new one.
+                    let mut first = None;
+                    m.range(&mut |k, _| {
+                        first = Some(k);
+                        false
+                    });
+                    if let Some(k) = first {
+                        m.delete(k);
+                    }
+                    m.store(i, i);
+                }
+            },
+        },
+        GoBench {
+            name: "DeleteCollision",
+            go_name: Some("BenchmarkDeleteCollision"),
+            setup: |m| {
+                m.load_or_store(0, 0);
+            },
+            body: |m, _, _| m.delete(0),
+        },
+        GoBench {
+            name: "SwapCollision",
+            go_name: None,
+            setup: |m| {
+                m.load_or_store(0, 0);
+            },
+            body: |m, _, _| {
+                std::hint::black_box(m.swap(0, 0));
+            },
+        },
+        GoBench {
+            name: "SwapMostlyHits",
+            go_name: None,
+            setup: |m| setup_hits(m, HITS),
+            body: |m, i, _| {
+                let v = i % (HITS + MISSES);
+                if v < HITS {
+                    std::hint::black_box(m.swap(v, v));
+                } else {
+                    m.swap(i, i);
+                    m.delete(i);
+                }
+            },
+        },
+        GoBench {
+            name: "CompareAndSwapCollision",
+            go_name: None,
+            setup: |m| {
+                m.load_or_store(0, 0);
+            },
+            body: |m, _, _| {
+                if m.compare_and_swap(0, 0, 42) {
+                    m.compare_and_swap(0, 42, 0);
+                }
+            },
+        },
+        GoBench {
+            name: "CompareAndSwapMostlyHits",
+            go_name: None,
+            setup: |m| setup_hits(m, HITS),
+            body: |m, i, _| {
+                let mut v = i;
+                if i % (HITS + MISSES) < HITS {
+                    v = i % (HITS + MISSES);
+                }
+                std::hint::black_box(m.compare_and_swap(v, v, v));
+            },
+        },
+        GoBench {
+            name: "CompareAndDeleteMostlyHits",
+            go_name: None,
+            setup: |m| setup_hits(m, HITS),
+            body: |m, i, _| {
+                let mut v = i;
+                if i % (HITS + MISSES) < HITS {
+                    v = i % (HITS + MISSES);
+                }
+                if m.compare_and_delete(v, v) {
+                    m.store(v, v);
+                }
+            },
+        },
+    ]
+}
+
+/// Runs one Go workload on a fresh map built by `make`: setup, then `iters` iterations in
+/// parallel (only the parallel part is timed, as after Go's `b.ResetTimer`).
+fn run_go<M: GoMap + 'static>(make: fn() -> M, b: &GoBench, threads: usize, iters: u64) -> Sample {
+    let m = make();
+    (b.setup)(&m);
+    let body = b.body;
+    run_parallel(threads, iters, |tid, it| {
+        let mut st = BodyState::default();
+        let mut i = tid as u64 * iters;
+        while it.next() {
+            body(&m, i, &mut st);
+            i += 1;
+        }
+    })
+    .into()
+}
+
+fn go_part(ctx: &mut Ctx) {
+    let threads = ctx.threads();
+    let benches = go_benches();
+    // Go 1.19's `go test -bench` over its own map_bench_test.go; `*sync.Map` rows only.
+    let rows = crate::go::bench_std(
+        ctx,
+        "sync",
+        "^Benchmark(LoadMostly|LoadOrStore|LoadAndDelete|Range|Adversarial|DeleteCollision)",
+        &threads,
+    );
+    for row in &rows {
+        if let Some((name, which)) = row.name.split_once('/') {
+            if which == "*sync.Map" {
+                if let Some(b) = benches.iter().find(|b| b.go_name == Some(name)) {
+                    ctx.add_go(FAMILY, b.name, row.cpu, row.ns_per_op);
+                }
+            }
+        }
+    }
+    for b in &benches {
+        for &t in &threads {
+            let mut impls = vec![
+                Impl::new("gosync SyncMap", |n| {
+                    run_go(SyncMap::<u64, u64>::new, b, t, n)
+                }),
+                Impl::new("RwLock<HashMap>", |n| run_go(RwLockMap::default, b, t, n)),
+            ];
+            if !ctx.quick() || b.name == "LoadMostlyHits" {
+                impls.push(Impl::new("dashmap", |n| {
+                    run_go(|| Dash::with_hasher(Fh::default()), b, t, n)
+                }));
+                impls.push(Impl::new("papaya", |n| {
+                    run_go(|| Papaya::with_hasher(Fh::default()), b, t, n)
+                }));
+            }
+            ctx.compare(FAMILY, b.name, t, impls);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bustle-style mixes
+// ---------------------------------------------------------------------------------------------
+
+/// conc-map-bench's operation mix, in percent.
+#[derive(Clone, Copy)]
+struct Mix {
+    name: &'static str,
+    read: u64,
+    insert: u64,
+    remove: u64,
+    update: u64,
+    prefill: f64,
+}
+
+const MIXES: [Mix; 3] = [
+    Mix {
+        name: "ReadHeavy",
+        read: 98,
+        insert: 1,
+        remove: 1,
+        update: 0,
+        prefill: 0.75,
+    },
+    Mix {
+        name: "Exchange",
+        read: 10,
+        insert: 40,
+        remove: 40,
+        update: 10,
+        prefill: 0.75,
+    },
+    Mix {
+        name: "RapidGrow",
+        read: 5,
+        insert: 80,
+        remove: 5,
+        update: 10,
+        prefill: 0.0,
+    },
+];
+
+/// bustle's `CollectionHandle`, one call per operation.
+trait BustleMap: Send + Sync {
+    fn get(&self, k: u64) -> bool;
+    fn insert(&self, k: u64, v: u64) -> bool;
+    fn remove(&self, k: u64) -> bool;
+    fn update(&self, k: u64, v: u64) -> bool;
+}
+
+impl BustleMap for SyncMap<u64, u64> {
+    fn get(&self, k: u64) -> bool {
+        self.contains_key(&k)
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        !self.load_or_store(k, v).1
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.load_and_delete(&k).is_some()
+    }
+    fn update(&self, k: u64, v: u64) -> bool {
+        self.swap(k, v).is_some()
+    }
+}
+
+impl BustleMap for ShardedMap<u64, u64> {
+    fn get(&self, k: u64) -> bool {
+        self.has(&k)
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.set_if_absent(k, v)
+    }
+    fn remove(&self, k: u64) -> bool {
+        ShardedMap::remove(self, &k)
+    }
+    fn update(&self, k: u64, v: u64) -> bool {
+        self.set(k, v).is_some()
+    }
+}
+
+impl BustleMap for RwMap<u64, u64> {
+    fn get(&self, k: u64) -> bool {
+        RwMap::get(self, &k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.set(k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.delete(&k).is_some()
+    }
+    fn update(&self, k: u64, v: u64) -> bool {
+        self.set(k, v).is_some()
+    }
+}
+
+impl BustleMap for RwLockMap {
+    fn get(&self, k: u64) -> bool {
+        self.read().unwrap().contains_key(&k)
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.write().unwrap().insert(k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.write().unwrap().remove(&k).is_some()
+    }
+    fn update(&self, k: u64, v: u64) -> bool {
+        self.write().unwrap().get_mut(&k).map(|x| *x = v).is_some()
+    }
+}
+
+impl BustleMap for Dash {
+    fn get(&self, k: u64) -> bool {
+        self.get(&k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        dashmap::DashMap::insert(self, k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        dashmap::DashMap::remove(self, &k).is_some()
+    }
+    fn update(&self, k: u64, v: u64) -> bool {
+        self.get_mut(&k).map(|mut x| *x = v).is_some()
+    }
+}
+
+impl BustleMap for Papaya {
+    fn get(&self, k: u64) -> bool {
+        self.pin().get(&k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.pin().insert(k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.pin().remove(&k).is_some()
+    }
+    fn update(&self, k: u64, v: u64) -> bool {
+        self.pin().update(k, move |_| v).is_some()
+    }
+}
+
+impl BustleMap for Scc {
+    fn get(&self, k: u64) -> bool {
+        self.read(&k, |_, _| ()).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        scc::HashMap::insert(self, k, v).is_ok()
+    }
+    fn remove(&self, k: u64) -> bool {
+        scc::HashMap::remove(self, &k).is_some()
+    }
+    fn update(&self, k: u64, v: u64) -> bool {
+        scc::HashMap::update(self, &k, |_, x| *x = v).is_some()
+    }
+}
+
+/// A bijective scramble, so that thread `t`'s `i`-th key is a distinct pseudo-random u64.
+#[inline]
+fn key_of(t: u64, i: u64) -> u64 {
+    let mut z = (t << 40 | i).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs `iters` operations of `mix` on a fresh map of capacity `cap`, prefilled to
+/// `mix.prefill`. Each thread owns a window `lo..hi` of its live keys: inserts add key `hi`,
+/// removes take key `lo`, reads and updates pick a random live key (so reads hit, as in
+/// bustle). Only the operations are timed.
+fn run_mix<M: BustleMap>(
+    make: impl Fn(usize) -> M,
+    mix: Mix,
+    cap: usize,
+    threads: usize,
+    iters: u64,
+) -> Sample {
+    assert_eq!(
+        mix.read + mix.insert + mix.remove + mix.update,
+        100,
+        "mix must sum to 100"
+    );
+    let m = make(cap);
+    let per_thread_prefill = (cap as f64 * mix.prefill) as u64 / threads as u64;
+    let windows: Vec<(AtomicU64, AtomicU64)> = (0..threads)
+        .map(|t| {
+            for i in 0..per_thread_prefill {
+                m.insert(key_of(t as u64, i), i);
+            }
+            (AtomicU64::new(0), AtomicU64::new(per_thread_prefill))
+        })
+        .collect();
+    let elapsed = run_parallel(threads, iters, |tid, it| {
+        let t = tid as u64;
+        let (mut lo, mut hi) = (
+            windows[tid].0.load(Ordering::Relaxed),
+            windows[tid].1.load(Ordering::Relaxed),
+        );
+        let mut rng = key_of(t + 1000, 7) | 1;
+        while it.next() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let dice = rng % 100;
+            let live = hi - lo;
+            if dice < mix.read && live > 0 {
+                std::hint::black_box(m.get(key_of(t, lo + (rng >> 32) % live)));
+            } else if dice < mix.read + mix.insert || live == 0 {
+                m.insert(key_of(t, hi), hi);
+                hi += 1;
+            } else if dice < mix.read + mix.insert + mix.remove {
+                m.remove(key_of(t, lo));
+                lo += 1;
+            } else {
+                m.update(key_of(t, lo + (rng >> 32) % live), rng);
+            }
+        }
+    });
+    drop(m); // not timed: run_parallel returned already
+    elapsed.into()
+}
+
+fn bustle_part(ctx: &mut Ctx) {
+    let cap_log2 = if ctx.quick() { 14 } else { 17 };
+    let cap = 1usize << cap_log2;
+    ctx.note(format!(
+        "map bustle mixes: initial_capacity = 2^{cap_log2} ({cap}); prefill 0.75/0.75/0.0; \
+         u64 keys and values; foldhash for every map (RwMap: std SipHash); each thread owns \
+         its keys (reads hit); papaya pinned per operation, as in papaya's own conc-map-bench \
+         adapter; mixes read/insert/remove/update = 98/1/1/0, 10/40/40/10, 5/80/5/10"
+    ));
+    for mix in MIXES {
+        for &t in &ctx.threads() {
+            let impls = vec![
+                Impl::new("gosync SyncMap", move |n| {
+                    run_mix(SyncMap::<u64, u64>::with_capacity, mix, cap, t, n)
+                }),
+                Impl::new("gosync ShardedMap", move |n| {
+                    run_mix(|_| ShardedMap::<u64, u64>::new(), mix, cap, t, n)
+                }),
+                Impl::new("gosync RwMap", move |n| {
+                    run_mix(|_| RwMap::<u64, u64>::new(), mix, cap, t, n)
+                }),
+                Impl::new("RwLock<HashMap>", move |n| {
+                    run_mix(
+                        |c| RwLock::new(HashMap::with_capacity_and_hasher(c, Fh::default())),
+                        mix,
+                        cap,
+                        t,
+                        n,
+                    )
+                }),
+                Impl::new("dashmap", move |n| {
+                    run_mix(
+                        |c| Dash::with_capacity_and_hasher(c, Fh::default()),
+                        mix,
+                        cap,
+                        t,
+                        n,
+                    )
+                }),
+                Impl::new("papaya", move |n| {
+                    run_mix(
+                        |c| Papaya::with_capacity_and_hasher(c, Fh::default()),
+                        mix,
+                        cap,
+                        t,
+                        n,
+                    )
+                }),
+                Impl::new("scc", move |n| {
+                    run_mix(
+                        |c| Scc::with_capacity_and_hasher(c, Fh::default()),
+                        mix,
+                        cap,
+                        t,
+                        n,
+                    )
+                }),
+            ];
+            ctx.compare(FAMILY, mix.name, t, impls);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TimedMap vs moka
+// ---------------------------------------------------------------------------------------------
+
+trait TtlCache: Send + Sync {
+    fn get(&self, k: u64) -> bool;
+    fn insert(&self, k: u64, v: u64);
+}
+
+impl TtlCache for TimedMap<u64, u64> {
+    fn get(&self, k: u64) -> bool {
+        TimedMap::get(self, &k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) {
+        TimedMap::insert(self, k, v, Duration::from_secs(600));
+    }
+}
+
+impl TtlCache for moka::sync::Cache<u64, u64> {
+    fn get(&self, k: u64) -> bool {
+        moka::sync::Cache::get(self, &k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) {
+        moka::sync::Cache::insert(self, k, v)
+    }
+}
+
+/// 90% get / 10% insert over 4096 keys, every insert with a 10-minute TTL (nothing expires
+/// during the run, so both maps do the same work).
+fn run_ttl<C: TtlCache>(c: &C, threads: usize, iters: u64) -> Sample {
+    run_parallel(threads, iters, |tid, it| {
+        let mut rng = key_of(tid as u64 + 77, 3) | 1;
+        while it.next() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let k = (rng >> 20) % 4096;
+            if rng % 10 == 0 {
+                c.insert(k, rng);
+            } else {
+                std::hint::black_box(c.get(k));
+            }
+        }
+    })
+    .into()
+}
+
+fn ttl_part(ctx: &mut Ctx) {
+    ctx.note("map TTL: 90% get / 10% insert over 4096 u64 keys, TTL 600 s per insert; moka::sync::Cache with time_to_live(600 s), no size bound");
+    for &t in &ctx.threads() {
+        let timed = TimedMap::<u64, u64>::new();
+        let moka = moka::sync::Cache::<u64, u64>::builder()
+            .time_to_live(Duration::from_secs(600))
+            .build();
+        for k in 0..4096 {
+            TtlCache::insert(&timed, k, k);
+            TtlCache::insert(&moka, k, k);
+        }
+        ctx.compare(
+            FAMILY,
+            "TtlReadMostly",
+            t,
+            vec![
+                Impl::new("gosync TimedMap", |n| run_ttl(&timed, t, n)),
+                Impl::new("moka", |n| run_ttl(&moka, t, n)),
+            ],
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory per entry
+// ---------------------------------------------------------------------------------------------
+
+/// Heap bytes in use according to glibc (small chunks + mmapped chunks), all arenas.
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let mi = unsafe { libc::mallinfo2() };
+    mi.uordblks + mi.hblkhd
+}
+
+fn bytes_per_entry<M>(n: u64, make: impl FnOnce() -> M, insert: impl Fn(&M, u64)) -> f64 {
+    let before = heap_in_use();
+    let m = make();
+    for i in 0..n {
+        insert(&m, key_of(9, i));
+    }
+    let after = heap_in_use();
+    drop(m);
+    (after.saturating_sub(before)) as f64 / n as f64
+}
+
+fn memory_part(ctx: &mut Ctx) {
+    let n: u64 = if ctx.quick() { 100_000 } else { 1_000_000 };
+    ctx.note(format!(
+        "map memory: heap bytes in use (glibc mallinfo2) after inserting {n} u64 -> u64 entries \
+         into an empty map on one thread, divided by {n}; includes allocator overhead"
+    ));
+    let name = format!("bytes/entry@{n}");
+    let figures = [
+        (
+            "gosync SyncMap",
+            bytes_per_entry(n, SyncMap::<u64, u64>::new, |m, k| m.store(k, k)),
+        ),
+        (
+            "gosync ShardedMap",
+            bytes_per_entry(n, ShardedMap::<u64, u64>::new, |m, k| {
+                m.set(k, k);
+            }),
+        ),
+        (
+            "dashmap",
+            bytes_per_entry(
+                n,
+                || Dash::with_hasher(Fh::default()),
+                |m, k| {
+                    m.insert(k, k);
+                },
+            ),
+        ),
+        (
+            "papaya",
+            bytes_per_entry(
+                n,
+                || Papaya::with_hasher(Fh::default()),
+                |m, k| {
+                    m.pin().insert(k, k);
+                },
+            ),
+        ),
+        (
+            "scc",
+            bytes_per_entry(
+                n,
+                || Scc::with_hasher(Fh::default()),
+                |m, k| {
+                    let _ = m.insert(k, k);
+                },
+            ),
+        ),
+        (
+            "std HashMap",
+            bytes_per_entry(
+                n,
+                || RwLock::new(HashMap::<u64, u64, Fh>::default()),
+                |m, k| {
+                    m.write().unwrap().insert(k, k);
+                },
+            ),
+        ),
+    ];
+    for (imp, bytes) in figures {
+        ctx.metric(FAMILY, &name, imp, bytes, "bytes");
+    }
+}
+
+/// Family entry point.
+pub fn run(ctx: &mut Ctx) {
+    memory_part(ctx);
+    go_part(ctx);
+    bustle_part(ctx);
+    ttl_part(ctx);
+}
