@@ -5,6 +5,7 @@ use crate::harness::Ctx;
 
 // -- family modules ---------------------------------------------------------------------
 pub mod map;
+pub mod mutex;
 pub mod pool;
 pub mod rwmutex;
 pub mod workerpool;
@@ -20,6 +21,11 @@ pub type Entry = fn(&mut Ctx);
 /// Every family: `(name, entry, one-line description)`.
 pub const FAMILIES: &[(&str, Entry, &str)] = &[
     // -- registered families --------------------------------------------------------------
+    (
+        "mutex",
+        mutex::run,
+        "Mutex vs std/parking_lot Mutex, spinlock, Go: Uncontended, Mutex, Slack, Work, Spin, NoSpin, fairness waits",
+    ),
     (
         "rwmutex",
         rwmutex::run,
