@@ -35,8 +35,17 @@
 //! A worker that leaves (expiry, tune down) does `workers -= 1; fence; re-check the queue` and
 //! calls [`Core::notify`] if it is non-empty, which is the same pattern against a submitter that
 //! saw `workers == cap` and so did not spawn. A searcher that finds a job and was the last
-//! searcher calls `notify` when the queue is still non-empty: that cascade is how a burst
-//! fans out over the workers without every submit paying a wake-up.
+//! searcher calls `notify` when the queue is still non-empty.
+//!
+//! # Who pays for wake-ups
+//!
+//! `notify` wakes an idle worker only when the queue holds more jobs than there are
+//! searchers; the waker counts the woken worker in `searching` itself (under the parking
+//! bucket lock, token `HANDOFF`), so the next submit does not wake a second worker for the
+//! same job. A stream of tiny jobs is thus left to the one searcher that is already awake
+//! (no system call per submit), while a burst of long jobs wakes one worker per queued job
+//! straight from the submitter. Only the first searcher spins before parking; others park at
+//! once, so an oversubscribed machine does not burn the submitters' CPU.
 //!
 //! Blocked submitters, `wait()` callers, `pause()` callers and `stop()` callers use the same
 //! announce-then-validate pattern on their own parking key (the address of the counter they
@@ -123,11 +132,15 @@ pub(crate) struct Core<J> {
 }
 
 /// Parks the calling thread on `key` while `validate` holds (checked under the bucket lock).
-fn park_on(key: usize, validate: impl FnOnce() -> bool, deadline: Option<Instant>) -> bool {
+fn park_on(
+    key: usize,
+    validate: impl FnOnce() -> bool,
+    deadline: Option<Instant>,
+) -> parking::ParkResult {
     // SAFETY: `key` is the address of a counter inside a live `Core` and is used as a parking
     // key only by this module; `validate` only loads atomics (never panics or parks); the
     // callbacks are empty.
-    let r = unsafe {
+    unsafe {
         parking::park(
             key,
             validate,
@@ -136,9 +149,15 @@ fn park_on(key: usize, validate: impl FnOnce() -> bool, deadline: Option<Instant
             parking::DEFAULT_PARK_TOKEN,
             deadline,
         )
-    };
+    }
+}
+
+fn timed_out(r: parking::ParkResult) -> bool {
     matches!(r, parking::ParkResult::TimedOut)
 }
+
+/// Token telling an unparked worker that its waker already counted it in `searching`.
+const HANDOFF: parking::UnparkToken = parking::UnparkToken(1);
 
 fn wake_one(key: usize) -> bool {
     // SAFETY: see `park_on`; the callback only returns a token.
@@ -331,11 +350,11 @@ impl<J: Send + 'static> Core<J> {
                 Block::Until(d) => Some(d),
                 _ => None,
             };
-            let timed_out = park_on(
+            let timed_out = timed_out(park_on(
                 key(&*self.pending),
                 || self.is_full() && self.state.load(Ordering::SeqCst) == OPEN,
                 deadline,
-            );
+            ));
             self.blocked.fetch_sub(1, Ordering::SeqCst);
             if timed_out && self.is_full() {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -358,13 +377,39 @@ impl<J: Send + 'static> Core<J> {
         // SeqCst fence between the push and the reads: the store-buffer pattern against a
         // worker's `idle += 1; searching -= 1; fence; queue.is_empty()`.
         fence(Ordering::SeqCst);
-        if self.searching.load(Ordering::Relaxed) > 0 || self.paused.load(Ordering::Relaxed) {
+        if self.paused.load(Ordering::Relaxed) {
             return;
         }
-        if self.idle.load(Ordering::Relaxed) > 0 && wake_one(key(&self.idle)) {
+        // Searchers (spinning, or woken and on their way) will take the job; wake more only
+        // when the queue outgrows them, so a burst of long tasks fans out at once while a
+        // stream of tiny ones is left to the searcher that is already awake.
+        let searching = self.searching.load(Ordering::Relaxed);
+        if searching > 0 && self.queue.len() <= searching {
+            return;
+        }
+        if self.idle.load(Ordering::Relaxed) > 0 && self.wake_worker() {
             return;
         }
         self.maybe_spawn();
+    }
+
+    /// Unparks one idle worker, counting it in `searching` on its behalf (under the parking
+    /// bucket lock, before it runs) so the next submitter does not wake another for the same
+    /// job.
+    fn wake_worker(&self) -> bool {
+        // SAFETY: see `park_on`; the callback only does an atomic add (no panic, no park).
+        unsafe {
+            parking::unpark_one(key(&self.idle), |r| {
+                if r.unparked_threads > 0 {
+                    self.searching.fetch_add(1, Ordering::SeqCst);
+                    HANDOFF
+                } else {
+                    parking::DEFAULT_UNPARK_TOKEN
+                }
+            })
+        }
+        .unparked_threads
+            > 0
     }
 
     /// Starts one more worker if the capacity allows. The new worker counts as searching.
@@ -547,24 +592,27 @@ impl<J: Send + 'static> Core<J> {
             }
             // Go idle.
             self.idle.fetch_add(1, Ordering::SeqCst);
+            // (`searching` stays true in this frame: it is counted again below before any
+            // exit.)
             self.searching.fetch_sub(1, Ordering::SeqCst);
-            searching = false;
             self.fall_asleep();
             fence(Ordering::SeqCst);
-            let timed_out = if self.should_sleep() {
+            let r = if self.should_sleep() {
                 let deadline = self.expiry.map(|d| now() + d);
                 park_on(key(&self.idle), || self.should_sleep(), deadline)
             } else {
-                false
+                parking::ParkResult::Invalid
             };
             self.awake.fetch_add(1, Ordering::SeqCst);
             self.idle.fetch_sub(1, Ordering::SeqCst);
-            if timed_out && self.should_sleep() && self.try_expire() {
+            searching = true;
+            if r != parking::ParkResult::Unparked(HANDOFF) {
+                self.searching.fetch_add(1, Ordering::SeqCst);
+            }
+            if timed_out(r) && self.should_sleep() && self.try_expire() {
                 counted = false;
                 break;
             }
-            searching = true;
-            self.searching.fetch_add(1, Ordering::SeqCst);
         }
         if searching {
             self.searching.fetch_sub(1, Ordering::SeqCst);
@@ -643,7 +691,7 @@ impl<J: Send + 'static> Core<J> {
         if !self.queue.is_empty() {
             // Paused workers may have expired meanwhile; make sure someone runs the queue.
             fence(Ordering::SeqCst);
-            if self.searching.load(Ordering::SeqCst) == 0 && !wake_one(key(&self.idle)) {
+            if self.searching.load(Ordering::SeqCst) == 0 && !self.wake_worker() {
                 self.maybe_spawn();
             }
         }
