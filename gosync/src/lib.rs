@@ -38,6 +38,7 @@ pub use primitive::loom_clock;
 pub mod connpool;
 pub mod detect;
 pub mod map;
+pub mod pitfalls;
 pub mod pool;
 pub mod sync;
 #[cfg(not(loom))] // OS threads + crossbeam-deque: checked by tests and TSan, not loom
