@@ -201,3 +201,27 @@ fn an_actual_deadlock_between_threads_is_reported_instead_of_hanging() {
         "{msg}"
     );
 }
+
+#[test]
+fn reentrant_mutex_reenters_silently_but_takes_part_in_lock_order() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = gosync::ReentrantMutex::new(());
+    let m = Mutex::named("plain", ());
+    let reported = reports(|| {
+        let _a = r.lock();
+        let _b = r.lock(); // re-entry: never a report
+        let _g = m.lock(); // order: ReentrantMutex before "plain"
+    });
+    assert!(reported.is_empty(), "{reported:?}");
+    let reported = reports(|| {
+        let _g = m.lock();
+        let _a = r.lock(); // the opposite order
+    });
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].0, ReportKind::LockOrderInversion);
+    assert!(
+        reported[0].1.contains("ReentrantMutex"),
+        "{}",
+        reported[0].1
+    );
+}

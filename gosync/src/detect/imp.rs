@@ -36,7 +36,6 @@ pub(crate) enum Access {
     /// Shared (`RwMutex::read`).
     Shared,
     /// Exclusive but reentrant for its owner (`ReentrantMutex`, `TokenMutex` with its token).
-    #[allow(dead_code)] // until the reentrant locks call the hooks
     Reentrant,
 }
 

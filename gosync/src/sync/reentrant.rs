@@ -53,6 +53,9 @@ pub struct ReentrantMutex<T: ?Sized> {
     raw: RawMutex,
     owner: AtomicUsize,
     count: UnsafeCell<usize>,
+    /// The deadlock detector's record of this lock (re-entry is never reported; lock order is).
+    #[cfg(feature = "deadlock-detection")]
+    detect: crate::detect::LockMeta,
     data: T,
 }
 
@@ -78,11 +81,14 @@ unsafe impl<T: ?Sized + Sync> Sync for ReentrantMutexGuard<'_, T> {}
 impl<T> ReentrantMutex<T> {
     /// Creates an unlocked re-entrant mutex.
     #[cfg(not(loom))]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub const fn new(value: T) -> Self {
         Self {
             raw: RawMutex::new(),
             owner: AtomicUsize::new(0),
             count: UnsafeCell::new(0),
+            #[cfg(feature = "deadlock-detection")]
+            detect: crate::detect::LockMeta::new("ReentrantMutex"),
             data: value,
         }
     }
@@ -94,6 +100,8 @@ impl<T> ReentrantMutex<T> {
             raw: RawMutex::new(),
             owner: AtomicUsize::new(0),
             count: UnsafeCell::new(0),
+            #[cfg(feature = "deadlock-detection")]
+            detect: crate::detect::LockMeta::new("ReentrantMutex"),
             data: value,
         }
     }
@@ -110,12 +118,33 @@ impl<T: ?Sized> ReentrantMutex<T> {
     /// # Panics
     /// If the recursion count would overflow `usize`.
     #[doc(alias = "Lock")]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn lock(&self) -> ReentrantMutexGuard<'_, T> {
         let me = thread_id();
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::before_lock(
+            &self.detect,
+            crate::detect::Access::Reentrant,
+            core::panic::Location::caller(),
+            || false,
+        );
         if !self.reenter(me) {
+            #[cfg(not(feature = "deadlock-detection"))]
             self.raw.lock();
+            #[cfg(feature = "deadlock-detection")]
+            if !self.raw.try_lock() {
+                crate::detect::before_block(&self.detect);
+                self.raw.lock();
+                crate::detect::after_block(&self.detect);
+            }
             self.take(me);
         }
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::acquired(
+            &self.detect,
+            crate::detect::Access::Reentrant,
+            core::panic::Location::caller(),
+        );
         ReentrantMutexGuard {
             mutex: self,
             _not_send: PhantomData,
@@ -124,6 +153,7 @@ impl<T: ?Sized> ReentrantMutex<T> {
 
     /// Acquires the lock if it is free or already held by the current thread.
     #[doc(alias = "TryLock")]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, T>> {
         let me = thread_id();
         if !self.reenter(me) {
@@ -132,6 +162,12 @@ impl<T: ?Sized> ReentrantMutex<T> {
             }
             self.take(me);
         }
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::acquired(
+            &self.detect,
+            crate::detect::Access::Reentrant,
+            core::panic::Location::caller(),
+        );
         Some(ReentrantMutexGuard {
             mutex: self,
             _not_send: PhantomData,
@@ -181,6 +217,8 @@ impl<T: ?Sized> ReentrantMutex<T> {
 impl<T: ?Sized> Drop for ReentrantMutexGuard<'_, T> {
     fn drop(&mut self) {
         let m = self.mutex;
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::released(&m.detect, crate::detect::Access::Reentrant);
         // SAFETY: this thread owns the lock (the guard is not Send), so only it touches `count`.
         let left = m.count.with_mut(|c| unsafe {
             *c -= 1;
@@ -258,6 +296,9 @@ impl<T: Default> Default for ReentrantMutex<T> {
 /// drop((a, again));
 /// assert_eq!(*m.try_lock(2).unwrap(), 5);
 /// ```
+///
+/// The deadlock detector (feature `deadlock-detection`) does not track `TokenMutex`: its owner
+/// is a token that may move between threads, while the detector reasons about threads.
 pub struct TokenMutex<T: ?Sized> {
     raw: RawMutex,
     meta: RawMutex,
