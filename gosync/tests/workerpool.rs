@@ -46,6 +46,32 @@ impl Gate {
     }
 }
 
+/// A task that adds one to `n`.
+fn bump(n: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+    let n = Arc::clone(n);
+    move || {
+        n.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A pool of one worker (no queue) busy on a gated task, and a thread blocked submitting to it.
+fn full_pool_with_blocked_submitter(
+    opts: Options,
+) -> (
+    Arc<WorkerPool>,
+    Gate,
+    thread::JoinHandle<Result<(), PoolError>>,
+) {
+    let pool = Arc::new(WorkerPool::with_options(1, opts));
+    let gate = Gate::default();
+    let g = gate.clone();
+    pool.submit(move || g.wait()).unwrap();
+    let p2 = Arc::clone(&pool);
+    let t = thread::spawn(move || p2.submit(|| {}));
+    assert!(eventually(|| pool.waiting() == 1));
+    (pool, gate, t)
+}
+
 fn unbounded_queue() -> Options {
     Options::new().queue_capacity(usize::MAX)
 }
@@ -66,11 +92,7 @@ fn submit_and_wait_runs_everything() {
     let pool = WorkerPool::new(3);
     let n = Arc::new(AtomicUsize::new(0));
     for _ in 0..500 {
-        let n = Arc::clone(&n);
-        pool.submit(move || {
-            n.fetch_add(1, Ordering::Relaxed);
-        })
-        .unwrap();
+        pool.submit(bump(&n)).unwrap();
     }
     pool.wait();
     assert_eq!(n.load(Ordering::Relaxed), 500);
@@ -217,16 +239,8 @@ fn nonblocking_rejects_when_full() {
 
 #[test]
 fn max_blocking_tasks_limits_blocked_submitters() {
-    let pool = Arc::new(WorkerPool::with_options(
-        1,
-        Options::new().max_blocking_tasks(1),
-    ));
-    let gate = Gate::default();
-    let g = gate.clone();
-    pool.submit(move || g.wait()).unwrap();
-    let p2 = Arc::clone(&pool);
-    let blocked = thread::spawn(move || p2.submit(|| {}));
-    assert!(eventually(|| pool.waiting() == 1));
+    let (pool, gate, blocked) =
+        full_pool_with_blocked_submitter(Options::new().max_blocking_tasks(1));
     // A second submitter would be the second blocked one: overloaded.
     assert_eq!(pool.submit(|| {}), Err(PoolError::Overloaded));
     gate.open();
@@ -453,13 +467,7 @@ fn release_timeout_and_reboot() {
 
 #[test]
 fn blocked_submitter_gets_closed_on_stop() {
-    let pool = Arc::new(WorkerPool::new(1));
-    let gate = Gate::default();
-    let g = gate.clone();
-    pool.submit(move || g.wait()).unwrap();
-    let p2 = Arc::clone(&pool);
-    let t = thread::spawn(move || p2.submit(|| {}));
-    assert!(eventually(|| pool.waiting() == 1));
+    let (pool, gate, t) = full_pool_with_blocked_submitter(Options::new());
     pool.release();
     assert_eq!(t.join().unwrap(), Err(PoolError::Closed));
     gate.open();
@@ -584,13 +592,7 @@ fn tune_up_and_down_under_load() {
 
 #[test]
 fn tune_up_wakes_blocked_submitters() {
-    let pool = Arc::new(WorkerPool::new(1));
-    let gate = Gate::default();
-    let g = gate.clone();
-    pool.submit(move || g.wait()).unwrap();
-    let p2 = Arc::clone(&pool);
-    let t = thread::spawn(move || p2.submit(|| {}));
-    assert!(eventually(|| pool.waiting() == 1));
+    let (pool, gate, t) = full_pool_with_blocked_submitter(Options::new());
     pool.tune(2);
     assert_eq!(t.join().unwrap(), Ok(()));
     gate.open();
@@ -619,11 +621,7 @@ fn pause_waits_for_running_and_holds_queued() {
     );
     let n = Arc::new(AtomicUsize::new(0));
     for _ in 0..5 {
-        let n = Arc::clone(&n);
-        pool.submit(move || {
-            n.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
+        pool.submit(bump(&n)).unwrap();
     }
     thread::sleep(Duration::from_millis(50));
     assert_eq!(n.load(Ordering::SeqCst), 0, "nothing runs while paused");
@@ -639,11 +637,7 @@ fn stop_wait_resumes_a_paused_pool() {
     pool.pause();
     let n = Arc::new(AtomicUsize::new(0));
     for _ in 0..3 {
-        let n = Arc::clone(&n);
-        pool.submit(move || {
-            n.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
+        pool.submit(bump(&n)).unwrap();
     }
     pool.stop_wait();
     assert_eq!(n.load(Ordering::SeqCst), 3);
@@ -687,11 +681,7 @@ fn many_submitters_blocking_pool_exact_count() {
             let (pool, n) = (Arc::clone(&pool), Arc::clone(&n));
             thread::spawn(move || {
                 for _ in 0..per {
-                    let n = Arc::clone(&n);
-                    pool.submit(move || {
-                        n.fetch_add(1, Ordering::Relaxed);
-                    })
-                    .unwrap();
+                    pool.submit(bump(&n)).unwrap();
                 }
             })
         })
