@@ -849,11 +849,34 @@ fn multipool_round_robin_falls_back_when_full() {
     let g = gate.clone();
     mp.submit(move || g.wait()).unwrap();
     assert_eq!(mp.try_submit(|| {}), Err(PoolError::Overloaded));
+    // Nonblocking pools reject rather than wait, even with a timeout.
+    assert_eq!(
+        mp.submit_timeout(|| {}, Duration::from_millis(5)),
+        Err(PoolError::Overloaded)
+    );
     assert_eq!(mp.free(), 0);
     gate.open();
     mp.wait();
     mp.tune(2);
     assert_eq!(mp.cap(), 4);
+    mp.stop_wait();
+    assert_eq!(mp.running(), 0);
+}
+
+#[test]
+fn multipool_submit_timeout_times_out_when_every_pool_is_full() {
+    let mp = MultiPool::new(2, 1, LoadBalancing::LeastTasks);
+    let gate = Gate::default();
+    for _ in 0..2 {
+        let g = gate.clone();
+        mp.submit(move || g.wait()).unwrap();
+    }
+    assert_eq!(
+        mp.submit_timeout(|| {}, Duration::from_millis(20)),
+        Err(PoolError::Timeout)
+    );
+    gate.open();
+    mp.submit_timeout(|| {}, LONG).unwrap();
     mp.stop_wait();
     assert_eq!(mp.running(), 0);
 }

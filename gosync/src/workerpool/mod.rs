@@ -42,7 +42,8 @@
 //!   that only its own workers can make, the new task **runs inline in the submitting task**
 //!   ("caller runs") and `submit` returns `Ok`. [`WorkerPool::submit_wait`] from inside the pool
 //!   always runs inline (it would block a worker anyway). [`WorkerPool::wait`] from inside
-//!   panics with a clear message instead of hanging.
+//!   panics with a clear message instead of hanging. (Only a task's *own* pool is detected: a
+//!   cycle across two full pools still blocks; use `try_submit`/`submit_timeout` there.)
 //! - **`wait()` for all submitted tasks**, which ants refused (ants#73).
 //! - **No leaked threads**: dropping the last handle lets queued tasks finish, then every worker
 //!   exits; idle workers expire after `expiry_duration` without a scavenger thread or a ticker.

@@ -22,6 +22,11 @@ pub enum LoadBalancing {
 /// (ants' `MultiPool`). Each pool has its own queue, workers and counters; the aggregate
 /// observers sum them.
 ///
+/// Nested submission is detected per pool: a task submitting to its *own* full pool runs the
+/// new task inline. A task of pool A blocking on a full pool B whose tasks block on A is a
+/// cross-pool cycle that is not detected; use `try_submit` or a bounded `submit_timeout`
+/// where tasks submit across pools.
+///
 /// # Example
 /// ```
 /// use gosync::workerpool::{LoadBalancing, MultiPool, Options};
@@ -112,6 +117,15 @@ impl MultiPool {
     /// Never blocks: [`PoolError::Overloaded`] when the chosen pools are full.
     pub fn try_submit<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), PoolError> {
         self.submit_task(Box::new(f), Block::No)
+    }
+
+    /// Submits, blocking at most `timeout` for room ([`PoolError::Timeout`] after that).
+    pub fn submit_timeout<F: FnOnce() + Send + 'static>(
+        &self,
+        f: F,
+        timeout: Duration,
+    ) -> Result<(), PoolError> {
+        self.submit_task(Box::new(f), Block::Until(crate::primitive::now() + timeout))
     }
 
     /// Submits a task whose result is collected with [`TaskHandle::join`].
