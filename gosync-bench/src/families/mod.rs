@@ -4,6 +4,7 @@
 use crate::harness::Ctx;
 
 // -- family modules ---------------------------------------------------------------------
+pub mod connpool;
 pub mod map;
 pub mod mutex;
 pub mod pool;
@@ -60,6 +61,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "map",
         map::run,
         "SyncMap, ShardedMap, RwMap, TimedMap vs Go's sync.Map, RwLock<HashMap>, dashmap, papaya, scc, moka",
+    ),
+    (
+        "connpool",
+        connpool::run,
+        "connection pool checkout+checkin vs r2d2 (blocking), bb8 and deadpool (async); trivial and loopback TCP; 1..64 clients",
     ),
     // -- end of registered families -------------------------------------------------------
 ];

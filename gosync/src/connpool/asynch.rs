@@ -150,8 +150,7 @@ impl<M: AsyncManager> AsyncPool<M> {
 
     /// Checks out a connection, waiting up to [`Config::wait_timeout`]. Cancellation-safe.
     pub async fn get(&self) -> Result<AsyncPooledConn<M>, Error<M::Error>> {
-        let timeout = self.shared.core.wait_timeout();
-        self.get_inner(timeout).await
+        self.get_inner(None).await
     }
 
     /// Like [`get`](Self::get) with an explicit wait limit.
@@ -159,7 +158,7 @@ impl<M: AsyncManager> AsyncPool<M> {
         &self,
         timeout: Duration,
     ) -> Result<AsyncPooledConn<M>, Error<M::Error>> {
-        self.get_inner(Some(timeout)).await
+        self.get_inner(Some(Some(timeout))).await
     }
 
     /// An idle connection if one is available right now; never dials and never waits
@@ -173,9 +172,10 @@ impl<M: AsyncManager> AsyncPool<M> {
         }
     }
 
+    /// `timeout`: `None` = the pool's `wait_timeout`; `Some(limit)` = an explicit limit.
     async fn get_inner(
         &self,
-        timeout: Option<Duration>,
+        timeout: Option<Option<Duration>>,
     ) -> Result<AsyncPooledConn<M>, Error<M::Error>> {
         let s = &*self.shared;
         let mut deadline: Option<(Instant, Option<Instant>)> = None;
@@ -185,7 +185,9 @@ impl<M: AsyncManager> AsyncPool<M> {
                 None => {
                     let (since, end) = *deadline.get_or_insert_with(|| {
                         let now = Instant::now();
-                        (now, timeout.and_then(|t| now.checked_add(t)))
+                        // `None` = the configured default, read only when waiting.
+                        let limit = timeout.unwrap_or_else(|| s.core.wait_timeout());
+                        (now, limit.and_then(|t| now.checked_add(t)))
                     });
                     Wait {
                         core: &s.core,

@@ -119,13 +119,13 @@ impl<M: Manager> Pool<M> {
     /// fewer than `max_open` are open, or waits for one to be returned.
     #[doc(alias = "Conn")]
     pub fn get(&self) -> Result<PooledConn<M>, Error<M::Error>> {
-        self.get_inner(self.shared.core.wait_timeout())
+        self.get_inner(None)
     }
 
     /// Like [`get`](Self::get) with an explicit wait limit (Go's `db.Conn(ctx)` with a
     /// deadline).
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConn<M>, Error<M::Error>> {
-        self.get_inner(Some(timeout))
+        self.get_inner(Some(Some(timeout)))
     }
 
     /// An idle connection if one is available right now; never dials and never waits.
@@ -140,7 +140,11 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    fn get_inner(&self, timeout: Option<Duration>) -> Result<PooledConn<M>, Error<M::Error>> {
+    /// `timeout`: `None` = the pool's `wait_timeout`; `Some(limit)` = an explicit limit.
+    fn get_inner(
+        &self,
+        timeout: Option<Option<Duration>>,
+    ) -> Result<PooledConn<M>, Error<M::Error>> {
         let s = &*self.shared;
         // The deadline starts with the first wait, so the fast path reads no clock.
         let mut deadline: Option<(Instant, Option<Instant>)> = None;
@@ -150,7 +154,9 @@ impl<M: Manager> Pool<M> {
                 None => {
                     let (since, end) = *deadline.get_or_insert_with(|| {
                         let now = Instant::now();
-                        (now, timeout.and_then(|t| now.checked_add(t)))
+                        // `None` = the configured default, read only when waiting.
+                        let limit = timeout.unwrap_or_else(|| s.core.wait_timeout());
+                        (now, limit.and_then(|t| now.checked_add(t)))
                     });
                     self.wait(since, end)?
                 }

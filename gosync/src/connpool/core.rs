@@ -18,17 +18,19 @@
 //! * **normal mode** — the connection goes back to the idle list and the first waiter is
 //!   *woken* (moved out of the queue with a `Grant::Wake`). Arriving callers may take the
 //!   connection first (barging); that keeps the releasing thread running instead of paying
-//!   a context switch per checkout. While one woken waiter is on its way (`in_flight`),
-//!   further releases wake nobody, so a burst of releases costs at most one wake-up. A woken
-//!   waiter that finds nothing goes back to the *front* of the queue with its original
-//!   start time, and one that succeeds passes the wake-up on if more is available.
+//!   a context switch per checkout. At most as many waiters are woken as there are
+//!   connections or slots available (`woken`), so a release while a woken waiter is still
+//!   on its way wakes nobody else, yet a burst of releases never leaves connections idle
+//!   behind a chain of one-at-a-time wake-ups. A woken waiter that finds nothing goes back
+//!   to the *front* of the queue with its original start time; one that succeeds wakes
+//!   more waiters if more is available.
 //! * **starvation mode** — if the first waiter has waited longer than [`STARVATION`]
 //!   (1 ms, Go's `starvationThresholdNs`), or the idle list is full, the released
 //!   connection is handed to it directly (`Grant::Conn`), so nobody waits unboundedly.
 //!
 //! Invariant (no lost wake-ups): whenever `waiters` is non-empty and a connection is idle
-//! or a slot is free, a woken waiter is in flight (`in_flight`), and it re-checks the state
-//! under the lock before it sleeps again.
+//! or a slot is free, at least one woken waiter is on its way (`woken > 0`), and it
+//! re-checks the state under the lock before it sleeps again.
 //!
 //! Cancellation (a timed-out blocking get, a dropped future) removes the waiter from the
 //! queue, or, if it was already granted something, gives the grant back: a granted
@@ -100,7 +102,7 @@ struct Waiter {
 enum Grant<C> {
     /// A connection handed over directly (starvation mode, or idle list full).
     Conn(Conn<C>),
-    /// Woken to re-check; the waiter is out of the queue and `in_flight` is set.
+    /// Woken to re-check; the waiter is out of the queue and counted in `woken`.
     Wake,
 }
 
@@ -121,7 +123,8 @@ struct State<C> {
     open: usize,
     waiters: VecDeque<Waiter>,
     grants: Vec<(u64, Grant<C>)>,
-    in_flight: bool,
+    /// Waiters holding a `Grant::Wake` they have not acted on yet.
+    woken: usize,
     next_id: u64,
     closed: bool,
     last_connect_error: Option<String>,
@@ -157,7 +160,7 @@ pub(crate) struct Core<C> {
 /// Things to do once the lock is released: wake-ups and connections to close.
 pub(crate) struct After<C> {
     wake: Option<Wake>,
-    wake_all: Vec<Wake>,
+    wake_more: Vec<Wake>,
     doomed: Vec<C>,
 }
 
@@ -165,17 +168,25 @@ impl<C> After<C> {
     fn new() -> Self {
         After {
             wake: None,
-            wake_all: Vec::new(),
+            wake_more: Vec::new(),
             doomed: Vec::new(),
         }
     }
+    fn push_wake(&mut self, w: Wake) {
+        if self.wake.is_none() {
+            self.wake = Some(w);
+        } else {
+            self.wake_more.push(w);
+        }
+    }
+
     /// Closes the doomed connections and delivers the wake-ups. Call without the lock.
     pub(crate) fn run(self) {
         drop(self.doomed);
         if let Some(w) = self.wake {
             w.wake();
         }
-        for w in self.wake_all {
+        for w in self.wake_more {
             w.wake();
         }
     }
@@ -248,15 +259,26 @@ impl<C> State<C> {
         None
     }
 
-    /// Wakes the first waiter if resources are available and no wake-up is in flight.
+    /// Connections and slots a waiter could take right now.
+    fn available(&self) -> usize {
+        let free = if self.max_open == 0 {
+            usize::MAX
+        } else {
+            self.max_open.saturating_sub(self.open)
+        };
+        self.idle.len().saturating_add(free)
+    }
+
+    /// Wakes waiters, oldest first, until as many are on their way as there are
+    /// connections or slots available.
     fn wake_next(&mut self, after: &mut After<C>) {
-        if self.in_flight || (self.idle.is_empty() && !self.has_capacity()) {
-            return;
-        }
-        if let Some(w) = self.waiters.pop_front() {
-            self.in_flight = true;
+        while self.woken < self.available() {
+            let Some(w) = self.waiters.pop_front() else {
+                return;
+            };
+            self.woken += 1;
             self.grants.push((w.id, Grant::Wake));
-            after.wake = Some(w.wake);
+            after.push_wake(w.wake);
         }
     }
 
@@ -303,7 +325,7 @@ impl<C> State<C> {
             if starving || self.idle.len() >= self.max_idle {
                 let w = self.waiters.pop_front().expect("front exists");
                 self.grants.push((w.id, Grant::Conn(c)));
-                after.wake = Some(w.wake);
+                after.push_wake(w.wake);
                 return;
             }
         }
@@ -347,7 +369,7 @@ impl<C> Core<C> {
                 open: 0,
                 waiters: VecDeque::new(),
                 grants: Vec::new(),
-                in_flight: false,
+                woken: 0,
                 next_id: 0,
                 closed: false,
                 last_connect_error: None,
@@ -457,7 +479,7 @@ impl<C> Core<C> {
                     Ok(Poll::Ready(Got::Conn(c)))
                 }
                 Some(Grant::Wake) => {
-                    st.in_flight = false;
+                    st.woken -= 1;
                     if st.closed {
                         st.wait_duration += since.elapsed();
                         Err(Fail::Closed)
@@ -504,7 +526,7 @@ impl<C> Core<C> {
                 match st.take_grant(id) {
                     Some(Grant::Conn(c)) => st.release(c, false, &mut after),
                     Some(Grant::Wake) => {
-                        st.in_flight = false;
+                        st.woken -= 1;
                         st.wake_next(&mut after);
                     }
                     None => {}
@@ -660,7 +682,8 @@ impl<C> Core<C> {
             let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
             for w in waiters {
                 st.grants.push((w.id, Grant::Wake));
-                after.wake_all.push(w.wake);
+                st.woken += 1;
+                after.push_wake(w.wake);
             }
         }
         after.run();
