@@ -85,147 +85,71 @@ struct Tcp;
 /// Loopback TCP connections (tokio).
 struct TcpAsync;
 
-impl gp::Manager for Trivial {
-    type Connection = u64;
-    type Error = std::io::Error;
-    fn connect(&self) -> std::io::Result<u64> {
-        Ok(1)
-    }
-    fn is_valid(&self, _: &mut u64) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u64) -> bool {
-        false
-    }
+/// The same manager behaviour for every pool: connect with `$connect`, a trivial
+/// validity check, never broken. gosync's and r2d2's traits (blocking) and gosync's and
+/// bb8's traits (async) have the same shape, so one macro arm serves each pair.
+macro_rules! blocking_manager {
+    ($ty:ty, $conn:ty, $connect:expr, $($tr:path),+) => {$(
+        impl $tr for $ty {
+            type Connection = $conn;
+            type Error = std::io::Error;
+            fn connect(&self) -> std::io::Result<$conn> {
+                $connect
+            }
+            fn is_valid(&self, _: &mut $conn) -> std::io::Result<()> {
+                Ok(())
+            }
+            fn has_broken(&self, _: &mut $conn) -> bool {
+                false
+            }
+        }
+    )+};
 }
 
-impl r2d2::ManageConnection for Trivial {
-    type Connection = u64;
-    type Error = std::io::Error;
-    fn connect(&self) -> std::io::Result<u64> {
-        Ok(1)
-    }
-    fn is_valid(&self, _: &mut u64) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u64) -> bool {
-        false
-    }
+macro_rules! async_manager {
+    ($ty:ty, $conn:ty, $connect:expr, $($tr:path),+) => {
+        $(
+            impl $tr for $ty {
+                type Connection = $conn;
+                type Error = std::io::Error;
+                async fn connect(&self) -> std::io::Result<$conn> {
+                    $connect
+                }
+                async fn is_valid(&self, _: &mut $conn) -> std::io::Result<()> {
+                    Ok(())
+                }
+                fn has_broken(&self, _: &mut $conn) -> bool {
+                    false
+                }
+            }
+        )+
+        impl deadpool::managed::Manager for $ty {
+            type Type = $conn;
+            type Error = std::io::Error;
+            async fn create(&self) -> std::io::Result<$conn> {
+                $connect
+            }
+            async fn recycle(
+                &self,
+                _: &mut $conn,
+                _: &deadpool::managed::Metrics,
+            ) -> deadpool::managed::RecycleResult<std::io::Error> {
+                Ok(())
+            }
+        }
+    };
 }
 
-impl gp::Manager for Tcp {
-    type Connection = TcpStream;
-    type Error = std::io::Error;
-    fn connect(&self) -> std::io::Result<TcpStream> {
-        dial()
-    }
-    fn is_valid(&self, _: &mut TcpStream) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut TcpStream) -> bool {
-        false
-    }
-}
-
-impl r2d2::ManageConnection for Tcp {
-    type Connection = TcpStream;
-    type Error = std::io::Error;
-    fn connect(&self) -> std::io::Result<TcpStream> {
-        dial()
-    }
-    fn is_valid(&self, _: &mut TcpStream) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut TcpStream) -> bool {
-        false
-    }
-}
-
-impl gp::AsyncManager for Trivial {
-    type Connection = u64;
-    type Error = std::io::Error;
-    async fn connect(&self) -> std::io::Result<u64> {
-        Ok(1)
-    }
-    async fn is_valid(&self, _: &mut u64) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u64) -> bool {
-        false
-    }
-}
-
-impl bb8::ManageConnection for Trivial {
-    type Connection = u64;
-    type Error = std::io::Error;
-    async fn connect(&self) -> std::io::Result<u64> {
-        Ok(1)
-    }
-    async fn is_valid(&self, _: &mut u64) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u64) -> bool {
-        false
-    }
-}
-
-impl deadpool::managed::Manager for Trivial {
-    type Type = u64;
-    type Error = std::io::Error;
-    async fn create(&self) -> std::io::Result<u64> {
-        Ok(1)
-    }
-    async fn recycle(
-        &self,
-        _: &mut u64,
-        _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<std::io::Error> {
-        Ok(())
-    }
-}
-
-impl gp::AsyncManager for TcpAsync {
-    type Connection = tokio::net::TcpStream;
-    type Error = std::io::Error;
-    async fn connect(&self) -> std::io::Result<tokio::net::TcpStream> {
-        dial_async().await
-    }
-    async fn is_valid(&self, _: &mut tokio::net::TcpStream) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut tokio::net::TcpStream) -> bool {
-        false
-    }
-}
-
-impl bb8::ManageConnection for TcpAsync {
-    type Connection = tokio::net::TcpStream;
-    type Error = std::io::Error;
-    async fn connect(&self) -> std::io::Result<tokio::net::TcpStream> {
-        dial_async().await
-    }
-    async fn is_valid(&self, _: &mut tokio::net::TcpStream) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut tokio::net::TcpStream) -> bool {
-        false
-    }
-}
-
-impl deadpool::managed::Manager for TcpAsync {
-    type Type = tokio::net::TcpStream;
-    type Error = std::io::Error;
-    async fn create(&self) -> std::io::Result<tokio::net::TcpStream> {
-        dial_async().await
-    }
-    async fn recycle(
-        &self,
-        _: &mut tokio::net::TcpStream,
-        _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<std::io::Error> {
-        Ok(())
-    }
-}
+blocking_manager!(Trivial, u64, Ok(1), gp::Manager, r2d2::ManageConnection);
+blocking_manager!(Tcp, TcpStream, dial(), gp::Manager, r2d2::ManageConnection);
+async_manager!(Trivial, u64, Ok(1), gp::AsyncManager, bb8::ManageConnection);
+async_manager!(
+    TcpAsync,
+    tokio::net::TcpStream,
+    dial_async().await,
+    gp::AsyncManager,
+    bb8::ManageConnection
+);
 
 // ---------------------------------------------------------------- pools
 
