@@ -8,7 +8,7 @@
 //! | `queue` | accepted jobs not yet taken by a worker (lock-free FIFO, `crossbeam_deque::Injector`) |
 //! | `pending` | jobs accepted and not yet finished or dropped: `queued + executing + in flight`. A submitter *reserves* a unit here before it pushes; `pending <= cap + queue_capacity` whenever `cap != 0` (inline runs excepted) |
 //! | `workers` | live worker threads (counted before the thread starts, uncounted when it decides to exit) |
-//! | `searching` | workers awake and looking for a job (spinning); a submitter that sees one does not wake anybody |
+//! | `searching` | workers looking for a job (spinning, or just unparked with the `HANDOFF` token); a submitter wakes nobody while `queue.len() <= searching` |
 //! | `idle` | workers that announced they are about to park / are parked on the `idle` key |
 //! | `awake` | workers not parked (running a job or searching); a worker is counted here whenever it checks `paused`, so `pause()` waits for `awake` to reach 0 |
 //! | `blocked` | submitters parked on the `pending` key waiting for room (ants' `Waiting()`) |
@@ -17,11 +17,12 @@
 //! # Transitions of one worker
 //!
 //! ```text
-//!  spawn ──► SEARCHING ──pop ok──► BUSY ──job done──► SEARCHING
-//!               │  ▲                                     
-//!     spin done │  │ unparked / queue non-empty            
-//!               ▼  │                                       
+//!  spawn ──► SEARCHING ──pop ok──► BUSY ──job done──► (pop again) ──empty──► SEARCHING
+//!               │  ▲
+//!     spin done │  │ unparked (HANDOFF: already counted) / queue non-empty
+//!               ▼  │
 //!              IDLE (parked, timeout = expiry_duration) ──timed out──► EXIT (unless prealloc)
+//!  SEARCHING/BUSY ──paused seen at the loop top──► PAUSED (parked until resume/close)
 //!  any state ──(state != OPEN and pending == 0) or (workers > cap after tune)──► EXIT
 //! ```
 //!
