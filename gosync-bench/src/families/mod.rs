@@ -4,6 +4,7 @@
 use crate::harness::Ctx;
 
 // -- family modules ---------------------------------------------------------------------
+pub mod cond;
 pub mod connpool;
 pub mod map;
 pub mod mutex;
@@ -26,6 +27,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "mutex",
         mutex::run,
         "Mutex vs std/parking_lot Mutex, spinlock, Go: Uncontended, Mutex, Slack, Work, Spin, NoSpin, fairness waits",
+    ),
+    (
+        "cond",
+        cond::run,
+        "Cond vs std/parking_lot Condvar, Go: BenchmarkCond1..32 (broadcast barrier)",
     ),
     (
         "rwmutex",

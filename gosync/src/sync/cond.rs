@@ -7,6 +7,7 @@ use crate::primitive::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::primitive::parking::{self, FilterOp, ParkResult, ParkToken, DEFAULT_UNPARK_TOKEN};
 use crate::primitive::{now, Instant, UnsafeCell};
 
+use super::backoff::Backoff;
 use super::mutex::{guard_mutex, MutexGuard};
 use super::raw_mutex::RawMutex;
 
@@ -247,7 +248,17 @@ impl Cond {
             )
         };
         debug_assert!(!matches!(result, ParkResult::TimedOut) || gave_up);
-        raw.lock();
+        // A notifier usually still holds the mutex when it wakes us (it signals under the lock
+        // and unlocks right after). Queueing on the mutex at once would cost a second sleep and
+        // wake-up; try for a short, bounded while first — unless others already queue on it
+        // (a broadcast's herd), where spinning would only take CPU from the holder.
+        let mut backoff = Backoff::new();
+        while !raw.try_lock() {
+            if raw.waiters() > 0 || !backoff.snooze() {
+                raw.lock();
+                break;
+            }
+        }
         // Acquire through the re-lock: whatever the notifier did under the mutex is visible.
         gave_up
     }

@@ -13,6 +13,7 @@ pub use mutex::{Mutex, MutexGuard};
 pub use reentrant::{ReentrantMutex, ReentrantMutexGuard, TokenMutex, TokenMutexGuard};
 
 // -- RwMutex and Cond -------------------------------------------------------------------
+mod backoff;
 mod cond;
 mod rwmutex;
 pub use cond::Cond;

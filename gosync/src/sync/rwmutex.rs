@@ -7,8 +7,9 @@ use core::time::Duration;
 
 use crate::primitive::atomic::{fence, AtomicU64, Ordering};
 use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
-use crate::primitive::{now, spin_loop, yield_now, Instant, UnsafeCell};
+use crate::primitive::{now, Instant, UnsafeCell};
 
+use super::backoff::Backoff;
 use super::raw_mutex::RawMutex;
 
 /// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
@@ -144,33 +145,6 @@ unsafe impl<T: ?Sized + Send> Send for RwMutex<T> {}
 // SAFETY: sharing the lock lets several threads read `&T` at once (needs `T: Sync`) and lets a
 // writer on another thread get `&mut T` (needs `T: Send`) — the same bounds as `std::sync::RwLock`.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwMutex<T> {}
-
-/// Bounded spinning before parking: `2^i` pause instructions for the first rounds, then a few
-/// `yield_now`s (on a busy machine the thread we wait for may need our CPU).
-struct Backoff(u32);
-impl Backoff {
-    const SPIN_ROUNDS: u32 = 4;
-    const YIELD_ROUNDS: u32 = 3;
-    #[inline]
-    fn new() -> Self {
-        Backoff(0)
-    }
-    /// Waits a little; `false` once it is time to park.
-    #[inline]
-    fn snooze(&mut self) -> bool {
-        if self.0 < Self::SPIN_ROUNDS {
-            for _ in 0..(1u32 << self.0) {
-                spin_loop();
-            }
-        } else if self.0 < Self::SPIN_ROUNDS + Self::YIELD_ROUNDS {
-            yield_now();
-        } else {
-            return false;
-        }
-        self.0 += 1;
-        true
-    }
-}
 
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     now().checked_add(timeout)

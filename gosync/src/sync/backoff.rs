@@ -1,0 +1,30 @@
+//! Bounded spinning before a thread parks (shared by `RwMutex` and `Cond`).
+
+use crate::primitive::{spin_loop, yield_now};
+
+/// Bounded spinning before parking: `2^i` pause instructions for the first rounds, then a few
+/// `yield_now`s (on a busy machine the thread we wait for may need our CPU).
+pub(crate) struct Backoff(u32);
+impl Backoff {
+    const SPIN_ROUNDS: u32 = 4;
+    const YIELD_ROUNDS: u32 = 3;
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Backoff(0)
+    }
+    /// Waits a little; `false` once it is time to park.
+    #[inline]
+    pub(crate) fn snooze(&mut self) -> bool {
+        if self.0 < Self::SPIN_ROUNDS {
+            for _ in 0..(1u32 << self.0) {
+                spin_loop();
+            }
+        } else if self.0 < Self::SPIN_ROUNDS + Self::YIELD_ROUNDS {
+            yield_now();
+        } else {
+            return false;
+        }
+        self.0 += 1;
+        true
+    }
+}
