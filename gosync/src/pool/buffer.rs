@@ -211,6 +211,7 @@ impl BufferPool {
             cfg.max_capacity
         );
         let make = |initial: usize| {
+            #[allow(unused_mut)] // only mutated outside loom builds
             let mut b = Pool::builder(move || Buffer::from_vec(Vec::with_capacity(initial)))
                 .weigher(|b: &Buffer| b.capacity())
                 // A buffer whose last use was under-utilized does not survive a cycle.

@@ -67,7 +67,7 @@ use crate::primitive::{spin_loop, yield_now, UnsafeCell};
 /// shard. Invariant: an object is in at most one place (a slot, a deque, a victim list, or a
 /// caller's hands), so no object is ever handed to two callers.
 ///
-/// The uncontended cost of `get` or `put` is one atomic swap and one store on a cache line
+/// The uncontended cost of `get` or `put` is one compare-exchange and one store on a cache line
 /// that no other thread writes. A lock-free deque (crossbeam-deque) was considered: its
 /// `Worker` end belongs to one thread and is `!Sync`, so each (thread, pool) pair would need a
 /// registered worker, and `cleanup` would need a way to reach objects held by idle threads;
@@ -207,8 +207,13 @@ impl<T> Shard<T> {
     /// Takes the lock if it is free; never waits.
     #[inline(always)]
     fn try_lock(&self) -> Option<ShardGuard<'_, T>> {
-        // Acquire: see every write the previous holder made to `local`.
-        if self.locked.swap(true, Ordering::Acquire) {
+        // Acquire: see every write the previous holder made to `local`. A failed attempt
+        // writes nothing (a compare-exchange, not a swap).
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             None
         } else {
             Some(ShardGuard { shard: self })
