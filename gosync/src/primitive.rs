@@ -87,6 +87,13 @@ pub(crate) mod parking {
     };
 }
 
+/// A plain blocking mutex for short internal critical sections (wait queues): std's, or
+/// loom's under loom so models see the lock.
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
 /// Monotonic clock. Under loom this is a deterministic fake clock (see `loom_clock`).
 #[cfg(not(loom))]
 pub(crate) use std::time::Instant;

@@ -7,11 +7,13 @@ use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use crate::primitive::atomic::{AtomicUsize, Ordering};
-use crate::primitive::{multi_core, now, parking, spin_loop, Instant, UnsafeCell};
+use crate::primitive::{
+    multi_core, now, parking, spin_loop, Instant, Mutex, MutexGuard, UnsafeCell,
+};
 
 /// Bit 0 of [`Semaphore::state`]: the wait queue is not empty.
 const QUEUED: usize = 1;
@@ -544,7 +546,8 @@ impl Semaphore {
     /// Slow path of the blocking acquires. Returns true if `n` permits were taken.
     #[cold]
     fn acquire_blocking(&self, n: usize, deadline: Option<Instant>) -> bool {
-        if multi_core() {
+        // (Loom models skip the spin: it only multiplies the interleavings.)
+        if cfg!(not(loom)) && multi_core() {
             for _ in 0..SPIN_LIMIT {
                 let state = self.state.load(Ordering::Relaxed);
                 if state & QUEUED != 0 {
