@@ -2,6 +2,7 @@
 //!
 //! Where Go's API differs (contexts, `DoChan`, sticky `Wait` errors) the test keeps what it
 //! checks and says how it was adapted.
+#![cfg(not(loom))] // loom builds run only the loom_* models
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc;

@@ -1,5 +1,6 @@
 //! gosync::x beyond Go's tests: FIFO order, cancellation of async waiters and leaders, panic
 //! propagation, blocking and async callers sharing one primitive.
+#![cfg(not(loom))] // loom builds run only the loom_* models
 
 use std::future::Future;
 use std::pin::Pin;
@@ -747,4 +748,28 @@ fn cancel_token_future_wakes_and_deregisters() {
     );
     assert!(poll_once(f.as_mut(), &w).is_ready());
     assert!(token.wait_timeout(Duration::ZERO));
+}
+
+// ---------------------------------------------------------------- auto traits
+
+fn assert_send_sync<T: Send + Sync>() {}
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn types_and_futures_are_send() {
+    assert_send_sync::<Semaphore>();
+    assert_send_sync::<SingleFlight<String, Arc<str>>>();
+    assert_send_sync::<ErrGroup<String>>();
+    assert_send_sync::<CancelToken>();
+    assert_send_sync::<gosync::x::OwnedSemaphorePermit>();
+    let sem = Arc::new(Semaphore::new(1));
+    assert_send(&sem.acquire_async(1));
+    assert_send(&sem.clone().acquire_owned_async(1));
+    let group = SingleFlight::<u8, u8>::new();
+    assert_send(&group.run_async(1, || async { 1 }));
+    let mut g = AsyncErrGroup::<()>::new();
+    g.go(async { Ok(()) });
+    assert_send(&g.wait());
+    let token = CancelToken::new();
+    assert_send(&token.cancelled());
 }
