@@ -87,10 +87,11 @@ pub(crate) mod parking {
     };
 }
 
-/// A plain blocking mutex for short internal critical sections (wait queues): std's, or
-/// loom's under loom so models see the lock.
+/// A plain blocking mutex for short internal critical sections (wait queues).
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
+
+/// Under loom: loom's mutex, so models see the lock.
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
