@@ -2,6 +2,9 @@
 //! call takes the lock), with `Once` (`Do` runs only the first function it is given), and as
 //! a value (`OnceValue`, the shape of the seed's `threeOnce`).
 //!
+//! At the end it shows the seed's first Once pitfall, a `Do` inside its own function: Go
+//! deadlocks, gosync panics with a message that says so.
+//!
 //! Run: `cargo run --example once_singleton`
 use std::sync::Mutex;
 use std::thread;
@@ -59,4 +62,17 @@ fn main() {
         }
     });
     println!("  CONN = {:?}, three() = {}", CONN.get(), THREE.get());
+
+    println!("The seed's first Once pitfall: Do inside its own f (Go deadlocks)");
+    let once = Once::new();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| {
+        once.call_once(|| {
+            once.call_once(|| println!("  never printed"));
+        })
+    });
+    let _ = std::panic::take_hook();
+    let err = r.expect_err("a re-entrant call_once panics");
+    let msg = err.downcast_ref::<String>().expect("a formatted message");
+    println!("  gosync panics instead: {msg}");
 }

@@ -17,15 +17,31 @@ use crate::harness::{run_parallel, Ctx, Impl};
 
 const FAMILY: &str = "waitgroup";
 
-/// Go's `work(k)`: `for i < k { foo *= 2; foo /= 2 }` on a thread-local integer.
+/// Go's `work(k)`: `for i < k { foo *= 2; foo /= 2 }` on a goroutine-local `int`. The value
+/// goes through an empty `asm!` each round so the optimiser cannot fold the loop away, while it
+/// stays in a register as in Go's compiled loop (`black_box` would add a store and a load).
 #[inline(always)]
 fn work(k: u32) {
-    let mut x = black_box(1u64);
+    let mut x: i64 = 1;
     for _ in 0..k {
-        x = black_box(x * 2);
-        x /= 2;
+        x = opaque(x.wrapping_mul(2)) / 2;
     }
     black_box(x);
+}
+
+#[inline(always)]
+fn opaque(x: i64) -> i64 {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let mut x = x;
+        // SAFETY: an empty instruction sequence that only claims to modify a register.
+        unsafe { std::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack)) };
+        x
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        black_box(x)
+    }
 }
 
 /// Go benchmark name → workload name used here.

@@ -130,6 +130,16 @@ fn waiters(state: u64) -> u64 {
 ///   ```
 /// - Up to 2²⁴ − 1 threads may be blocked in `wait` at once (Go: 2³¹ − 1).
 ///
+/// # State layout
+///
+/// One `AtomicU64`, as in Go: bits 63..32 the counter (`i32`), bits 23..0 the number of
+/// threads blocked in `wait`, and bits 31..24 a wrapping generation number that moves on each
+/// time the counter reaches zero with waiters. Waiters sleep in an address-keyed queue keyed
+/// by the state word (no allocation). `add` is one `fetch_add`; `wait` on a zero counter is
+/// one load. A waiter is released as soon as the generation differs from the one it
+/// registered in, which makes wake-ups impossible to lose even for a waiter that had not
+/// gone to sleep yet when the last `done` ran.
+///
 /// # Differences from crossbeam's `WaitGroup`
 ///
 /// crossbeam counts clones of a handle and is single-use; this one is Go's explicit counter,
