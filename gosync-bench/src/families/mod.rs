@@ -6,6 +6,7 @@ use crate::harness::Ctx;
 // -- family modules ---------------------------------------------------------------------
 pub mod cond;
 pub mod connpool;
+pub mod detect;
 pub mod map;
 pub mod mutex;
 pub mod pool;
@@ -72,6 +73,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "connpool",
         connpool::run,
         "connection pool checkout+checkin vs r2d2 (blocking), bb8 and deadpool (async); trivial and loopback TCP; 1..64 clients",
+    ),
+    (
+        "detect",
+        detect::run,
+        "deadlock detector cost: gosync Mutex/RwMutex (this build) vs tracing-mutex and parking_lot",
     ),
     // -- end of registered families -------------------------------------------------------
 ];
