@@ -13,6 +13,24 @@
 //! | [`TimedMap`] | entries expire after a per-entry TTL, with expiry callbacks | read lock | write lock | O(1) |
 //! | [`TreeMap`] | you need order: `range`, `first`, `last`, `floor`, `ceiling` | read lock | write lock | O(1) |
 //!
+//! # Why Go's built-in map needs one of these, and why Rust already knows
+//!
+//! Go lets several goroutines write one `map` and kills the process at run time when it
+//! notices (`fatal error: concurrent map writes`). In Rust the unsynchronised program does not
+//! compile, because writing a `HashMap` needs `&mut` and two threads cannot both hold one:
+//!
+//! ```compile_fail
+//! use std::collections::HashMap;
+//!
+//! let mut m = HashMap::new();
+//! std::thread::scope(|s| {
+//!     s.spawn(|| m.insert(1, 1)); // error[E0499]: `m` borrowed as mutable more than once
+//!     s.spawn(|| m.insert(2, 2));
+//! });
+//! ```
+//!
+//! Share one of the maps below instead (`cargo run --example map_concurrent_write`).
+//!
 //! The measured comparison with Go's `sync.Map`, dashmap, papaya, scc and moka is in the
 //! README's *map* section (`cargo run --release -p gosync-bench -- map`).
 

@@ -5,9 +5,9 @@ use core::fmt;
 use core::hash::Hash;
 use std::collections::HashMap;
 
-use super::lock::{read, write, RwLock};
+use crate::sync::RwMutex;
 
-/// A `HashMap` behind one read-write lock: the seed's `RWMap` (Go's blog recipe for sharing a
+/// A `HashMap` behind one [`RwMutex`] (gosync's Go-algorithm RWMutex): the seed's `RWMap` (Go's blog recipe for sharing a
 /// built-in map between goroutines).
 ///
 /// ```
@@ -26,16 +26,17 @@ use super::lock::{read, write, RwLock};
 ///
 /// Differences from the seed's Go version: [`for_each`](Self::for_each) copies the entries
 /// under the read lock and calls `f` after releasing it, so `f` may write to the map (in Go,
-/// calling `Set` from inside `Each` deadlocks). Lock poisoning is ignored, as Go has none.
+/// calling `Set` from inside `Each` deadlocks). Like Go's RWMutex, the lock is
+/// write-preferring and has no poisoning.
 pub struct RwMap<K, V> {
-    inner: RwLock<HashMap<K, V>>,
+    inner: RwMutex<HashMap<K, V>>,
 }
 
 impl<K: Hash + Eq, V> RwMap<K, V> {
     /// An empty map.
     pub fn new() -> Self {
         RwMap {
-            inner: RwLock::new(HashMap::new()),
+            inner: RwMutex::new(HashMap::new()),
         }
     }
 
@@ -47,13 +48,13 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        read(&self.inner).get(key).cloned()
+        self.inner.read().get(key).cloned()
     }
 
     /// Sets `key` to `value` (Go: `Set`), returning the previous value.
     #[doc(alias = "Set")]
     pub fn set(&self, key: K, value: V) -> Option<V> {
-        write(&self.inner).insert(key, value)
+        self.inner.write().insert(key, value)
     }
 
     /// Removes `key` (Go: `Delete`), returning its value.
@@ -63,18 +64,18 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        write(&self.inner).remove(key)
+        self.inner.write().remove(key)
     }
 
     /// Number of entries (Go: `Len`).
     #[doc(alias = "Len")]
     pub fn len(&self) -> usize {
-        read(&self.inner).len()
+        self.inner.read().len()
     }
 
     /// Whether the map is empty.
     pub fn is_empty(&self) -> bool {
-        read(&self.inner).is_empty()
+        self.inner.read().is_empty()
     }
 
     /// Calls `f` on every entry until it returns `false` (Go: `Each`). The entries are copied
@@ -86,7 +87,9 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
         K: Clone,
         V: Clone,
     {
-        let copy: Vec<(K, V)> = read(&self.inner)
+        let copy: Vec<(K, V)> = self
+            .inner
+            .read()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -99,7 +102,7 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
 
     /// Removes every entry.
     pub fn clear(&self) {
-        let old = core::mem::take(&mut *write(&self.inner));
+        let old = core::mem::take(&mut *self.inner.write());
         drop(old);
     }
 }
@@ -112,6 +115,6 @@ impl<K: Hash + Eq, V> Default for RwMap<K, V> {
 
 impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for RwMap<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(read(&self.inner).iter()).finish()
+        f.debug_map().entries(self.inner.read().iter()).finish()
     }
 }
