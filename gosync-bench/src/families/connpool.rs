@@ -26,24 +26,36 @@ const FAMILY: &str = "connpool";
 
 // ---------------------------------------------------------------- the echo server
 
-/// An in-process TCP echo server (one thread per connection), started once.
+/// An in-process TCP echo server, started once: one thread running a single-threaded
+/// tokio runtime serves every connection. (A thread per connection made the result depend
+/// on how the OS scheduler treats one hot echo thread versus several lukewarm ones, i.e. on
+/// whether a pool reuses connections LIFO or rotates them FIFO, not on the pool.)
 fn echo_addr() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind the echo listener");
         let addr = l.local_addr().expect("echo listener address");
+        l.set_nonblocking(true).expect("non-blocking listener");
         std::thread::spawn(move || {
-            for mut s in l.incoming().flatten() {
-                std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .expect("echo runtime");
+            rt.block_on(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let l = tokio::net::TcpListener::from_std(l).expect("echo listener");
+                while let Ok((mut s, _)) = l.accept().await {
                     let _ = s.set_nodelay(true);
-                    let mut buf = [0u8; 64];
-                    while let Ok(n) = s.read(&mut buf) {
-                        if n == 0 || s.write_all(&buf[..n]).is_err() {
-                            break;
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 64];
+                        while let Ok(n) = s.read(&mut buf).await {
+                            if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
                         }
-                    }
-                });
-            }
+                    });
+                }
+            });
         });
         addr
     })
