@@ -118,12 +118,18 @@ where
     // Go sizes grains to ~100 µs of work; a fixed fraction of the per-thread share is close
     // enough and keeps the counter out of the measured path.
     let grain = (iters / threads as u64 / 100).clamp(1, 10_000);
-    let barrier = Barrier::new(threads + 1);
-    let start_cell = std::sync::Mutex::new(None::<Instant>);
+    let barrier = Barrier::new(threads);
+    // Each worker stamps its own start (after the barrier) and end, relative to `base`; the
+    // run is first start .. last end. (Stamping in the coordinating thread undercounts when
+    // that thread is descheduled after the barrier on a loaded machine.)
+    let base = Instant::now();
+    let first_start = AtomicU64::new(u64::MAX);
+    let last_end = AtomicU64::new(0);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|tid| {
                 let (shared, barrier, body) = (&shared, &barrier, &body);
+                let (first_start, last_end) = (&first_start, &last_end);
                 s.spawn(move || {
                     let mut it = Iters {
                         shared,
@@ -132,23 +138,20 @@ where
                         local: 0,
                     };
                     barrier.wait();
+                    first_start.fetch_min(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
                     body(tid, &mut it);
+                    last_end.fetch_max(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 })
             })
             .collect();
-        barrier.wait();
-        *start_cell.lock().unwrap() = Some(Instant::now());
         for h in handles {
             if let Err(p) = h.join() {
                 std::panic::resume_unwind(p);
             }
         }
     });
-    let start = start_cell
-        .into_inner()
-        .unwrap()
-        .expect("start time recorded");
-    start.elapsed()
+    let (start, end) = (first_start.into_inner(), last_end.into_inner());
+    Duration::from_nanos(end.saturating_sub(start).max(1))
 }
 
 /// Latency percentiles in nanoseconds.
