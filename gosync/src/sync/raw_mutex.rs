@@ -397,6 +397,9 @@ impl RawMutex {
             // Starvation mode: hand ownership to the front waiter. LOCKED stays clear; the
             // receiver sets it. Arriving threads see STARVING and queue.
             self.semrelease(true);
+            // Go's semrelease then yields so the new owner runs at once on this CPU
+            // (`goyield`); the closest a thread can do is give up its time slice.
+            yield_now();
             return;
         }
         let mut old = new;
