@@ -342,6 +342,12 @@ impl Ctx {
                 let s = (imp.run)(n);
                 let el = s.elapsed.max(Duration::from_nanos(1));
                 if el >= self.target / 5 || n >= 1 << 40 {
+                    // One slow run (the thread lost its core) would leave `n` far too small
+                    // for every round: scale from the fastest of three runs at this size.
+                    let el = (0..2)
+                        .map(|_| (imp.run)(n).elapsed)
+                        .fold(el, Duration::min)
+                        .max(Duration::from_nanos(1));
                     let scaled = (n as f64 * self.target.as_secs_f64() / el.as_secs_f64()) as u64;
                     iters.push(scaled.clamp(1, n.saturating_mul(100)));
                     break;
