@@ -1,0 +1,88 @@
+//! Loom models of the Cond ticket protocol: a signal is never lost (the waiter either sees its
+//! ticket notified before it sleeps or is found asleep), broadcast wakes everyone waiting, and a
+//! timed-out waiter gives its ticket up so a signal never lands on it.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_cond`
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use gosync::{loom_clock, Cond, Mutex};
+use loom::sync::Arc;
+use loom::thread;
+
+/// The classic handshake: no lost wake-up whatever the interleaving.
+#[test]
+fn signal_reaches_the_waiter() {
+    loom::model(|| {
+        loom_clock::reset();
+        let mc = Arc::new((Mutex::new(false), Cond::new()));
+        let mc2 = Arc::clone(&mc);
+        let waiter = thread::spawn(move || {
+            let (m, c) = &*mc2;
+            let mut ready = m.lock();
+            c.wait_while(&mut ready, |r| !*r);
+        });
+        let (m, c) = &*mc;
+        *m.lock() = true;
+        c.signal();
+        waiter.join().unwrap();
+        assert!(!c.signal());
+    });
+}
+
+/// Broadcast wakes both waiters.
+#[test]
+fn broadcast_reaches_both_waiters() {
+    loom::model(|| {
+        loom_clock::reset();
+        let mc = Arc::new((Mutex::new(false), Cond::new()));
+        let spawn = |mc: Arc<(Mutex<bool>, Cond)>| {
+            thread::spawn(move || {
+                let (m, c) = &*mc;
+                let mut ready = m.lock();
+                c.wait_while(&mut ready, |r| !*r);
+            })
+        };
+        let a = spawn(Arc::clone(&mc));
+        let b = spawn(Arc::clone(&mc));
+        let (m, c) = &*mc;
+        {
+            let mut ready = m.lock();
+            *ready = true;
+            c.broadcast();
+        }
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
+
+/// A timed waiter and a signal race: the signal reports a waiter exactly when the waiter did
+/// not time out (its ticket was either claimed or given up, never both, never neither).
+#[test]
+fn timed_wait_and_signal_agree() {
+    loom::model(|| {
+        loom_clock::reset();
+        let mc = Arc::new((Mutex::new(false), Cond::new()));
+        let mc2 = Arc::clone(&mc);
+        let waiter = thread::spawn(move || {
+            let (m, c) = &*mc2;
+            let mut g = m.lock();
+            *g = true; // ticket taken below, under this lock
+            c.wait_timeout(&mut g, Duration::from_millis(1))
+        });
+        let (m, c) = &*mc;
+        // Only signal once the waiter holds a ticket.
+        loop {
+            if *m.lock() {
+                break;
+            }
+            thread::yield_now();
+        }
+        loom_clock::advance(Duration::from_millis(5));
+        let signalled = c.signal();
+        let timed_out = waiter.join().unwrap();
+        assert_eq!(signalled, !timed_out);
+        assert!(!c.signal());
+    });
+}
