@@ -500,6 +500,8 @@ fn panic_reaches_async_waiters() {
         })
         .await
     });
+    // The leader must own the key before the waiters start, or a waiter could lead instead.
+    eventually("leader in flight", || group.in_flight() == 1);
     let waiters: Vec<_> = (0..3)
         .map(|_| {
             let g = group.clone();
