@@ -880,3 +880,73 @@ fn multipool_submit_timeout_times_out_when_every_pool_is_full() {
     mp.stop_wait();
     assert_eq!(mp.running(), 0);
 }
+
+/// Counts drops of the value a task captures.
+struct DropCount(Arc<AtomicUsize>);
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn small_and_large_closures_run_once_and_drop_once() {
+    // Small closures are stored inline in the queue, large ones on the heap: both paths must
+    // run the closure exactly once and drop its captures exactly once, whether it runs or is
+    // dropped by `stop`.
+    let pool = WorkerPool::with_options(1, unbounded_queue());
+    let sum = Arc::new(AtomicUsize::new(0));
+    let drops = Arc::new(AtomicUsize::new(0));
+    for i in 0..100usize {
+        let (s, d) = (Arc::clone(&sum), DropCount(Arc::clone(&drops)));
+        pool.submit(move || {
+            let _d = d;
+            s.fetch_add(i, Ordering::SeqCst);
+        })
+        .unwrap();
+        let (s, d, big) = (Arc::clone(&sum), DropCount(Arc::clone(&drops)), [i; 64]);
+        pool.submit(move || {
+            let _d = d;
+            s.fetch_add(big.iter().sum::<usize>(), Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    pool.wait();
+    assert_eq!(sum.load(Ordering::SeqCst), (0..100).sum::<usize>() * 65);
+    assert_eq!(drops.load(Ordering::SeqCst), 200);
+
+    // Queued tasks dropped by `stop`: their captures are dropped, nothing runs.
+    let gate = Gate::default();
+    let g = gate.clone();
+    pool.submit(move || g.wait()).unwrap();
+    assert!(eventually(|| pool.busy() == 1));
+    let ran = Arc::new(AtomicUsize::new(0));
+    for i in 0..10usize {
+        let (r, d) = (Arc::clone(&ran), DropCount(Arc::clone(&drops)));
+        if i % 2 == 0 {
+            pool.submit(move || {
+                let _d = d;
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        } else {
+            let big = [i; 64];
+            pool.submit(move || {
+                let _d = d;
+                r.fetch_add(big[0], Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+    }
+    let stopper = {
+        let gate = gate.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            gate.open();
+        })
+    };
+    assert_eq!(pool.stop(), 10);
+    stopper.join().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(drops.load(Ordering::SeqCst), 210);
+}

@@ -111,12 +111,12 @@ impl MultiPool {
     /// [`WorkerPool::submit`]).
     #[doc(alias = "Submit")]
     pub fn submit<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), PoolError> {
-        self.submit_task(Box::new(f), Block::Forever)
+        self.submit_task(Task::new(f), Block::Forever)
     }
 
     /// Never blocks: [`PoolError::Overloaded`] when the chosen pools are full.
     pub fn try_submit<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), PoolError> {
-        self.submit_task(Box::new(f), Block::No)
+        self.submit_task(Task::new(f), Block::No)
     }
 
     /// Submits, blocking at most `timeout` for room ([`PoolError::Timeout`] after that).
@@ -125,7 +125,10 @@ impl MultiPool {
         f: F,
         timeout: Duration,
     ) -> Result<(), PoolError> {
-        self.submit_task(Box::new(f), Block::Until(crate::primitive::now() + timeout))
+        self.submit_task(
+            Task::new(f),
+            Block::Until(crate::primitive::now() + timeout),
+        )
     }
 
     /// Submits a task whose result is collected with [`TaskHandle::join`].

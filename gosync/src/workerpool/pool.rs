@@ -8,8 +8,31 @@ use std::time::Duration;
 use super::engine::{Accepted, Block, Core};
 use super::{Options, PoolError, TaskError};
 use crate::primitive::now;
+use smallbox::space::S4;
+use smallbox::{smallbox, SmallBox};
 
-pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
+/// A queued closure. Closures of up to four words (plus a flag) are stored inline in the
+/// queue slot, so submitting a small task allocates nothing; larger ones go to the heap.
+pub(crate) struct Task(SmallBox<dyn FnMut() + Send + 'static, S4>);
+
+impl Task {
+    #[inline]
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(f: F) -> Self {
+        // `FnOnce` cannot be called through an unsized inline box, so the closure sits in an
+        // `Option` and is taken out by the one call `run` makes.
+        let mut f = Some(f);
+        Task(smallbox!(move || {
+            if let Some(f) = f.take() {
+                f()
+            }
+        }))
+    }
+
+    #[inline]
+    pub(crate) fn run(mut self) {
+        (self.0)()
+    }
+}
 
 /// The methods every pool type shares (observation and lifecycle), generated for a type with a
 /// `core: Arc<Core<_>>` field.
@@ -205,7 +228,7 @@ impl WorkerPool {
     /// If `opts.prealloc` is set with `cap == 0`.
     pub fn with_options(cap: usize, opts: Options) -> Self {
         WorkerPool {
-            core: Core::new(cap, opts, Box::new(|task: Task| task())),
+            core: Core::new(cap, opts, Box::new(|task: Task| task.run())),
         }
     }
 
@@ -224,7 +247,7 @@ impl WorkerPool {
     #[doc(alias = "Submit")]
     pub fn submit<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), PoolError> {
         self.core
-            .submit(Box::new(f), Block::Forever)
+            .submit(Task::new(f), Block::Forever)
             .map(drop)
             .map_err(|(e, _)| e)
     }
@@ -232,7 +255,7 @@ impl WorkerPool {
     /// Submits without ever blocking: [`PoolError::Overloaded`] when the pool is full.
     pub fn try_submit<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), PoolError> {
         self.core
-            .submit(Box::new(f), Block::No)
+            .submit(Task::new(f), Block::No)
             .map(drop)
             .map_err(|(e, _)| e)
     }
@@ -244,7 +267,7 @@ impl WorkerPool {
         timeout: Duration,
     ) -> Result<(), PoolError> {
         self.core
-            .submit(Box::new(f), Block::Until(now() + timeout))
+            .submit(Task::new(f), Block::Until(now() + timeout))
             .map(drop)
             .map_err(|(e, _)| e)
     }
@@ -339,7 +362,7 @@ where
     let completer = Completer {
         slot: Some(Arc::clone(&slot)),
     };
-    let task: Task = Box::new(move || match catch_unwind(AssertUnwindSafe(f)) {
+    let task = Task::new(move || match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => completer.complete(Ok(v)),
         Err(p) if completer.handle_alive() => completer.complete(Err(TaskError::Panicked(p))),
         Err(p) => {
