@@ -87,8 +87,10 @@
 //! One lock-free FIFO (`crossbeam_deque::Injector`) holds queued tasks; a handful of atomic
 //! counters track reservations, workers, searchers and sleepers; idle workers park on
 //! `parking_lot_core` queues (through the crate's `primitive` seam). Submitting costs one
-//! allocation, one CAS and one push; a wake-up system call is paid only when no worker is
-//! awake. The state machine and its invariants are documented in the source of `engine.rs`.
+//! CAS and one push (a closure of up to four words is stored inline in the queue slot; a
+//! larger one costs one allocation); a wake-up system call is paid only when no worker is
+//! awake. Workers that run out of work spin and yield for a few microseconds before they
+//! park, so a steady stream of tasks needs no wake-ups at all. The state machine and its invariants are documented in the source of `engine.rs`.
 //! The module is compiled out under `cfg(loom)`: it runs real OS threads and is checked by
 //! its tests and ThreadSanitizer instead.
 
