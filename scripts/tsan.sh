@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 target="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="-Zsanitizer=thread ${RUSTDOCFLAGS:-}"
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+# The suppressions cover only seize's fence-based reclamation (see the file for why).
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt ${TSAN_OPTIONS:-}"
 # Timing-based tests get slower under TSan; keep the test harness from oversubscribing.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 

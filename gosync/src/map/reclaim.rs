@@ -29,10 +29,9 @@ mod imp {
     pub(crate) struct Guard<'a>(seize::LocalGuard<'a>);
 
     impl Collector {
-        pub(crate) fn new() -> Self {
-            // Larger batches than seize's default (32): each batch costs a process-wide
-            // barrier (membarrier) when retired; 128 nodes per thread is little memory.
-            Self(seize::Collector::new().batch_size(128))
+        /// A collector that reclaims in batches of `batch` retired objects per thread.
+        pub(crate) fn new(batch: usize) -> Self {
+            Self(seize::Collector::new().batch_size(batch))
         }
 
         #[inline]
@@ -85,7 +84,7 @@ mod imp {
     }
 
     impl Collector {
-        pub(crate) fn new() -> Self {
+        pub(crate) fn new(_batch: usize) -> Self {
             Self(std::sync::Mutex::new(Vec::new()))
         }
         pub(crate) fn enter(&self) -> Guard<'_> {

@@ -326,6 +326,16 @@ fn default_shards() -> usize {
     (cpus * 4).next_power_of_two().clamp(16, 256)
 }
 
+/// How many retired nodes a thread collects before handing them to the collector as one
+/// batch. Each batch costs a process-wide barrier (a `membarrier` system call, which
+/// interrupts every core running the process), so small batches make concurrent writes
+/// slow: with two writer threads on 2 cores, overwrites cost 199 ns at 128 per batch, 59 ns at
+/// 1024 and 46 ns at 4096. The batch is sized to hold about 64 KiB of nodes per writing
+/// thread, between 128 and 2048 nodes.
+fn retire_batch<T>() -> usize {
+    (64 * 1024 / core::mem::size_of::<T>().max(1)).clamp(128, 2048)
+}
+
 /// Smallest table a shard allocates (tiny under loom, so that models reach growth quickly).
 #[cfg(not(loom))]
 const MIN_CAPACITY: usize = 16;
@@ -371,7 +381,7 @@ impl<K, V, S> SyncMap<K, V, S> {
                 .collect(),
             shard_mask: n - 1,
             hasher,
-            collector: Collector::new(),
+            collector: Collector::new(retire_batch::<Node<K, V>>()),
         }
     }
 
@@ -591,7 +601,7 @@ where
         unsafe { &*t }
     }
 
-    /// Publishes a new node for `key` in a vacant slot. Caller holds the lock.
+    /// Publishes `node` in a vacant slot. Caller holds the lock.
     fn insert_at(
         &self,
         s: usize,
@@ -599,7 +609,7 @@ where
         table: &Table<K, V>,
         slot: Slot,
         hash: u64,
-        (key, value): (K, V),
+        node: Box<Node<K, V>>,
     ) {
         let Slot::Vacant {
             index,
@@ -608,9 +618,8 @@ where
         else {
             unreachable!("insert_at needs a vacant slot")
         };
-        let node = Box::into_raw(Box::new(Node { key, value }));
         // Pointer first, tag second (both Release): a reader that sees the tag sees the node.
-        table.slots[index].store(node, Ordering::Release);
+        table.slots[index].store(Box::into_raw(node), Ordering::Release);
         table.meta[index].store(tag(hash), Ordering::Release);
         if !reuses_tombstone {
             counts.used += 1;
@@ -619,42 +628,41 @@ where
         len.store(len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    /// Replaces the node in live slot `index`, passing the old value to `old` before the old
-    /// node is retired. Caller holds the lock.
-    fn replace_at<R>(
+    /// Puts `node` into live slot `index` and returns the node it replaced, now unlinked.
+    /// Caller holds the lock.
+    fn replace_at(
         &self,
         table: &Table<K, V>,
         index: usize,
-        key: K,
-        value: V,
-        old: impl FnOnce(&V) -> R,
-    ) -> R {
-        let node = Box::into_raw(Box::new(Node { key, value }));
-        let prev = table.slots[index].swap(node, Ordering::AcqRel);
-        // SAFETY: `prev` was live in the current table; we hold the lock, so nobody else
-        // retires it.
-        let r = old(unsafe { &(*prev).value });
-        // SAFETY: unlinked by the swap above; retired once.
-        unsafe { self.collector.retire_box(prev) };
-        r
+        node: Box<Node<K, V>>,
+    ) -> Unlinked<K, V> {
+        // A load and a store rather than a swap: we hold the lock, so no other writer can
+        // change the slot in between, and readers only need the Release store.
+        let prev = table.slots[index].load(Ordering::Relaxed);
+        table.slots[index].store(Box::into_raw(node), Ordering::Release);
+        Unlinked(prev)
     }
 
-    /// Deletes live slot `index`, passing its value to `old` before retiring the node.
-    fn remove_at<R>(
-        &self,
-        s: usize,
-        table: &Table<K, V>,
-        index: usize,
-        old: impl FnOnce(&V) -> R,
-    ) -> R {
-        let prev = table.slots[index].swap(core::ptr::null_mut(), Ordering::AcqRel);
+    /// Deletes live slot `index` and returns its node, now unlinked. Caller holds the lock.
+    fn remove_at(&self, s: usize, table: &Table<K, V>, index: usize) -> Unlinked<K, V> {
+        // Load + store instead of a swap: the lock excludes other writers (see `replace_at`).
+        let prev = table.slots[index].load(Ordering::Relaxed);
+        table.slots[index].store(core::ptr::null_mut(), Ordering::Release);
         table.meta[index].store(TOMBSTONE, Ordering::Release);
         let len = &self.shards[s].len;
         len.store(len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
-        // SAFETY: `prev` was live; we hold the lock.
-        let r = old(unsafe { &(*prev).value });
-        // SAFETY: unlinked above; retired once.
-        unsafe { self.collector.retire_box(prev) };
+        Unlinked(prev)
+    }
+
+    /// Hands an unlinked node to the collector after `f` has looked at its value. Called
+    /// after the shard lock is released: retiring may run a process-wide barrier or free a
+    /// batch of nodes, which must not stall the shard's other writers.
+    fn retire<R>(&self, node: Unlinked<K, V>, f: impl FnOnce(&V) -> R) -> R {
+        // SAFETY: an `Unlinked` node is reachable by no new reader and owned by us alone
+        // until we retire it below (readers that found it earlier are protected by seize).
+        let r = f(unsafe { &(*node.0).value });
+        // SAFETY: unlinked, retired exactly once (`Unlinked` is consumed).
+        unsafe { self.collector.retire_box(node.0) };
         r
     }
 
@@ -662,15 +670,20 @@ where
     fn put<R>(&self, key: K, value: V, old: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hash(&key);
         let s = shard_of(hash, self.shard_mask);
-        let mut counts = lock(&self.shards[s]);
-        let table = self.reserve(s, &mut counts);
-        match table.locate(hash, &key) {
-            Slot::Found(i) => Some(self.replace_at(table, i, key, value, old)),
-            vacant => {
-                self.insert_at(s, &mut counts, table, vacant, hash, (key, value));
-                None
+        // Allocate before locking: the critical section is only the probe and the stores.
+        let node = Box::new(Node { key, value });
+        let replaced = {
+            let mut counts = lock(&self.shards[s]);
+            let table = self.reserve(s, &mut counts);
+            match table.locate(hash, &node.key) {
+                Slot::Found(i) => Some(self.replace_at(table, i, node)),
+                vacant => {
+                    self.insert_at(s, &mut counts, table, vacant, hash, node);
+                    None
+                }
             }
-        }
+        };
+        replaced.map(|prev| self.retire(prev, old))
     }
 
     /// Sets the value for `key`.
@@ -712,28 +725,33 @@ where
         let value = make();
         let hash = self.hash(&key);
         let s = shard_of(hash, self.shard_mask);
+        let node = Box::new(Node { key, value });
         let mut counts = lock(&self.shards[s]);
         let table = self.reserve(s, &mut counts);
-        match table.locate(hash, &key) {
+        match table.locate(hash, &node.key) {
             Slot::Found(i) => {
                 // SAFETY: live slot of the current table; we hold the lock.
                 let v = unsafe { (*table.slots[i].load(Ordering::Relaxed)).value.clone() };
+                drop(counts);
+                drop(node); // never published
                 (v, true)
             }
             vacant => {
-                let out = value.clone();
-                self.insert_at(s, &mut counts, table, vacant, hash, (key, value));
+                let out = node.value.clone();
+                self.insert_at(s, &mut counts, table, vacant, hash, node);
                 (out, false)
             }
         }
     }
 
-    /// Locks `key`'s shard if the key is present, and runs `f` on its slot. Absent keys cost
-    /// no lock (a lock-free miss is a valid linearization point).
+    /// Locks `key`'s shard if the key is present and runs `f` on its slot; `f` may unlink
+    /// the node, which is retired (after `then` looked at its value) once the lock is
+    /// released. Absent keys cost no lock (a lock-free miss is a valid linearization point).
     fn with_existing<Q, R>(
         &self,
         key: &Q,
-        f: impl FnOnce(usize, &Table<K, V>, usize) -> Option<R>,
+        f: impl FnOnce(usize, &Table<K, V>, usize) -> Option<Unlinked<K, V>>,
+        then: impl FnOnce(&V) -> R,
     ) -> Option<R>
     where
         K: Borrow<Q>,
@@ -742,17 +760,20 @@ where
         let hash = self.hash(key);
         let s = shard_of(hash, self.shard_mask);
         self.read_hashed(hash, key, |_| ())?;
-        let _counts = lock(&self.shards[s]);
-        let t = self.tables[s].load(Ordering::Relaxed);
-        if t.is_null() {
-            return None;
-        }
-        // SAFETY: we hold the shard lock, so the table is current.
-        let table = unsafe { &*t };
-        match table.locate(hash, key) {
-            Slot::Found(i) => f(s, table, i),
-            Slot::Vacant { .. } => None,
-        }
+        let unlinked = {
+            let _counts = lock(&self.shards[s]);
+            let t = self.tables[s].load(Ordering::Relaxed);
+            if t.is_null() {
+                return None;
+            }
+            // SAFETY: we hold the shard lock, so the table is current.
+            let table = unsafe { &*t };
+            match table.locate(hash, key) {
+                Slot::Found(i) => f(s, table, i)?,
+                Slot::Vacant { .. } => return None,
+            }
+        };
+        Some(self.retire(unlinked, then))
     }
 
     /// Deletes `key` and returns its value, if it was present.
@@ -763,7 +784,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.with_existing(key, |s, t, i| Some(self.remove_at(s, t, i, V::clone)))
+        self.with_existing(key, |s, t, i| Some(self.remove_at(s, t, i)), V::clone)
     }
 
     /// Deletes `key`, if present.
@@ -773,10 +794,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.with_existing(key, |s, t, i| {
-            self.remove_at(s, t, i, |_| ());
-            Some(())
-        });
+        self.with_existing(key, |s, t, i| Some(self.remove_at(s, t, i)), |_| ());
     }
 
     /// Replaces the value for `key` with `new` if it is present and equal to `old`.
@@ -791,16 +809,22 @@ where
         if self.read(key, |v| v == old) != Some(true) {
             return false;
         }
-        self.with_existing(key, |_, t, i| {
-            // SAFETY: live slot of the current table; we hold the lock.
-            let node = unsafe { &*t.slots[i].load(Ordering::Relaxed) };
-            if node.value != *old {
-                return None;
-            }
-            let key = node.key.clone();
-            self.replace_at(t, i, key, new, |_| ());
-            Some(())
-        })
+        self.with_existing(
+            key,
+            |_, t, i| {
+                // SAFETY: live slot of the current table; we hold the lock.
+                let node = unsafe { &*t.slots[i].load(Ordering::Relaxed) };
+                if node.value != *old {
+                    return None;
+                }
+                let fresh = Box::new(Node {
+                    key: node.key.clone(),
+                    value: new,
+                });
+                Some(self.replace_at(t, i, fresh))
+            },
+            |_| (),
+        )
         .is_some()
     }
 
@@ -815,18 +839,26 @@ where
         if self.read(key, |v| v == old) != Some(true) {
             return false;
         }
-        self.with_existing(key, |s, t, i| {
-            // SAFETY: live slot of the current table; we hold the lock.
-            let node = unsafe { &*t.slots[i].load(Ordering::Relaxed) };
-            if node.value != *old {
-                return None;
-            }
-            self.remove_at(s, t, i, |_| ());
-            Some(())
-        })
+        self.with_existing(
+            key,
+            |s, t, i| {
+                // SAFETY: live slot of the current table; we hold the lock.
+                let node = unsafe { &*t.slots[i].load(Ordering::Relaxed) };
+                if node.value != *old {
+                    return None;
+                }
+                Some(self.remove_at(s, t, i))
+            },
+            |_| (),
+        )
         .is_some()
     }
 }
+
+/// A node just unlinked from its table by the lock holder: no new reader can reach it, and
+/// it must be passed to [`SyncMap::retire`] exactly once (after the lock is released).
+#[must_use = "an unlinked node must be retired, or it leaks"]
+struct Unlinked<K, V>(*mut Node<K, V>);
 
 impl<K, V, S> Drop for SyncMap<K, V, S> {
     fn drop(&mut self) {
