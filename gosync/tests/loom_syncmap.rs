@@ -4,17 +4,22 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_syncmap`
 //!
-//! Limitation: with loom 0.7 these models finish in very few iterations (`LOOM_LOG=info`
-//! reports them): loom schedules the spawned writer first and lets the reader observe either
-//! the old or the new values of the unsynchronised atomics, so the interleavings where the
-//! reader runs in the middle of a growth are not all enumerated. The assertions still hold in
-//! every execution loom does run (weak-memory reads included); a finer model is future work.
+//! Each thread first touches a shared `start` counter. Without it, loom 0.7 ran these models
+//! in a single execution (the spawned writer always ran after the reader had finished); with
+//! it, loom enumerates the orders of the two threads' map operations. Every model also counts
+//! the executions in which the reader observed the writer's effect and asserts that there
+//! were some, so that a model that stops exploring fails instead of passing vacuously.
+//!
+//! Under loom, retired nodes and tables are kept until the map drops (see `map/reclaim.rs`),
+//! so these models check the publication protocol, not seize.
 #![cfg(loom)]
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicUsize as StdCounter, Ordering::Relaxed};
 
 use gosync::map::SyncMap;
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -25,20 +30,46 @@ fn map() -> SyncMap<u64, u64, Fixed> {
     SyncMap::with_shards_and_hasher(1, Fixed::default())
 }
 
+/// A scheduling point shared by the threads of a model (see the module docs).
+fn start(flag: &AtomicUsize) {
+    flag.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Runs `f` under loom; returns (executions, executions in which `f` returned true).
+fn explore(f: impl Fn() -> bool + Sync + Send + 'static) -> (usize, usize) {
+    let runs = std::sync::Arc::new((StdCounter::new(0), StdCounter::new(0)));
+    let r = std::sync::Arc::clone(&runs);
+    loom::model(move || {
+        r.0.fetch_add(1, Relaxed);
+        if f() {
+            r.1.fetch_add(1, Relaxed);
+        }
+    });
+    let counts = (runs.0.load(Relaxed), runs.1.load(Relaxed));
+    eprintln!(
+        "loom: {} executions, {} with the racing effect observed",
+        counts.0, counts.1
+    );
+    counts
+}
+
 /// Reader vs. a writer that replaces and deletes: every load sees a value that was stored.
 #[test]
 fn load_races_replace_and_delete() {
-    loom::model(|| {
+    let (runs, saw_new) = explore(|| {
         let m = Arc::new(map());
         m.store(1, 10);
         m.store(2, 20);
+        let flag = Arc::new(AtomicUsize::new(0));
         let w = {
-            let m = Arc::clone(&m);
+            let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
             thread::spawn(move || {
+                start(&flag);
                 m.store(1, 11);
                 m.delete(&2);
             })
         };
+        start(&flag);
         let a = m.load(&1);
         assert!(a == Some(10) || a == Some(11), "key 1: {a:?}");
         let b = m.load(&2);
@@ -47,49 +78,106 @@ fn load_races_replace_and_delete() {
         assert_eq!(m.load(&1), Some(11));
         assert_eq!(m.load(&2), None);
         assert_eq!(m.len(), 1);
+        a == Some(11)
     });
+    assert!(
+        runs > 1 && saw_new > 0,
+        "model did not explore: {runs} runs, {saw_new} saw the new value"
+    );
 }
 
 /// Reader vs. a writer whose inserts grow the shard's table (the minimum table under loom is 4
 /// slots, grown at 3 entries): a key present throughout is never reported missing.
 #[test]
 fn load_races_growth() {
-    loom::model(|| {
+    let (runs, saw_new) = explore(|| {
         let m = Arc::new(map());
         m.store(7, 70);
         m.store(8, 80);
+        let flag = Arc::new(AtomicUsize::new(0));
         let w = {
-            let m = Arc::clone(&m);
+            let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
             thread::spawn(move || {
+                start(&flag);
                 m.store(9, 90); // third entry: the table grows
                 m.store(10, 100);
             })
         };
-        assert_eq!(m.load(&7), Some(70));
-        assert_eq!(m.load(&8), Some(80));
+        start(&flag);
         let c = m.load(&9);
         assert!(c.is_none() || c == Some(90));
+        assert_eq!(m.load(&7), Some(70));
+        assert_eq!(m.load(&8), Some(80));
         w.join().unwrap();
         assert_eq!(m.len(), 4);
         assert_eq!(m.load(&10), Some(100));
+        c == Some(90)
     });
+    assert!(
+        runs > 1 && saw_new > 0,
+        "model did not explore: {runs} runs, {saw_new} saw the new key"
+    );
+}
+
+/// Reader vs. a deleter and re-inserter of the same key (a tombstone reused): the reader sees
+/// the old value, the new one or nothing, never another key's value.
+#[test]
+fn load_races_delete_and_reinsert() {
+    let (runs, saw_gap) = explore(|| {
+        let m = Arc::new(map());
+        m.store(1, 10);
+        m.store(2, 20);
+        let flag = Arc::new(AtomicUsize::new(0));
+        let w = {
+            let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
+            thread::spawn(move || {
+                start(&flag);
+                m.delete(&1);
+                m.store(1, 12);
+            })
+        };
+        start(&flag);
+        let a = m.load(&1);
+        assert!(
+            a.is_none() || a == Some(10) || a == Some(12),
+            "key 1: {a:?}"
+        );
+        assert_eq!(m.load(&2), Some(20));
+        w.join().unwrap();
+        assert_eq!(m.load(&1), Some(12));
+        assert_eq!(m.len(), 2);
+        a.is_none()
+    });
+    assert!(
+        runs > 1 && saw_gap > 0,
+        "model did not explore: {runs} runs, {saw_gap} saw the gap"
+    );
 }
 
 /// Two writers on one shard plus a lock-free compare-and-swap check: exactly one CAS wins.
 #[test]
 fn compare_and_swap_is_exclusive() {
-    loom::model(|| {
+    let (runs, second_won) = explore(|| {
         let m = Arc::new(map());
         m.store(1, 0);
+        let flag = Arc::new(AtomicUsize::new(0));
         let ts: Vec<_> = (1..=2u64)
             .map(|t| {
-                let m = Arc::clone(&m);
-                thread::spawn(move || m.compare_and_swap(&1, &0, t))
+                let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
+                thread::spawn(move || {
+                    start(&flag);
+                    m.compare_and_swap(&1, &0, t)
+                })
             })
             .collect();
-        let wins: usize = ts.into_iter().map(|t| usize::from(t.join().unwrap())).sum();
-        assert_eq!(wins, 1);
+        let wins: Vec<bool> = ts.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
         let v = m.load(&1).unwrap();
         assert!(v == 1 || v == 2);
+        wins[1]
     });
+    assert!(
+        runs > 1 && second_won > 0,
+        "model did not explore: {runs} runs, {second_won} won by the second thread"
+    );
 }
