@@ -251,22 +251,31 @@ struct ShardState {
 /// 67–78 % on the adversarial workloads. The design above keeps its one strength — a hit load
 /// touches no shared cache line for writing — and has neither weakness.
 ///
-/// Measured trade-offs (one thread, 1024 keys, thread CPU time, all maps with foldhash;
-/// `gosync-bench map --quick`, metrics `map/cpu-ns/*`, 2-core AMD EPYC):
+/// Measured trade-offs (`cargo run --release -p gosync-bench -- map --go`, 2-core AMD EPYC,
+/// medians of 7 interleaved rounds; the README has the full tables). Ratios are the best
+/// peer's time divided by `SyncMap`'s, so above 1 `SyncMap` is faster:
 ///
-/// | ns per op | hit | miss | overwrite | insert + remove |
-/// |---|---|---|---|---|
-/// | `SyncMap` | 13.8 | 19.8 | 77.9 | 129.9 |
-/// | papaya 0.2 (lock-free, seize) | 14.9 | 19.2 | 76.6 | 142.7 |
-/// | dashmap 6 (sharded `RwLock`) | 5.8 | 6.0 | 7.4 | 25.4 |
+/// | workload (1 / 2 / 4 / 8 threads) | best of dashmap, papaya, `RwLock<HashMap>` | Go 1.19 `sync.Map` |
+/// |---|---|---|
+/// | `LoadMostlyHits` | 0.45 / 0.78 / 0.84 / 0.74 | 2.1 / 2.8 / 3.6 / 3.6 |
+/// | `LoadMostlyMisses` | 0.72 / 1.04 / 1.14 / 1.20 | 3.4 / 4.1 / 4.6 / 4.6 |
+/// | `LoadOrStoreCollision` | 0.70 / 2.68 / 2.99 / 2.50 | 2.5 / 1.6 / 1.9 / 1.9 |
+/// | `SwapMostlyHits` | 0.16 / 0.13 / 0.14 / 0.25 | (no `Swap` in 1.19) |
+/// | bustle Exchange (10 % reads) | 0.32 / 0.29 / 0.29 / 0.31 (scc) | – |
 ///
-/// Reads cost about what papaya's do; writes allocate a node and retire the old one, which a
-/// lock-and-overwrite map such as dashmap (or [`ShardedMap`](super::ShardedMap)) avoids, so
-/// for write-heavy workloads prefer those. What the lock-free read buys is that readers never
-/// write shared memory and never wait for a writer, which is what keeps `sync.Map`-style
-/// read-mostly workloads flat as cores are added (this 2-core machine cannot show that part).
-/// Memory: 71 bytes per `u64 → u64` entry (papaya 56, dashmap 22), because each entry is its
-/// own allocation.
+/// Reads cost about what papaya's do (the other lock-free map measured) and beat Go's
+/// `sync.Map` 2–4×. Writes allocate a node and retire the old one, which a lock-and-overwrite
+/// map such as dashmap (or [`ShardedMap`](super::ShardedMap)) avoids, so for write-heavy
+/// workloads prefer those; papaya pays the same cost and more (up to 5× `SyncMap`'s on the
+/// write mixes). To keep that cost down, writers allocate before taking the shard lock and
+/// retire after releasing it, and retired nodes are handed to the collector in batches of
+/// about 64 KiB per thread (each batch costs a `membarrier` system call, an interrupt to every
+/// core running the process): with two writer threads this took an overwrite from 161 to
+/// 50–60 ns. What the lock-free read buys is that readers never write shared memory and never
+/// wait for a writer, not even while a shard grows — the property that keeps read-mostly
+/// `sync.Map` workloads flat as cores are added (a 2-core machine cannot show that part).
+/// Memory: 70 bytes per `u64 → u64` entry (papaya 70, dashmap 36), because each entry is its
+/// own allocation, plus up to one reclamation batch per writing thread.
 ///
 /// # State layout
 ///
