@@ -3,38 +3,57 @@
 //! timed-out waiter gives its ticket up so a signal never lands on it.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_cond`
+//!
+//! Each model reports the outcomes it observed (see `support/loom.rs`) and asserts that the
+//! interesting ones occurred in some execution: a waiter that really waited, a signal that
+//! found it, a broadcast that woke both, a timed waiter that timed out and one that was
+//! signalled.
 #![cfg(loom)]
+
+#[path = "support/loom.rs"]
+mod support;
 
 use std::time::Duration;
 
 use gosync::{loom_clock, Cond, Mutex};
 use loom::sync::Arc;
 use loom::thread;
+use support::explore;
 
 /// The classic handshake: no lost wake-up whatever the interleaving.
 #[test]
 fn signal_reaches_the_waiter() {
-    loom::model(|| {
+    let ex = explore(|| {
         loom_clock::reset();
         let mc = Arc::new((Mutex::new(false), Cond::new()));
-        let mc2 = Arc::clone(&mc);
-        let waiter = thread::spawn(move || {
-            let (m, c) = &*mc2;
-            let mut ready = m.lock();
-            c.wait_while(&mut ready, |r| !*r);
-        });
+        let waiter = {
+            let mc = Arc::clone(&mc);
+            thread::spawn(move || {
+                let (m, c) = &*mc;
+                let mut ready = m.lock();
+                let waited = !*ready;
+                c.wait_while(&mut ready, |r| !*r);
+                waited
+            })
+        };
         let (m, c) = &*mc;
         *m.lock() = true;
-        c.signal();
-        waiter.join().unwrap();
+        let found = c.signal();
+        let waited = waiter.join().unwrap();
+        assert!(!found || waited, "signal found a waiter that never waited");
         assert!(!c.signal());
+        [
+            if waited { "waiter waited" } else { "" },
+            if found { "signal found the waiter" } else { "" },
+        ]
     });
+    ex.assert_saw(&["waiter waited", "signal found the waiter"]);
 }
 
 /// Broadcast wakes both waiters.
 #[test]
 fn broadcast_reaches_both_waiters() {
-    loom::model(|| {
+    let ex = explore(|| {
         loom_clock::reset();
         let mc = Arc::new((Mutex::new(false), Cond::new()));
         let spawn = |mc: Arc<(Mutex<bool>, Cond)>| {
@@ -47,21 +66,27 @@ fn broadcast_reaches_both_waiters() {
         let a = spawn(Arc::clone(&mc));
         let b = spawn(Arc::clone(&mc));
         let (m, c) = &*mc;
-        {
+        let woken = {
             let mut ready = m.lock();
             *ready = true;
-            c.broadcast();
-        }
+            c.broadcast()
+        };
         a.join().unwrap();
         b.join().unwrap();
+        [if woken == 2 {
+            "broadcast woke both"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["broadcast woke both"]);
 }
 
 /// A timed waiter and a signal race: the signal reports a waiter exactly when the waiter did
 /// not time out (its ticket was either claimed or given up, never both, never neither).
 #[test]
 fn timed_wait_and_signal_agree() {
-    loom::model(|| {
+    let ex = explore(|| {
         loom_clock::reset();
         let mc = Arc::new((Mutex::new(false), Cond::new()));
         let mc2 = Arc::clone(&mc);
@@ -84,5 +109,7 @@ fn timed_wait_and_signal_agree() {
         let timed_out = waiter.join().unwrap();
         assert_eq!(signalled, !timed_out);
         assert!(!c.signal());
+        [if timed_out { "timed out" } else { "signalled" }]
     });
+    ex.assert_saw(&["timed out", "signalled"]);
 }

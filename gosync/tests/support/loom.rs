@@ -1,0 +1,85 @@
+//! Helpers shared by the loom models (`tests/loom_*.rs`): a scheduling point the threads of a
+//! model race on, and an explorer that counts executions and the outcomes each one observed,
+//! so that a model that stops exploring fails instead of passing vacuously.
+//!
+//! Loom 0.7 does not always branch on the first operations of a freshly spawned thread: a model
+//! whose spawned thread only starts with plain loads, or whose main thread finishes its part
+//! before yielding, can run in a single execution. Touching [`start`] at the top of each
+//! thread gives loom a write/write race to branch on.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+
+/// A scheduling point shared by the threads of a model (see the module docs).
+pub fn start(flag: &AtomicUsize) {
+    flag.fetch_add(1, Ordering::SeqCst);
+}
+
+/// What [`explore`] saw: the number of executions and, per outcome label, the number of
+/// executions that reported it.
+#[derive(Debug, Default)]
+pub struct Explored {
+    /// Executions loom ran.
+    pub runs: usize,
+    seen: BTreeMap<&'static str, usize>,
+}
+
+impl Explored {
+    /// Executions that reported `label`.
+    pub fn count(&self, label: &str) -> usize {
+        self.seen.get(label).copied().unwrap_or(0)
+    }
+
+    /// Asserts that loom ran more than one execution and that every label was reported by at
+    /// least one of them.
+    #[track_caller]
+    pub fn assert_saw(&self, labels: &[&str]) {
+        assert!(self.runs > 1, "model did not explore: {self:?}");
+        for label in labels {
+            assert!(
+                self.count(label) > 0,
+                "no execution saw {label:?}: {self:?}"
+            );
+        }
+    }
+}
+
+/// Runs `f` under loom with the default builder (see [`explore_with`]).
+pub fn explore<F, L>(f: F) -> Explored
+where
+    F: Fn() -> L + Sync + Send + 'static,
+    L: IntoIterator<Item = &'static str>,
+{
+    explore_with(loom::model::Builder::new(), f)
+}
+
+/// Runs `f` under `builder`; every execution returns the labels of the outcomes it observed
+/// (each counted once per execution; an empty label counts as none). Prints and returns the tallies.
+pub fn explore_with<F, L>(builder: loom::model::Builder, f: F) -> Explored
+where
+    F: Fn() -> L + Sync + Send + 'static,
+    L: IntoIterator<Item = &'static str>,
+{
+    let tally = Arc::new(Mutex::new(Explored::default()));
+    let t = Arc::clone(&tally);
+    builder.check(move || {
+        let mut labels: Vec<&'static str> = f().into_iter().collect();
+        labels.retain(|l| !l.is_empty());
+        labels.sort_unstable();
+        labels.dedup();
+        let mut t = t.lock().unwrap();
+        t.runs += 1;
+        for label in labels {
+            *t.seen.entry(label).or_default() += 1;
+        }
+    });
+    let explored = std::mem::take(&mut *tally.lock().unwrap());
+    eprintln!(
+        "loom: {} executions; outcomes {:?}",
+        explored.runs, explored.seen
+    );
+    explored
+}
