@@ -2,88 +2,162 @@
 //! initializer's writes, TryOnce's retry with exactly one success.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_once`
+//!
+//! Every caller first touches a shared `entered` counter (see `support/loom.rs`); an
+//! initializer that reads it as 2 when it finishes ran while the other caller was already
+//! inside, so that caller had to wait for it (park, or find the run over on re-check). Each
+//! model asserts that loom produced such executions, and that either thread ran the
+//! initializer in some execution.
 #![cfg(loom)]
+
+#[path = "support/loom.rs"]
+mod support;
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use support::{explore, start};
 
 use gosync::{Once, OnceValue, TryOnce};
+
+/// Whether the other caller is already inside (read by an initializer as it finishes).
+fn other_inside(entered: &AtomicUsize) -> bool {
+    entered.load(Ordering::SeqCst) == 2
+}
 
 /// Two callers race: f runs once and each caller, on return, sees its relaxed write.
 #[test]
 fn once_runs_once_and_publishes() {
-    loom::model(|| {
+    let ex = explore(|| {
         let once = Arc::new(Once::new());
         let value = Arc::new(AtomicUsize::new(0));
-        let calls = Arc::new(AtomicUsize::new(0));
+        let entered = Arc::new(AtomicUsize::new(0));
         let call = {
-            let (once, value, calls) = (Arc::clone(&once), Arc::clone(&value), Arc::clone(&calls));
+            let (once, value, entered) =
+                (Arc::clone(&once), Arc::clone(&value), Arc::clone(&entered));
             move || {
+                start(&entered);
+                let mut ran = None;
                 once.call_once(|| {
-                    calls.fetch_add(1, Ordering::Relaxed);
                     value.store(42, Ordering::Relaxed);
+                    ran = Some(other_inside(&entered));
                 });
                 assert_eq!(value.load(Ordering::Relaxed), 42);
                 assert!(once.is_done());
+                ran
             }
         };
         let t = thread::spawn(call.clone());
-        call();
-        t.join().unwrap();
-        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        let mine = call();
+        let theirs = t.join().unwrap();
+        assert!(
+            mine.is_some() != theirs.is_some(),
+            "f must run exactly once"
+        );
+        [
+            if theirs.is_some() {
+                "spawned thread ran f"
+            } else {
+                ""
+            },
+            if mine.or(theirs) == Some(true) {
+                "a caller waited for the run"
+            } else {
+                ""
+            },
+        ]
     });
+    ex.assert_saw(&["spawned thread ran f", "a caller waited for the run"]);
 }
 
 /// `is_done` == true implies the initializer's writes are visible (the seed's extend_once).
 #[test]
 fn is_done_publishes() {
-    loom::model(|| {
+    let ex = explore(|| {
         let once = Arc::new(Once::new());
         let value = Arc::new(AtomicUsize::new(0));
+        let flag = Arc::new(AtomicUsize::new(0));
         let t = {
-            let (once, value) = (Arc::clone(&once), Arc::clone(&value));
-            thread::spawn(move || once.call_once(|| value.store(7, Ordering::Relaxed)))
+            let (once, value, flag) = (Arc::clone(&once), Arc::clone(&value), Arc::clone(&flag));
+            thread::spawn(move || {
+                start(&flag);
+                once.call_once(|| value.store(7, Ordering::Relaxed))
+            })
         };
-        if once.is_done() {
+        start(&flag);
+        let done = once.is_done();
+        if done {
             assert_eq!(value.load(Ordering::Relaxed), 7);
         }
         t.join().unwrap();
         assert!(once.is_done());
+        [if done { "saw done" } else { "saw not done" }]
     });
+    ex.assert_saw(&["saw done", "saw not done"]);
 }
 
 /// OnceValue shared by two threads: one computation, the same value for both.
 #[test]
 fn once_value_computed_once() {
-    loom::model(|| {
+    let ex = explore(|| {
         let calls = Arc::new(AtomicUsize::new(0));
-        let c = Arc::clone(&calls);
-        let v = Arc::new(OnceValue::new(move || {
-            c.fetch_add(1, Ordering::Relaxed) + 10
-        }));
-        let t = {
-            let v = Arc::clone(&v);
-            thread::spawn(move || *v.get())
+        let entered = Arc::new(AtomicUsize::new(0));
+        let waited = Arc::new(AtomicUsize::new(0));
+        let v = {
+            let (c, e, w) = (
+                Arc::clone(&calls),
+                Arc::clone(&entered),
+                Arc::clone(&waited),
+            );
+            Arc::new(OnceValue::new(move || {
+                let n = c.fetch_add(1, Ordering::Relaxed) + 10;
+                if other_inside(&e) {
+                    w.store(1, Ordering::Relaxed);
+                }
+                n
+            }))
         };
+        let t = {
+            let (v, entered) = (Arc::clone(&v), Arc::clone(&entered));
+            thread::spawn(move || {
+                start(&entered);
+                *v.get()
+            })
+        };
+        start(&entered);
         assert_eq!(*v.get(), 10);
         assert_eq!(t.join().unwrap(), 10);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+        [if waited.load(Ordering::Relaxed) == 1 {
+            "a caller waited for the run"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["a caller waited for the run"]);
 }
 
 /// TryOnce: the first attempt (whoever makes it) fails, the next succeeds; exactly one success
 /// and no attempt after it.
 #[test]
 fn try_once_retries_with_exactly_one_success() {
-    loom::model(|| {
+    let ex = explore(|| {
         let once = Arc::new(TryOnce::new());
         let attempts = Arc::new(AtomicUsize::new(0));
+        let entered = Arc::new(AtomicUsize::new(0));
+        let waited = Arc::new(AtomicUsize::new(0));
         let call = {
             let (once, attempts) = (Arc::clone(&once), Arc::clone(&attempts));
-            move || {
+            let (entered, waited) = (Arc::clone(&entered), Arc::clone(&waited));
+            move |first: bool| {
+                if first {
+                    start(&entered);
+                }
                 once.call_once(|| {
                     if attempts.fetch_add(1, Ordering::Relaxed) == 0 {
+                        if other_inside(&entered) {
+                            waited.store(1, Ordering::Relaxed);
+                        }
                         Err(())
                     } else {
                         Ok(())
@@ -91,8 +165,11 @@ fn try_once_retries_with_exactly_one_success() {
                 })
             }
         };
-        let t = thread::spawn(call.clone());
-        let mine = call();
+        let t = {
+            let call = call.clone();
+            thread::spawn(move || call(true))
+        };
+        let mine = call(true);
         let theirs = t.join().unwrap();
         // Whatever the interleaving, the first attempt fails and the other caller (waiting
         // for it, or arriving after it) makes the second attempt, which succeeds.
@@ -101,7 +178,23 @@ fn try_once_retries_with_exactly_one_success() {
         assert_eq!(attempts.load(Ordering::Relaxed), 2);
         assert!(once.is_done());
         // Done: a later call runs nothing.
-        assert_eq!(call(), Ok(()));
+        assert_eq!(call(false), Ok(()));
         assert_eq!(attempts.load(Ordering::Relaxed), 2);
+        [
+            if theirs.is_err() {
+                "spawned thread failed first"
+            } else {
+                ""
+            },
+            if waited.load(Ordering::Relaxed) == 1 {
+                "a caller waited for the failed run"
+            } else {
+                ""
+            },
+        ]
     });
+    ex.assert_saw(&[
+        "spawned thread failed first",
+        "a caller waited for the failed run",
+    ]);
 }
