@@ -1,18 +1,26 @@
 //! Loom models of `WaitGroup`: add/done/wait, several waiters, reuse across rounds.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_waitgroup`
+//!
+//! Each task reads `waiters()` just before its `done`; the models assert (see
+//! `support/loom.rs`) that some execution had the waiters registered (about to park or parked)
+//! when the count reached zero, so the release path that wakes them is exercised.
 #![cfg(loom)]
+
+#[path = "support/loom.rs"]
+mod support;
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
 use gosync::WaitGroup;
+use support::explore;
 
 /// Two tasks finish; `wait` returns only after both, and sees their (relaxed) writes.
 #[test]
 fn wait_sees_every_done() {
-    loom::model(|| {
+    let ex = explore(|| {
         let wg = Arc::new(WaitGroup::new());
         let data = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         wg.add(2);
@@ -21,7 +29,9 @@ fn wait_sees_every_done() {
                 let (wg, data) = (Arc::clone(&wg), Arc::clone(&data));
                 thread::spawn(move || {
                     data[i].store(i + 1, Ordering::Relaxed);
+                    let waiting = wg.waiters();
                     wg.done();
+                    waiting
                 })
             })
             .collect();
@@ -29,16 +39,20 @@ fn wait_sees_every_done() {
         assert_eq!(data[0].load(Ordering::Relaxed), 1);
         assert_eq!(data[1].load(Ordering::Relaxed), 2);
         assert_eq!(wg.count(), 0);
-        for t in tasks {
-            t.join().unwrap();
-        }
+        let saw: Vec<usize> = tasks.into_iter().map(|t| t.join().unwrap()).collect();
+        [if saw.contains(&1) {
+            "a task finished with the waiter registered"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["a task finished with the waiter registered"]);
 }
 
 /// Two waiters, one task: both waiters are released (no lost wake-up), none early.
 #[test]
 fn every_waiter_is_released() {
-    loom::model(|| {
+    let ex = explore(|| {
         let wg = Arc::new(WaitGroup::new());
         let flag = Arc::new(AtomicUsize::new(0));
         wg.add(1);
@@ -53,33 +67,51 @@ fn every_waiter_is_released() {
             let (wg, flag) = (Arc::clone(&wg), Arc::clone(&flag));
             thread::spawn(move || {
                 flag.store(1, Ordering::Relaxed);
+                let waiting = wg.waiters();
                 wg.done();
+                waiting
             })
         };
         wg.wait();
         assert_eq!(flag.load(Ordering::Relaxed), 1, "released before done");
         waiter.join().unwrap();
-        worker.join().unwrap();
+        let waiting = worker.join().unwrap();
         assert_eq!(wg.waiters(), 0);
+        [if waiting == 2 {
+            "done found both waiters registered"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["done found both waiters registered"]);
 }
 
 /// Reuse: a second round on the same group after the first wait returned.
 #[test]
 fn reusable_after_wait_returned() {
-    loom::model(|| {
+    let ex = explore(|| {
         let wg = Arc::new(WaitGroup::new());
         let hits = Arc::new(AtomicUsize::new(0));
+        let mut second_waited = false;
         for round in 1..=2 {
             wg.add(1);
             let (w, h) = (Arc::clone(&wg), Arc::clone(&hits));
             let task = thread::spawn(move || {
                 h.fetch_add(1, Ordering::Relaxed);
+                let waiting = w.waiters();
                 w.done();
+                waiting
             });
             wg.wait();
             assert_eq!(hits.load(Ordering::Relaxed), round);
-            task.join().unwrap();
+            let waiting = task.join().unwrap();
+            second_waited = round == 2 && waiting == 1;
         }
+        [if second_waited {
+            "second round released a registered waiter"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["second round released a registered waiter"]);
 }
