@@ -101,8 +101,24 @@ pub(crate) mod parking {
         static ref QUEUE: Mutex<Vec<Waiter>> = Mutex::new(Vec::new());
     }
 
+    /// Takes `m` by spinning on `try_lock` (yielding to loom between attempts) instead of
+    /// blocking in `lock`. Loom 0.7's `Thread::unpark` makes a thread that is blocked in a loom
+    /// `Mutex::lock` runnable while the mutex is still held, and loom then panics with
+    /// "expected to be able to acquire lock". `wake` unparks a waiter while holding the queue
+    /// lock, and that waiter can be blocked on the queue lock at that moment (a timed waiter
+    /// removing itself), so no thread that can be unparked may block in `lock`.
+    fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
+        loop {
+            match m.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::WouldBlock) => loom::thread::yield_now(),
+                Err(std::sync::TryLockError::Poisoned(e)) => panic!("parking queue poisoned: {e}"),
+            }
+        }
+    }
+
     fn wake(w: Waiter, token: UnparkToken) {
-        *w.slot.lock().unwrap() = Some(token);
+        *lock(&w.slot) = Some(token);
         w.thread.unpark();
     }
 
@@ -120,7 +136,7 @@ pub(crate) mod parking {
     ) -> ParkResult {
         let slot = Arc::new(Mutex::new(None));
         {
-            let mut q = QUEUE.lock().unwrap();
+            let mut q = lock(&QUEUE);
             if !validate() {
                 return ParkResult::Invalid;
             }
@@ -133,7 +149,7 @@ pub(crate) mod parking {
         }
         before_sleep();
         if timeout.is_some_and(|deadline| now() >= deadline) {
-            let mut q = QUEUE.lock().unwrap();
+            let mut q = lock(&QUEUE);
             let me = Arc::as_ptr(&slot);
             if let Some(i) = q.iter().position(|w| Arc::as_ptr(&w.slot) == me) {
                 let w = q.remove(i);
@@ -144,7 +160,7 @@ pub(crate) mod parking {
             // Unparked before we could time out: fall through and take the token.
         }
         loop {
-            if let Some(token) = *slot.lock().unwrap() {
+            if let Some(token) = *lock(&slot) {
                 return ParkResult::Unparked(token);
             }
             loom::thread::park();
@@ -159,7 +175,7 @@ pub(crate) mod parking {
         key: usize,
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
-        let mut q = QUEUE.lock().unwrap();
+        let mut q = lock(&QUEUE);
         let mut result = UnparkResult::default();
         match q.iter().position(|w| w.key == key) {
             Some(i) => {
@@ -181,7 +197,7 @@ pub(crate) mod parking {
     /// # Safety
     /// Same contract as `parking_lot_core::unpark_all`.
     pub(crate) unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
-        let mut q = QUEUE.lock().unwrap();
+        let mut q = lock(&QUEUE);
         let mut n = 0;
         let mut i = 0;
         while i < q.len() {
@@ -204,7 +220,7 @@ pub(crate) mod parking {
         mut filter: impl FnMut(ParkToken) -> FilterOp,
         callback: impl FnOnce(UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
-        let mut q = QUEUE.lock().unwrap();
+        let mut q = lock(&QUEUE);
         let mut chosen = Vec::new();
         let mut i = 0;
         let mut result = UnparkResult::default();
@@ -243,7 +259,7 @@ pub(crate) mod parking {
         validate: impl FnOnce() -> RequeueOp,
         callback: impl FnOnce(RequeueOp, UnparkResult) -> UnparkToken,
     ) -> UnparkResult {
-        let mut q = QUEUE.lock().unwrap();
+        let mut q = lock(&QUEUE);
         let mut result = UnparkResult::default();
         let op = validate();
         if op == RequeueOp::Abort {
