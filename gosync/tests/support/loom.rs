@@ -33,6 +33,20 @@ impl Explored {
         self.seen.get(label).copied().unwrap_or(0)
     }
 
+    /// Adds the tallies of another exploration (of a variant of the same model).
+    pub fn absorb(&mut self, other: Explored) {
+        self.runs += other.runs;
+        for (label, n) in other.seen {
+            *self.seen.entry(label).or_default() += n;
+        }
+    }
+
+    /// Prints the tallies (shown with `--nocapture`).
+    pub fn print(self) -> Self {
+        eprintln!("loom: {} executions; outcomes {:?}", self.runs, self.seen);
+        self
+    }
+
     /// Asserts that loom ran more than one execution and that every label was reported by at
     /// least one of them.
     #[track_caller]
@@ -56,9 +70,18 @@ where
     explore_with(loom::model::Builder::new(), f)
 }
 
-/// Runs `f` under `builder`; every execution returns the labels of the outcomes it observed
-/// (each counted once per execution; an empty label counts as none). Prints and returns the tallies.
+/// Runs `f` under `builder` and prints the tallies (see [`tally`]).
 pub fn explore_with<F, L>(builder: loom::model::Builder, f: F) -> Explored
+where
+    F: Fn() -> L + Sync + Send + 'static,
+    L: IntoIterator<Item = &'static str>,
+{
+    tally(builder, f).print()
+}
+
+/// Runs `f` under `builder`; every execution returns the labels of the outcomes it observed
+/// (each counted once per execution; an empty label counts as none).
+pub fn tally<F, L>(builder: loom::model::Builder, f: F) -> Explored
 where
     F: Fn() -> L + Sync + Send + 'static,
     L: IntoIterator<Item = &'static str>,
@@ -77,9 +100,5 @@ where
         }
     });
     let explored = std::mem::take(&mut *tally.lock().unwrap());
-    eprintln!(
-        "loom: {} executions; outcomes {:?}",
-        explored.runs, explored.seen
-    );
     explored
 }
