@@ -3,14 +3,23 @@
 //! waiters leaving the queue.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_mutex`
+//!
+//! Each model reports the outcomes it observed and asserts that the interesting ones occurred
+//! in some execution (see `support/loom.rs`): a locker queued while the lock was held, both
+//! orders of the lockers, a failed and a successful `try_lock`, starvation mode with its
+//! handoff, a timed waiter that timed out and one that got the lock.
 #![cfg(loom)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+#[path = "support/loom.rs"]
+mod support;
+
 use std::time::Duration;
 
 use gosync::{loom_clock, Mutex};
+use loom::model::Builder;
 use loom::sync::Arc;
 use loom::thread;
+use support::{explore, explore_with, tally, Explored};
 
 /// Mutex state must be back to all-zero when nobody holds or wants the lock.
 fn assert_clean<T>(m: &Mutex<T>) {
@@ -20,51 +29,110 @@ fn assert_clean<T>(m: &Mutex<T>) {
     assert!(!m.is_woken(), "woken bit left set");
 }
 
+/// The most turns a holder in [`two_lockers`] gives the other locker to queue behind it; the
+/// model runs once for every patience from 0 to this. A locker first spins (`ACTIVE_SPIN`
+/// rounds, each a yield under loom) and each of its yields hands the CPU back to the holder:
+/// a holder that unlocked at once (what the model did first) always beat it, and no execution
+/// had a waiter parked behind the holder; one that outwaits the spinning always has one.
+const PATIENCE: usize = 8;
+
+/// Yields, holding the lock, until a waiter is queued or `patience` runs out.
+fn wait_for_waiter<T>(m: &Mutex<T>, patience: usize) -> bool {
+    for _ in 0..patience {
+        if m.waiters() > 0 {
+            return true;
+        }
+        thread::yield_now();
+    }
+    false
+}
+
 /// Two threads increment under the lock; the cell tracking of loom checks exclusion.
 #[test]
 fn two_lockers() {
-    loom::model(|| {
-        loom_clock::reset();
-        let m = Arc::new(Mutex::new(0u32));
-        let m2 = Arc::clone(&m);
-        let t = thread::spawn(move || *m2.lock() += 1);
-        *m.lock() += 1;
-        t.join().unwrap();
-        assert_eq!(*m.lock(), 2);
-        assert_clean(&m);
-    });
+    let mut ex = Explored::default();
+    for patience in 0..=PATIENCE {
+        ex.absorb(tally(Builder::new(), move || {
+            loom_clock::reset();
+            let m = Arc::new(Mutex::new(Vec::new()));
+            // Each locker records, under the lock, who it is and whether the other queued while
+            // it held the lock (it gives the other a few turns to do so: see `PATIENCE`).
+            let locker = move |m: &Mutex<Vec<(char, bool)>>, me: char| {
+                let mut g = m.lock();
+                let queued = wait_for_waiter(m, patience);
+                g.push((me, queued));
+            };
+            let m2 = Arc::clone(&m);
+            let t = thread::spawn(move || locker(&m2, 'b'));
+            locker(&m, 'a');
+            t.join().unwrap();
+            let v = m.lock().clone();
+            assert_eq!(v.len(), 2);
+            assert_clean(&m);
+            [
+                if v[0].0 == 'b' {
+                    "spawned thread locked first"
+                } else {
+                    ""
+                },
+                if v.iter().any(|e| e.1) {
+                    "a locker queued behind the holder"
+                } else {
+                    "no locker queued"
+                },
+            ]
+        }));
+    }
+    ex.print().assert_saw(&[
+        "spawned thread locked first",
+        "a locker queued behind the holder",
+        "no locker queued",
+    ]);
 }
 
 /// Three threads: one holder re-locking, two sleepers, so a woken waiter can lose the race and
 /// be re-queued at the front (LIFO), and the unlocker's wake goes to the front queue.
 #[test]
 fn three_lockers_with_requeue() {
-    let mut builder = loom::model::Builder::new();
+    let mut builder = Builder::new();
     builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
-    builder.check(|| {
+    let ex = explore_with(builder, || {
         loom_clock::reset();
         let m = Arc::new(Mutex::new(0u32));
+        // The most waiters any holder saw queued behind it.
+        let lock_and_add = |m: &Mutex<u32>, n: u32| {
+            let mut g = m.lock();
+            *g += n;
+            m.waiters()
+        };
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let m = Arc::clone(&m);
-                thread::spawn(move || *m.lock() += 1)
+                thread::spawn(move || lock_and_add(&m, 1))
             })
             .collect();
+        let mut most = 0;
         for _ in 0..2 {
-            *m.lock() += 10;
+            most = most.max(lock_and_add(&m, 10));
         }
         for h in handles {
-            h.join().unwrap();
+            most = most.max(h.join().unwrap());
         }
         assert_eq!(*m.lock(), 22);
         assert_clean(&m);
+        [if most == 2 {
+            "two waiters queued at once"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["two waiters queued at once"]);
 }
 
 /// `try_lock` never succeeds while the lock is held and never disturbs a sleeping waiter.
 #[test]
 fn try_lock_against_lock() {
-    loom::model(|| {
+    let ex = explore(|| {
         loom_clock::reset();
         let m = Arc::new(Mutex::new(0u32));
         let m2 = Arc::clone(&m);
@@ -82,11 +150,14 @@ fn try_lock_against_lock() {
         let got = t.join().unwrap();
         assert_eq!(*m.lock(), 1 + u32::from(got));
         assert_clean(&m);
+        [if got {
+            "try_lock succeeded"
+        } else {
+            "try_lock failed"
+        }]
     });
+    ex.assert_saw(&["try_lock succeeded", "try_lock failed"]);
 }
-
-static SAW_STARVING: AtomicBool = AtomicBool::new(false);
-static SAW_HANDOFF_ORDER: AtomicBool = AtomicBool::new(false);
 
 /// Starvation mode: B waits "2 ms" (fake clock) while A holds the lock; A unlocks and at once
 /// locks again. If A wins that race, B (woken, waited > 1 ms) switches the mutex to starvation
@@ -95,9 +166,7 @@ static SAW_HANDOFF_ORDER: AtomicBool = AtomicBool::new(false);
 /// reach starvation mode, and whenever A saw it, B must get the lock right after A.
 #[test]
 fn starvation_handoff_and_exit_rule() {
-    SAW_STARVING.store(false, Ordering::Relaxed);
-    SAW_HANDOFF_ORDER.store(false, Ordering::Relaxed);
-    loom::model(|| {
+    let ex = explore(|| {
         loom_clock::reset();
         let m = Arc::new(Mutex::new(Vec::new()));
         let mut g = m.lock();
@@ -120,7 +189,6 @@ fn starvation_handoff_and_exit_rule() {
         if starving {
             assert!(m.is_locked());
             assert!(m.waiters() >= 1, "starving without waiters");
-            SAW_STARVING.store(true, Ordering::Relaxed);
         }
         drop(g);
         if starving {
@@ -139,25 +207,22 @@ fn starvation_handoff_and_exit_rule() {
                 &['a', 'a', 'b'],
                 "handoff must go to the starving waiter"
             );
-            SAW_HANDOFF_ORDER.store(true, Ordering::Relaxed);
         }
         assert_clean(&m);
+        [if starving {
+            "starvation mode with handoff"
+        } else {
+            "normal mode"
+        }]
     });
-    assert!(
-        SAW_STARVING.load(Ordering::Relaxed),
-        "no execution reached starvation mode"
-    );
-    assert!(SAW_HANDOFF_ORDER.load(Ordering::Relaxed));
+    ex.assert_saw(&["starvation mode with handoff", "normal mode"]);
 }
-
-static SAW_TIMEOUT: AtomicBool = AtomicBool::new(false);
 
 /// A timed waiter whose deadline passes (fake clock) leaves the queue without breaking the
 /// state, whether it times out or is woken first; a blocking waiter is still served.
 #[test]
 fn timed_waiter_leaves_cleanly() {
-    SAW_TIMEOUT.store(false, Ordering::Relaxed);
-    loom::model(|| {
+    let ex = explore(|| {
         loom_clock::reset();
         let m = Arc::new(Mutex::new(0u32));
         let g = m.lock();
@@ -174,14 +239,9 @@ fn timed_waiter_leaves_cleanly() {
         drop(g);
         *m.lock() += 10;
         let got = timed.join().unwrap();
-        if !got {
-            SAW_TIMEOUT.store(true, Ordering::Relaxed);
-        }
         assert_eq!(*m.lock(), 10 + u32::from(got));
         assert_clean(&m);
+        [if got { "got the lock" } else { "timed out" }]
     });
-    assert!(
-        SAW_TIMEOUT.load(Ordering::Relaxed),
-        "no execution timed out"
-    );
+    ex.assert_saw(&["timed out", "got the lock"]);
 }
