@@ -90,8 +90,10 @@ fn two_lockers() {
     ]);
 }
 
-/// Three threads: one holder re-locking, two sleepers, so a woken waiter can lose the race and
-/// be re-queued at the front (LIFO), and the unlocker's wake goes to the front queue.
+/// Three threads: a holder locking twice and two lockers, up to two of them queued at once;
+/// every interleaving ends with all updates and a clean state. (In this model the woken waiter
+/// always wins its race by spinning, so the LIFO re-queue it was meant to reach never happens:
+/// [`woken_waiter_requeues_at_front`] models that.)
 #[test]
 fn three_lockers_with_requeue() {
     let mut builder = Builder::new();
@@ -127,6 +129,48 @@ fn three_lockers_with_requeue() {
         }]
     });
     ex.assert_saw(&["two waiters queued at once"]);
+}
+
+/// A waiter woken by an unlock that loses the race to a new lock queues again, at the front
+/// (Go's LIFO re-queue), and the next unlock wakes it from there. [`three_lockers_with_requeue`]
+/// never produced that (its woken waiters always won by spinning), so this model arranges it:
+/// the holder unlocks, at once locks again, and holds the lock until the woken waiter has
+/// queued again.
+#[test]
+fn woken_waiter_requeues_at_front() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let mut g = m.lock();
+        g.push('a');
+        let m2 = Arc::clone(&m);
+        let b = thread::spawn(move || m2.lock().push('b'));
+        while m.waiters() == 0 {
+            thread::yield_now();
+        }
+        drop(g);
+        let mut g = m.lock();
+        g.push('a');
+        // B, woken by the unlock, lost the race (or was never woken, if it had not parked):
+        // let it stop spinning (WOKEN clear) and queue again.
+        while m.is_woken() {
+            thread::yield_now();
+        }
+        let requeued = m.waiters() == 1;
+        assert!(!m.is_starving(), "starving although no one waited 1 ms");
+        drop(g);
+        b.join().unwrap();
+        assert_clean(&m);
+        let v = m.lock().clone();
+        assert_eq!(v.iter().filter(|&&c| c == 'a').count(), 2);
+        assert_eq!(v.iter().filter(|&&c| c == 'b').count(), 1);
+        [if requeued {
+            "the woken waiter queued again"
+        } else {
+            ""
+        }]
+    });
+    ex.assert_saw(&["the woken waiter queued again"]);
 }
 
 /// `try_lock` never succeeds while the lock is held and never disturbs a sleeping waiter.
@@ -198,6 +242,9 @@ fn starvation_handoff_and_exit_rule() {
             }
         }
         b.join().unwrap();
+        // Nobody holds or wants the lock: checked before locking it again, which would clear
+        // a starvation mode left behind by the last waiter (the exit rule's job).
+        assert_clean(&m);
         let v = m.lock().clone();
         assert_eq!(v.iter().filter(|&&c| c == 'a').count(), 2);
         assert_eq!(v.iter().filter(|&&c| c == 'b').count(), 1);
