@@ -3,7 +3,15 @@
 //! and dropping it (cancellation safety).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_x`
+//!
+//! Each model reports the outcomes it observed and asserts that the interesting ones occurred
+//! in some execution (see `support/loom.rs`): a holder with a waiter queued behind it, waiters
+//! queued behind the held permit, a grant and a cancellation winning their race, a waiter
+//! queued behind the head when the head is dropped.
 #![cfg(loom)]
+
+#[path = "support/loom.rs"]
+mod support;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +21,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use gosync::x::Semaphore;
 use loom::sync::Arc;
 use loom::thread;
+use support::explore;
 
 struct Noop;
 impl Wake for Noop {
@@ -28,7 +37,7 @@ fn poll<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
 /// back at the end with an empty queue.
 #[test]
 fn exclusion_with_blocking_waiters() {
-    loom::model(|| {
+    let ex = explore(|| {
         let sem = Arc::new(Semaphore::new(1));
         let inside = Arc::new(AtomicUsize::new(0));
         let hs: Vec<_> = (0..2)
@@ -37,24 +46,30 @@ fn exclusion_with_blocking_waiters() {
                 thread::spawn(move || {
                     let p = sem.acquire(1);
                     assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                    let queued = sem.waiters();
                     inside.fetch_sub(1, Ordering::SeqCst);
                     drop(p);
+                    queued
                 })
             })
             .collect();
-        for h in hs {
-            h.join().unwrap();
-        }
+        let queued: Vec<usize> = hs.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(sem.available(), 1);
         assert_eq!(sem.waiters(), 0);
+        [if queued.contains(&1) {
+            "a waiter queued behind the holder"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["a waiter queued behind the holder"]);
 }
 
 /// A weight-2 request and a weight-1 request on a semaphore of 2 with one permit held: both
 /// complete once it is released, and all permits come back.
 #[test]
 fn weighted_waiters_complete() {
-    loom::model(|| {
+    let ex = explore(|| {
         let sem = Arc::new(Semaphore::new(2));
         let held = sem.acquire(1);
         let big = {
@@ -65,19 +80,26 @@ fn weighted_waiters_complete() {
             let sem = sem.clone();
             thread::spawn(move || drop(sem.acquire(1)))
         };
+        let queued = sem.waiters();
         drop(held);
         big.join().unwrap();
         small.join().unwrap();
         assert_eq!(sem.available(), 2);
         assert_eq!(sem.waiters(), 0);
+        [if queued == 2 {
+            "both queued behind the held permit"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["both queued behind the held permit"]);
 }
 
 /// An async waiter is queued; one thread releases the permit (granting it) while the waiter's
 /// owner drops the future. Whatever the order, the permit is not lost and not doubled.
 #[test]
 fn cancel_races_with_grant() {
-    loom::model(|| {
+    let ex = explore(|| {
         // std's Arc: the owned-permit API takes one (loom does not need to track it).
         let sem = std::sync::Arc::new(Semaphore::new(1));
         let held = sem.acquire_owned(1);
@@ -88,19 +110,26 @@ fn cancel_races_with_grant() {
             Poll::Ready(p) => Some(p),
             Poll::Pending => None,
         };
+        let granted = got.is_some();
         drop(fut);
         drop(got);
         releaser.join().unwrap();
         assert_eq!(sem.available(), 1);
         assert_eq!(sem.waiters(), 0);
+        [if granted {
+            "the waiter was granted"
+        } else {
+            "the waiter was dropped first"
+        }]
     });
+    ex.assert_saw(&["the waiter was granted", "the waiter was dropped first"]);
 }
 
 /// The head waiter (weight 2) is dropped while a weight-1 waiter stands behind it and one
 /// permit is free: the second waiter must be granted (Go's notifyWaiters on cancel).
 #[test]
 fn dropped_head_lets_next_through() {
-    loom::model(|| {
+    let ex = explore(|| {
         let sem = std::sync::Arc::new(Semaphore::new(2));
         let held = sem.acquire_owned(1);
         let mut big = Box::pin(sem.clone().acquire_owned_async(2));
@@ -109,10 +138,17 @@ fn dropped_head_lets_next_through() {
             let sem = sem.clone();
             thread::spawn(move || drop(sem.acquire(1)))
         };
+        let queued = sem.waiters();
         drop(big);
         small.join().unwrap();
         drop(held);
         assert_eq!(sem.available(), 2);
         assert_eq!(sem.waiters(), 0);
+        [if queued == 2 {
+            "the small waiter queued behind the head"
+        } else {
+            ""
+        }]
     });
+    ex.assert_saw(&["the small waiter queued behind the head"]);
 }
