@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
-use gosync::x::Semaphore;
+use gosync::x::{Semaphore, SemaphorePermit};
 use loom::sync::Arc;
 use loom::thread;
 use support::explore;
@@ -66,33 +66,69 @@ fn exclusion_with_blocking_waiters() {
 }
 
 /// A weight-2 request and a weight-1 request on a semaphore of 2 with one permit held: both
-/// complete once it is released, and all permits come back.
+/// complete once it is released, never more than 2 permits are held at once, all permits come
+/// back, and the head-of-line rule holds: a small request arriving while the big one is queued
+/// does not take the free permit ahead of it.
 #[test]
 fn weighted_waiters_complete() {
     let ex = explore(|| {
         let sem = Arc::new(Semaphore::new(2));
-        let held = sem.acquire(1);
-        let big = {
-            let sem = sem.clone();
-            thread::spawn(move || drop(sem.acquire(2)))
+        // Permits held, counted by the holders: never more than the semaphore's size.
+        let in_use = Arc::new(AtomicUsize::new(0));
+        // Order in which the permits were obtained.
+        let turns = Arc::new(AtomicUsize::new(0));
+        fn hold<'a>(sem: &'a Semaphore, in_use: &AtomicUsize, n: usize) -> SemaphorePermit<'a> {
+            let p = sem.acquire(n);
+            let before = in_use.fetch_add(n, Ordering::SeqCst);
+            assert!(before + n <= 2, "{} permits held", before + n);
+            p
+        }
+        let held = hold(&sem, &in_use, 1);
+        turns.fetch_add(1, Ordering::SeqCst);
+        let spawn = |n: usize| {
+            let (sem, in_use, turns) = (sem.clone(), in_use.clone(), turns.clone());
+            thread::spawn(move || {
+                // For the small request: is the big one queued already?
+                let behind = sem.waiters() == 1;
+                let p = hold(&sem, &in_use, n);
+                let turn = turns.fetch_add(1, Ordering::SeqCst);
+                in_use.fetch_sub(n, Ordering::SeqCst);
+                drop(p);
+                (turn, behind)
+            })
         };
-        let small = {
-            let sem = sem.clone();
-            thread::spawn(move || drop(sem.acquire(1)))
-        };
+        let big = spawn(2);
+        let small = spawn(1);
         let queued = sem.waiters();
+        in_use.fetch_sub(1, Ordering::SeqCst);
         drop(held);
-        big.join().unwrap();
-        small.join().unwrap();
+        let (big_turn, _) = big.join().unwrap();
+        let (small_turn, small_behind_big) = small.join().unwrap();
         assert_eq!(sem.available(), 2);
         assert_eq!(sem.waiters(), 0);
-        [if queued == 2 {
-            "both queued behind the held permit"
-        } else {
-            ""
-        }]
+        if small_behind_big {
+            assert!(
+                big_turn < small_turn,
+                "the small request overtook the queued big one"
+            );
+        }
+        [
+            if queued == 2 {
+                "both queued behind the held permit"
+            } else {
+                ""
+            },
+            if small_behind_big {
+                "the small request arrived behind the big one"
+            } else {
+                ""
+            },
+        ]
     });
-    ex.assert_saw(&["both queued behind the held permit"]);
+    ex.assert_saw(&[
+        "both queued behind the held permit",
+        "the small request arrived behind the big one",
+    ]);
 }
 
 /// An async waiter is queued; one thread releases the permit (granting it) while the waiter's
