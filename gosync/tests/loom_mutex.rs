@@ -131,48 +131,6 @@ fn three_lockers_with_requeue() {
     ex.assert_saw(&["two waiters queued at once"]);
 }
 
-/// A waiter woken by an unlock that loses the race to a new lock queues again, at the front
-/// (Go's LIFO re-queue), and the next unlock wakes it from there. [`three_lockers_with_requeue`]
-/// never produced that (its woken waiters always won by spinning), so this model arranges it:
-/// the holder unlocks, at once locks again, and holds the lock until the woken waiter has
-/// queued again.
-#[test]
-fn woken_waiter_requeues_at_front() {
-    let ex = explore(|| {
-        loom_clock::reset();
-        let m = Arc::new(Mutex::new(Vec::new()));
-        let mut g = m.lock();
-        g.push('a');
-        let m2 = Arc::clone(&m);
-        let b = thread::spawn(move || m2.lock().push('b'));
-        while m.waiters() == 0 {
-            thread::yield_now();
-        }
-        drop(g);
-        let mut g = m.lock();
-        g.push('a');
-        // B, woken by the unlock, lost the race (or was never woken, if it had not parked):
-        // let it stop spinning (WOKEN clear) and queue again.
-        while m.is_woken() {
-            thread::yield_now();
-        }
-        let requeued = m.waiters() == 1;
-        assert!(!m.is_starving(), "starving although no one waited 1 ms");
-        drop(g);
-        b.join().unwrap();
-        assert_clean(&m);
-        let v = m.lock().clone();
-        assert_eq!(v.iter().filter(|&&c| c == 'a').count(), 2);
-        assert_eq!(v.iter().filter(|&&c| c == 'b').count(), 1);
-        [if requeued {
-            "the woken waiter queued again"
-        } else {
-            ""
-        }]
-    });
-    ex.assert_saw(&["the woken waiter queued again"]);
-}
-
 /// `try_lock` never succeeds while the lock is held and never disturbs a sleeping waiter.
 #[test]
 fn try_lock_against_lock() {
@@ -203,66 +161,94 @@ fn try_lock_against_lock() {
     ex.assert_saw(&["try_lock succeeded", "try_lock failed"]);
 }
 
-/// Starvation mode: B waits "2 ms" (fake clock) while A holds the lock; A unlocks and at once
-/// locks again. If A wins that race, B (woken, waited > 1 ms) switches the mutex to starvation
-/// mode; A's next unlock then hands the lock to B directly, and B, the last waiter, switches
-/// back (exit rule). Every execution must end clean with both updates; some execution must
-/// reach starvation mode, and whenever A saw it, B must get the lock right after A.
-#[test]
-fn starvation_handoff_and_exit_rule() {
-    let ex = explore(|| {
-        loom_clock::reset();
-        let m = Arc::new(Mutex::new(Vec::new()));
-        let mut g = m.lock();
-        g.push('a');
-        let m2 = Arc::clone(&m);
-        let b = thread::spawn(move || m2.lock().push('b'));
-        while m.waiters() == 0 {
-            thread::yield_now();
+/// A holds the lock while B queues and waits `waited` on the fake clock; A unlocks and at once
+/// locks again. If A wins that race, B (woken) queues again, at the front (Go's LIFO re-queue),
+/// and, if it waited > 1 ms, switches the mutex to starvation mode; A's next unlock then hands
+/// the lock to B directly, and B, the last waiter, switches back (exit rule). Every execution
+/// must end clean with both updates, and whenever A saw starvation mode, B must get the lock
+/// right after A. Returns the outcomes seen.
+fn unlock_relock_against_waiter(waited: Duration) -> [&'static str; 2] {
+    loom_clock::reset();
+    let m = Arc::new(Mutex::new(Vec::new()));
+    let mut g = m.lock();
+    g.push('a');
+    let m2 = Arc::clone(&m);
+    let b = thread::spawn(move || m2.lock().push('b'));
+    while m.waiters() == 0 {
+        thread::yield_now();
+    }
+    loom_clock::advance(waited);
+    drop(g);
+    let mut g = m.lock();
+    g.push('a');
+    // If B was woken and is competing (WOKEN set), let it lose the race: it then queues
+    // again and, if it waited > 1 ms, sets starvation mode while we hold the lock.
+    while m.is_woken() {
+        thread::yield_now();
+    }
+    let requeued = m.waiters() == 1;
+    let starving = m.is_starving();
+    if starving {
+        assert!(
+            waited > Duration::from_millis(1),
+            "starving, but no one waited 1 ms"
+        );
+        assert!(m.is_locked());
+        assert!(m.waiters() >= 1, "starving without waiters");
+    }
+    drop(g);
+    if starving {
+        // Handoff: no one can take the lock before B, not even a try_lock.
+        if let Some(mut g) = m.try_lock() {
+            g.push('x');
         }
-        loom_clock::advance(Duration::from_millis(2));
-        drop(g);
-        let mut g = m.lock();
-        g.push('a');
-        // If B was woken and is competing (WOKEN set), let it lose the race: it then queues
-        // again and, having waited > 1 ms, sets starvation mode while we hold the lock.
-        while m.is_woken() {
-            thread::yield_now();
-        }
-        let starving = m.is_starving();
+    }
+    b.join().unwrap();
+    // Nobody holds or wants the lock: checked before locking it again, which would clear
+    // a starvation mode left behind by the last waiter (the exit rule's job).
+    assert_clean(&m);
+    let v = m.lock().clone();
+    assert_eq!(v.iter().filter(|&&c| c == 'a').count(), 2);
+    assert_eq!(v.iter().filter(|&&c| c == 'b').count(), 1);
+    if starving {
+        assert_eq!(
+            &v[..3],
+            &['a', 'a', 'b'],
+            "handoff must go to the starving waiter"
+        );
+    }
+    assert_clean(&m);
+    [
+        if requeued {
+            "the woken waiter queued again"
+        } else {
+            ""
+        },
         if starving {
-            assert!(m.is_locked());
-            assert!(m.waiters() >= 1, "starving without waiters");
-        }
-        drop(g);
-        if starving {
-            // Handoff: no one can take the lock before B, not even a try_lock.
-            if let Some(mut g) = m.try_lock() {
-                g.push('x');
-            }
-        }
-        b.join().unwrap();
-        // Nobody holds or wants the lock: checked before locking it again, which would clear
-        // a starvation mode left behind by the last waiter (the exit rule's job).
-        assert_clean(&m);
-        let v = m.lock().clone();
-        assert_eq!(v.iter().filter(|&&c| c == 'a').count(), 2);
-        assert_eq!(v.iter().filter(|&&c| c == 'b').count(), 1);
-        if starving {
-            assert_eq!(
-                &v[..3],
-                &['a', 'a', 'b'],
-                "handoff must go to the starving waiter"
-            );
-        }
-        assert_clean(&m);
-        [if starving {
             "starvation mode with handoff"
         } else {
             "normal mode"
-        }]
-    });
+        },
+    ]
+}
+
+/// Starvation mode, its handoff and its exit rule ([`unlock_relock_against_waiter`], with B
+/// waiting 2 ms): some execution must reach starvation mode, and some must not.
+#[test]
+fn starvation_handoff_and_exit_rule() {
+    let ex = explore(|| unlock_relock_against_waiter(Duration::from_millis(2)));
     ex.assert_saw(&["starvation mode with handoff", "normal mode"]);
+}
+
+/// The LIFO re-queue in normal mode ([`unlock_relock_against_waiter`], B waiting no time):
+/// some execution must have the woken waiter queue again, and none may reach starvation mode.
+/// [`three_lockers_with_requeue`] never produced a re-queue (its woken waiters always won by
+/// spinning).
+#[test]
+fn woken_waiter_requeues_at_front() {
+    let ex = explore(|| unlock_relock_against_waiter(Duration::ZERO));
+    ex.assert_saw(&["the woken waiter queued again"]);
+    assert_eq!(ex.count("starvation mode with handoff"), 0);
 }
 
 /// A timed waiter whose deadline passes (fake clock) leaves the queue without breaking the
