@@ -1,4 +1,5 @@
-//! Loom models of `WaitGroup`: add/done/wait, several waiters, reuse across rounds.
+//! Loom models of `WaitGroup`: add/done/wait, several waiters, reuse across rounds, a timed
+//! wait racing the release.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_waitgroup`
 //!
@@ -10,11 +11,13 @@
 #[path = "support/loom.rs"]
 mod support;
 
+use std::time::Duration;
+
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use gosync::WaitGroup;
+use gosync::{loom_clock, WaitGroup};
 use support::explore;
 
 /// Two tasks finish; `wait` returns only after both, and sees their (relaxed) writes.
@@ -114,4 +117,42 @@ fn reusable_after_wait_returned() {
         }]
     });
     ex.assert_saw(&["second round released a registered waiter"]);
+}
+
+/// A timed waiter races the release: it times out (leaving the waiter count balanced, so the
+/// next round's `add` does not take it for a waiter of an unfinished release) or is released
+/// (and then sees the task's write). Both outcomes must occur.
+#[test]
+fn timed_wait_races_release() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let wg = Arc::new(WaitGroup::new());
+        let flag = Arc::new(AtomicUsize::new(0));
+        wg.add(1);
+        let waiter = {
+            let (wg, flag) = (Arc::clone(&wg), Arc::clone(&flag));
+            thread::spawn(move || {
+                let released = wg.wait_timeout(Duration::from_millis(1));
+                if released {
+                    assert_eq!(flag.load(Ordering::Relaxed), 1, "released before done");
+                }
+                released
+            })
+        };
+        // Move the clock only once the waiter has taken its deadline and registered.
+        while wg.waiters() == 0 {
+            thread::yield_now();
+        }
+        loom_clock::advance(Duration::from_millis(5));
+        flag.store(1, Ordering::Relaxed);
+        wg.done();
+        let released = waiter.join().unwrap();
+        assert_eq!(wg.waiters(), 0, "waiter registrations out of balance");
+        // A new round works (a leftover waiter would make this `add` report misuse).
+        wg.add(1);
+        wg.done();
+        wg.wait();
+        [if released { "released" } else { "timed out" }]
+    });
+    ex.assert_saw(&["released", "timed out"]);
 }
