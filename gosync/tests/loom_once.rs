@@ -3,11 +3,13 @@
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_once`
 //!
-//! Every caller first touches a shared `entered` counter (see `support/loom.rs`); an
-//! initializer that reads it as 2 when it finishes ran while the other caller was already
-//! inside, so that caller had to wait for it (park, or find the run over on re-check). Each
-//! model asserts that loom produced such executions, and that either thread ran the
-//! initializer in some execution.
+//! In the models of two callers, every caller first touches a shared `entered` counter (see
+//! `support/loom.rs`); an initializer that reads it as 2 when it finishes ran while the other
+//! caller had arrived. That caller then waits for the run (parks, or finds it over when it
+//! re-checks) unless it reaches the once only after the run. Each model asserts that loom
+//! produced such executions, and that either thread ran the initializer in some execution.
+//! That the waiting is really explored shows when the wake-up of parked callers is removed
+//! from `RawOnce`: each of these models then deadlocks.
 #![cfg(loom)]
 
 #[path = "support/loom.rs"]
@@ -20,8 +22,8 @@ use support::{explore, start};
 
 use gosync::{Once, OnceValue, TryOnce};
 
-/// Whether the other caller is already inside (read by an initializer as it finishes).
-fn other_inside(entered: &AtomicUsize) -> bool {
+/// Whether the other caller has arrived (read by an initializer as it finishes).
+fn other_arrived(entered: &AtomicUsize) -> bool {
     entered.load(Ordering::SeqCst) == 2
 }
 
@@ -40,7 +42,7 @@ fn once_runs_once_and_publishes() {
                 let mut ran = None;
                 once.call_once(|| {
                     value.store(42, Ordering::Relaxed);
-                    ran = Some(other_inside(&entered));
+                    ran = Some(other_arrived(&entered));
                 });
                 assert_eq!(value.load(Ordering::Relaxed), 42);
                 assert!(once.is_done());
@@ -61,13 +63,16 @@ fn once_runs_once_and_publishes() {
                 ""
             },
             if mine.or(theirs) == Some(true) {
-                "a caller waited for the run"
+                "the other caller arrived during the run"
             } else {
                 ""
             },
         ]
     });
-    ex.assert_saw(&["spawned thread ran f", "a caller waited for the run"]);
+    ex.assert_saw(&[
+        "spawned thread ran f",
+        "the other caller arrived during the run",
+    ]);
 }
 
 /// `is_done` == true implies the initializer's writes are visible (the seed's extend_once).
@@ -111,7 +116,7 @@ fn once_value_computed_once() {
             );
             Arc::new(OnceValue::new(move || {
                 let n = c.fetch_add(1, Ordering::Relaxed) + 10;
-                if other_inside(&e) {
+                if other_arrived(&e) {
                     w.store(1, Ordering::Relaxed);
                 }
                 n
@@ -129,12 +134,12 @@ fn once_value_computed_once() {
         assert_eq!(t.join().unwrap(), 10);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
         [if waited.load(Ordering::Relaxed) == 1 {
-            "a caller waited for the run"
+            "the other caller arrived during the run"
         } else {
             ""
         }]
     });
-    ex.assert_saw(&["a caller waited for the run"]);
+    ex.assert_saw(&["the other caller arrived during the run"]);
 }
 
 /// TryOnce: the first attempt (whoever makes it) fails, the next succeeds; exactly one success
@@ -155,7 +160,7 @@ fn try_once_retries_with_exactly_one_success() {
                 }
                 once.call_once(|| {
                     if attempts.fetch_add(1, Ordering::Relaxed) == 0 {
-                        if other_inside(&entered) {
+                        if other_arrived(&entered) {
                             waited.store(1, Ordering::Relaxed);
                         }
                         Err(())
@@ -187,7 +192,7 @@ fn try_once_retries_with_exactly_one_success() {
                 ""
             },
             if waited.load(Ordering::Relaxed) == 1 {
-                "a caller waited for the failed run"
+                "the other caller arrived during the failed run"
             } else {
                 ""
             },
@@ -195,6 +200,6 @@ fn try_once_retries_with_exactly_one_success() {
     });
     ex.assert_saw(&[
         "spawned thread failed first",
-        "a caller waited for the failed run",
+        "the other caller arrived during the failed run",
     ]);
 }
