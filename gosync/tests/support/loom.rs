@@ -6,6 +6,16 @@
 //! whose spawned thread only starts with plain loads, or whose main thread finishes its part
 //! before yielding, can run in a single execution. Touching [`start`] at the top of each
 //! thread gives loom a write/write race to branch on.
+//!
+//! A second way for a model to miss its point: gosync's primitives spin before they park, and
+//! under loom every spin is a `yield_now` that hands the CPU to the other threads. A thread
+//! that holds a lock and releases it at once therefore always beats a waiter that is still
+//! spinning: the waiter never parks behind it, and a timed waiter never times out. Models that
+//! need the waiter parked give the holder a bounded patience (it yields until the waiter shows
+//! up or the patience runs out) and, where both outcomes matter, run once per patience value.
+//!
+//! Each model returns labels for the outcomes it observed and asserts with
+//! [`Explored::assert_saw`] that the interesting ones occurred in some execution.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
