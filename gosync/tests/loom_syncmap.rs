@@ -26,7 +26,7 @@ use loom::thread;
 /// Deterministic hashing: loom replays executions and needs the same probe sequences each time.
 type Fixed = BuildHasherDefault<DefaultHasher>;
 
-fn map() -> SyncMap<u64, u64, Fixed> {
+fn map() -> Map {
     SyncMap::with_shards_and_hasher(1, Fixed::default())
 }
 
@@ -53,36 +53,64 @@ fn explore(f: impl Fn() -> bool + Sync + Send + 'static) -> (usize, usize) {
     counts
 }
 
-/// Reader vs. a writer that replaces and deletes: every load sees a value that was stored.
-#[test]
-fn load_races_replace_and_delete() {
-    let (runs, saw_new) = explore(|| {
+type Map = SyncMap<u64, u64, Fixed>;
+
+/// One reader racing one writer on a map seeded with `seed`, explored by loom. `read` runs
+/// in the model's main thread while `write` runs in a spawned one, and returns whether it
+/// observed the writer's effect; `check` runs after the join. Asserts that loom explored more
+/// than one execution and that some execution observed the effect (see the module docs).
+fn reader_vs_writer(
+    seed: &'static [(u64, u64)],
+    write: fn(&Map),
+    read: fn(&Map) -> bool,
+    check: fn(&Map),
+) {
+    let (runs, observed) = explore(move || {
         let m = Arc::new(map());
-        m.store(1, 10);
-        m.store(2, 20);
+        for &(k, v) in seed {
+            m.store(k, v);
+        }
         let flag = Arc::new(AtomicUsize::new(0));
         let w = {
             let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
             thread::spawn(move || {
                 start(&flag);
-                m.store(1, 11);
-                m.delete(&2);
+                write(&m);
             })
         };
         start(&flag);
-        let a = m.load(&1);
-        assert!(a == Some(10) || a == Some(11), "key 1: {a:?}");
-        let b = m.load(&2);
-        assert!(b.is_none() || b == Some(20), "key 2: {b:?}");
+        let saw = read(&m);
         w.join().unwrap();
-        assert_eq!(m.load(&1), Some(11));
-        assert_eq!(m.load(&2), None);
-        assert_eq!(m.len(), 1);
-        a == Some(11)
+        check(&m);
+        saw
     });
     assert!(
-        runs > 1 && saw_new > 0,
-        "model did not explore: {runs} runs, {saw_new} saw the new value"
+        runs > 1 && observed > 0,
+        "model did not explore: {runs} executions, {observed} observed the writer"
+    );
+}
+
+/// Reader vs. a writer that replaces and deletes: every load sees a value that was stored.
+#[test]
+fn load_races_replace_and_delete() {
+    reader_vs_writer(
+        &[(1, 10), (2, 20)],
+        |m| {
+            m.store(1, 11);
+            m.delete(&2);
+        },
+        |m| {
+            let a = m.load(&1);
+            assert!(a == Some(10) || a == Some(11), "key 1: {a:?}");
+            let b = m.load(&2);
+            assert!(b.is_none() || b == Some(20), "key 2: {b:?}");
+            a == Some(11)
+        },
+        |m| {
+            assert_eq!(m.load(&1), Some(11));
+            assert_eq!(m.load(&2), None);
+            assert_eq!(m.len(), 1);
+        },
     );
 }
 
@@ -90,32 +118,23 @@ fn load_races_replace_and_delete() {
 /// slots, grown at 3 entries): a key present throughout is never reported missing.
 #[test]
 fn load_races_growth() {
-    let (runs, saw_new) = explore(|| {
-        let m = Arc::new(map());
-        m.store(7, 70);
-        m.store(8, 80);
-        let flag = Arc::new(AtomicUsize::new(0));
-        let w = {
-            let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
-            thread::spawn(move || {
-                start(&flag);
-                m.store(9, 90); // third entry: the table grows
-                m.store(10, 100);
-            })
-        };
-        start(&flag);
-        let c = m.load(&9);
-        assert!(c.is_none() || c == Some(90));
-        assert_eq!(m.load(&7), Some(70));
-        assert_eq!(m.load(&8), Some(80));
-        w.join().unwrap();
-        assert_eq!(m.len(), 4);
-        assert_eq!(m.load(&10), Some(100));
-        c == Some(90)
-    });
-    assert!(
-        runs > 1 && saw_new > 0,
-        "model did not explore: {runs} runs, {saw_new} saw the new key"
+    reader_vs_writer(
+        &[(7, 70), (8, 80)],
+        |m| {
+            m.store(9, 90); // third entry: the table grows
+            m.store(10, 100);
+        },
+        |m| {
+            let c = m.load(&9);
+            assert!(c.is_none() || c == Some(90));
+            assert_eq!(m.load(&7), Some(70));
+            assert_eq!(m.load(&8), Some(80));
+            c == Some(90)
+        },
+        |m| {
+            assert_eq!(m.len(), 4);
+            assert_eq!(m.load(&10), Some(100));
+        },
     );
 }
 
@@ -123,34 +142,25 @@ fn load_races_growth() {
 /// the old value, the new one or nothing, never another key's value.
 #[test]
 fn load_races_delete_and_reinsert() {
-    let (runs, saw_gap) = explore(|| {
-        let m = Arc::new(map());
-        m.store(1, 10);
-        m.store(2, 20);
-        let flag = Arc::new(AtomicUsize::new(0));
-        let w = {
-            let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
-            thread::spawn(move || {
-                start(&flag);
-                m.delete(&1);
-                m.store(1, 12);
-            })
-        };
-        start(&flag);
-        let a = m.load(&1);
-        assert!(
-            a.is_none() || a == Some(10) || a == Some(12),
-            "key 1: {a:?}"
-        );
-        assert_eq!(m.load(&2), Some(20));
-        w.join().unwrap();
-        assert_eq!(m.load(&1), Some(12));
-        assert_eq!(m.len(), 2);
-        a.is_none()
-    });
-    assert!(
-        runs > 1 && saw_gap > 0,
-        "model did not explore: {runs} runs, {saw_gap} saw the gap"
+    reader_vs_writer(
+        &[(1, 10), (2, 20)],
+        |m| {
+            m.delete(&1);
+            m.store(1, 12);
+        },
+        |m| {
+            let a = m.load(&1);
+            assert!(
+                a.is_none() || a == Some(10) || a == Some(12),
+                "key 1: {a:?}"
+            );
+            assert_eq!(m.load(&2), Some(20));
+            a.is_none()
+        },
+        |m| {
+            assert_eq!(m.load(&1), Some(12));
+            assert_eq!(m.len(), 2);
+        },
     );
 }
 
