@@ -728,11 +728,11 @@ where
         V: Clone,
         F: FnOnce() -> V,
     {
-        if let Some(v) = self.load(&key) {
+        let hash = self.hash(&key);
+        if let Some(v) = self.read_hashed(hash, &key, V::clone) {
             return (v, true);
         }
         let value = make();
-        let hash = self.hash(&key);
         let s = shard_of(hash, self.shard_mask);
         let node = Box::new(Node { key, value });
         let mut counts = lock(&self.shards[s]);
@@ -753,12 +753,14 @@ where
         }
     }
 
-    /// Locks `key`'s shard if the key is present and runs `f` on its slot; `f` may unlink
-    /// the node, which is retired (after `then` looked at its value) once the lock is
-    /// released. Absent keys cost no lock (a lock-free miss is a valid linearization point).
+    /// Locks `key`'s shard if the key is present and its value passes `precheck` (both seen
+    /// lock-free), and runs `f` on its slot; `f` may unlink the node, which is retired (after
+    /// `then` looked at its value) once the lock is released. An absent key or a rejected value
+    /// costs no lock (a lock-free read is a valid linearization point for "no change").
     fn with_existing<Q, R>(
         &self,
         key: &Q,
+        precheck: impl FnOnce(&V) -> bool,
         f: impl FnOnce(usize, &Table<K, V>, usize) -> Option<Unlinked<K, V>>,
         then: impl FnOnce(&V) -> R,
     ) -> Option<R>
@@ -768,7 +770,10 @@ where
     {
         let hash = self.hash(key);
         let s = shard_of(hash, self.shard_mask);
-        self.read_hashed(hash, key, |_| ())?;
+        // Lock-free first: an absent key (or a value `precheck` rejects) costs no lock.
+        if !self.read_hashed(hash, key, precheck)? {
+            return None;
+        }
         let unlinked = {
             let _counts = lock(&self.shards[s]);
             let t = self.tables[s].load(Ordering::Relaxed);
@@ -793,7 +798,12 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.with_existing(key, |s, t, i| Some(self.remove_at(s, t, i)), V::clone)
+        self.with_existing(
+            key,
+            |_| true,
+            |s, t, i| Some(self.remove_at(s, t, i)),
+            V::clone,
+        )
     }
 
     /// Deletes `key`, if present.
@@ -803,7 +813,12 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.with_existing(key, |s, t, i| Some(self.remove_at(s, t, i)), |_| ());
+        self.with_existing(
+            key,
+            |_| true,
+            |s, t, i| Some(self.remove_at(s, t, i)),
+            |_| (),
+        );
     }
 
     /// Replaces the value for `key` with `new` if it is present and equal to `old`.
@@ -815,11 +830,9 @@ where
         Q: Hash + Eq + ?Sized,
         V: PartialEq,
     {
-        if self.read(key, |v| v == old) != Some(true) {
-            return false;
-        }
         self.with_existing(
             key,
+            |v| v == old,
             |_, t, i| {
                 // SAFETY: live slot of the current table; we hold the lock.
                 let node = unsafe { &*t.slots[i].load(Ordering::Relaxed) };
@@ -845,11 +858,9 @@ where
         Q: Hash + Eq + ?Sized,
         V: PartialEq,
     {
-        if self.read(key, |v| v == old) != Some(true) {
-            return false;
-        }
         self.with_existing(
             key,
+            |v| v == old,
             |s, t, i| {
                 // SAFETY: live slot of the current table; we hold the lock.
                 let node = unsafe { &*t.slots[i].load(Ordering::Relaxed) };
