@@ -4,24 +4,24 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_syncmap`
 //!
-//! Each thread first touches a shared `start` counter. Without it, loom 0.7 ran these models
-//! in a single execution (the spawned writer always ran after the reader had finished); with
-//! it, loom enumerates the orders of the two threads' map operations. Every model also counts
-//! the executions in which the reader observed the writer's effect and asserts that there
-//! were some, so that a model that stops exploring fails instead of passing vacuously.
+//! Each thread first touches the shared `start` counter and each model asserts that loom
+//! explored the racing outcome (see `support/loom.rs` for why both are needed).
 //!
 //! Under loom, retired nodes and tables are kept until the map drops (see `map/reclaim.rs`),
 //! so these models check the publication protocol, not seize.
 #![cfg(loom)]
 
+#[path = "support/loom.rs"]
+mod support;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicUsize as StdCounter, Ordering::Relaxed};
 
 use gosync::map::SyncMap;
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
+use support::{explore, start};
 
 /// Deterministic hashing: loom replays executions and needs the same probe sequences each time.
 type Fixed = BuildHasherDefault<DefaultHasher>;
@@ -30,42 +30,19 @@ fn map() -> Map {
     SyncMap::with_shards_and_hasher(1, Fixed::default())
 }
 
-/// A scheduling point shared by the threads of a model (see the module docs).
-fn start(flag: &AtomicUsize) {
-    flag.fetch_add(1, Ordering::SeqCst);
-}
-
-/// Runs `f` under loom; returns (executions, executions in which `f` returned true).
-fn explore(f: impl Fn() -> bool + Sync + Send + 'static) -> (usize, usize) {
-    let runs = std::sync::Arc::new((StdCounter::new(0), StdCounter::new(0)));
-    let r = std::sync::Arc::clone(&runs);
-    loom::model(move || {
-        r.0.fetch_add(1, Relaxed);
-        if f() {
-            r.1.fetch_add(1, Relaxed);
-        }
-    });
-    let counts = (runs.0.load(Relaxed), runs.1.load(Relaxed));
-    eprintln!(
-        "loom: {} executions, {} with the racing effect observed",
-        counts.0, counts.1
-    );
-    counts
-}
-
 type Map = SyncMap<u64, u64, Fixed>;
 
 /// One reader racing one writer on a map seeded with `seed`, explored by loom. `read` runs
 /// in the model's main thread while `write` runs in a spawned one, and returns whether it
 /// observed the writer's effect; `check` runs after the join. Asserts that loom explored more
-/// than one execution and that some execution observed the effect (see the module docs).
+/// than one execution, and that some executions observed the writer and some did not.
 fn reader_vs_writer(
     seed: &'static [(u64, u64)],
     write: fn(&Map),
     read: fn(&Map) -> bool,
     check: fn(&Map),
 ) {
-    let (runs, observed) = explore(move || {
+    explore(move || {
         let m = Arc::new(map());
         for &(k, v) in seed {
             m.store(k, v);
@@ -82,12 +59,13 @@ fn reader_vs_writer(
         let saw = read(&m);
         w.join().unwrap();
         check(&m);
-        saw
-    });
-    assert!(
-        runs > 1 && observed > 0,
-        "model did not explore: {runs} executions, {observed} observed the writer"
-    );
+        [if saw {
+            "observed the writer"
+        } else {
+            "missed the writer"
+        }]
+    })
+    .assert_saw(&["observed the writer", "missed the writer"]);
 }
 
 /// Reader vs. a writer that replaces and deletes: every load sees a value that was stored.
@@ -167,7 +145,7 @@ fn load_races_delete_and_reinsert() {
 /// Two writers on one shard plus a lock-free compare-and-swap check: exactly one CAS wins.
 #[test]
 fn compare_and_swap_is_exclusive() {
-    let (runs, second_won) = explore(|| {
+    explore(|| {
         let m = Arc::new(map());
         m.store(1, 0);
         let flag = Arc::new(AtomicUsize::new(0));
@@ -184,10 +162,11 @@ fn compare_and_swap_is_exclusive() {
         assert_eq!(wins.iter().filter(|w| **w).count(), 1);
         let v = m.load(&1).unwrap();
         assert!(v == 1 || v == 2);
-        wins[1]
-    });
-    assert!(
-        runs > 1 && second_won > 0,
-        "model did not explore: {runs} runs, {second_won} won by the second thread"
-    );
+        [if wins[0] {
+            "first thread won"
+        } else {
+            "second thread won"
+        }]
+    })
+    .assert_saw(&["first thread won", "second thread won"]);
 }
