@@ -39,6 +39,12 @@ mod imp {
             Guard(self.0.enter())
         }
 
+        /// Starts reclaiming this thread's batch of retired objects now instead of when it is
+        /// full. Costs one process-wide barrier; meant for rare events (a table outgrown).
+        pub(crate) fn flush(&self) {
+            self.0.enter().flush();
+        }
+
         /// Frees `ptr` (a `Box::into_raw` pointer) once no guard that could have seen it is
         /// alive.
         ///
@@ -90,6 +96,7 @@ mod imp {
         pub(crate) fn enter(&self) -> Guard<'_> {
             Guard(core::marker::PhantomData)
         }
+        pub(crate) fn flush(&self) {}
         pub(crate) unsafe fn retire_box<T>(&self, ptr: *mut T) {
             self.0
                 .lock()

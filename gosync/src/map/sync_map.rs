@@ -566,8 +566,14 @@ where
 
     /// The current table of shard `s`, grown if one more insert would pass 3/4 occupancy.
     /// Caller holds the shard lock (`counts`).
-    fn reserve<'a>(&'a self, s: usize, counts: &mut Counts) -> &'a Table<K, V> {
+    ///
+    /// Also returns whether an old table was retired; the caller then calls
+    /// [`Collector::flush`] once it has released the lock, so that the outgrown array is
+    /// freed promptly instead of waiting in this thread's batch behind up to
+    /// [`retire_batch`] nodes.
+    fn reserve<'a>(&'a self, s: usize, counts: &mut Counts) -> (&'a Table<K, V>, bool) {
         let mut t = self.tables[s].load(Ordering::Relaxed);
+        let mut retired = false;
         // SAFETY (for every deref of `t` below): we hold shard `s`'s lock, the only one that
         // replaces or retires this table, and we return it only for the lock's duration.
         // SAFETY: non-null `t` is the current table (see above).
@@ -603,11 +609,12 @@ where
                 // SAFETY: unlinked just now; its nodes live on in `fresh`, so only the array
                 // is retired.
                 unsafe { self.collector.retire_box(t) };
+                retired = true;
             }
             t = fresh;
         }
         // SAFETY: see above.
-        unsafe { &*t }
+        (unsafe { &*t }, retired)
     }
 
     /// Publishes `node` in a vacant slot. Caller holds the lock.
@@ -681,17 +688,21 @@ where
         let s = shard_of(hash, self.shard_mask);
         // Allocate before locking: the critical section is only the probe and the stores.
         let node = Box::new(Node { key, value });
-        let replaced = {
+        let (replaced, grew) = {
             let mut counts = lock(&self.shards[s]);
-            let table = self.reserve(s, &mut counts);
-            match table.locate(hash, &node.key) {
+            let (table, grew) = self.reserve(s, &mut counts);
+            let replaced = match table.locate(hash, &node.key) {
                 Slot::Found(i) => Some(self.replace_at(table, i, node)),
                 vacant => {
                     self.insert_at(s, &mut counts, table, vacant, hash, node);
                     None
                 }
-            }
+            };
+            (replaced, grew)
         };
+        if grew {
+            self.collector.flush();
+        }
         replaced.map(|prev| self.retire(prev, old))
     }
 
@@ -736,8 +747,8 @@ where
         let s = shard_of(hash, self.shard_mask);
         let node = Box::new(Node { key, value });
         let mut counts = lock(&self.shards[s]);
-        let table = self.reserve(s, &mut counts);
-        match table.locate(hash, &node.key) {
+        let (table, grew) = self.reserve(s, &mut counts);
+        let out = match table.locate(hash, &node.key) {
             Slot::Found(i) => {
                 // SAFETY: live slot of the current table; we hold the lock.
                 let v = unsafe { (*table.slots[i].load(Ordering::Relaxed)).value.clone() };
@@ -748,9 +759,14 @@ where
             vacant => {
                 let out = node.value.clone();
                 self.insert_at(s, &mut counts, table, vacant, hash, node);
+                drop(counts);
                 (out, false)
             }
+        };
+        if grew {
+            self.collector.flush();
         }
+        out
     }
 
     /// Locks `key`'s shard if the key is present and its value passes `precheck` (both seen
