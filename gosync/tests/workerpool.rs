@@ -915,11 +915,18 @@ fn small_and_large_closures_run_once_and_drop_once() {
     assert_eq!(sum.load(Ordering::SeqCst), (0..100).sum::<usize>() * 65);
     assert_eq!(drops.load(Ordering::SeqCst), 200);
 
-    // Queued tasks dropped by `stop`: their captures are dropped, nothing runs.
+    // Queued tasks dropped by `stop`: their captures are dropped, nothing runs. (The gate
+    // task says when it has started: right after `wait()`, `busy()` may still count a worker
+    // that is between two tasks.)
     let gate = Gate::default();
-    let g = gate.clone();
-    pool.submit(move || g.wait()).unwrap();
-    assert!(eventually(|| pool.busy() == 1));
+    let started = Arc::new(AtomicBool::new(false));
+    let (g, st) = (gate.clone(), Arc::clone(&started));
+    pool.submit(move || {
+        st.store(true, Ordering::SeqCst);
+        g.wait()
+    })
+    .unwrap();
+    assert!(eventually(|| started.load(Ordering::SeqCst)));
     let ran = Arc::new(AtomicUsize::new(0));
     for i in 0..10usize {
         let (r, d) = (Arc::clone(&ran), DropCount(Arc::clone(&drops)));

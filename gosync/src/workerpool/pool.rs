@@ -49,7 +49,8 @@ macro_rules! pool_common_methods {
         pub fn running(&self) -> usize {
             self.core.running()
         }
-        /// Workers running a task right now.
+        /// Workers running a task right now. A snapshot: a worker that has just finished a
+        /// task and not yet looked for the next one still counts.
         pub fn busy(&self) -> usize {
             self.core.busy()
         }
