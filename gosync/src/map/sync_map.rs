@@ -266,14 +266,15 @@ struct ShardState {
 /// Reads cost about what papaya's do (the other lock-free map measured) and beat Go's
 /// `sync.Map` 2.6–5.7×. Writes allocate a node and retire the old one, which a lock-and-overwrite
 /// map such as dashmap (or [`ShardedMap`](super::ShardedMap)) avoids, so for write-heavy
-/// workloads prefer those; papaya pays the same cost and more (up to 5× `SyncMap`'s on the
+/// workloads prefer those; papaya pays the same cost and more (up to 4.2× `SyncMap`'s on the
 /// write mixes). To keep that cost down, writers allocate before taking the shard lock and
 /// retire after releasing it, and retired nodes are handed to the collector in batches of
 /// about 64 KiB per thread (each batch costs a `membarrier` system call, an interrupt to every
 /// core running the process): with two writer threads this took an overwrite from 161 to
-/// 50–60 ns. What the lock-free read buys is that readers never write shared memory and never
-/// wait for a writer, not even while a shard grows — the property that keeps read-mostly
-/// `sync.Map` workloads flat as cores are added (a 2-core machine cannot show that part).
+/// 53–98 ns (two runs). What the lock-free read buys is that readers never write shared
+/// memory and never wait for a writer, not even while a shard grows — the property that keeps
+/// read-mostly `sync.Map` workloads flat as cores are added (a 2-core machine cannot show
+/// that part).
 /// A shard that grows flushes the batch, so the outgrown table is freed at once.
 /// Memory: 51 bytes per `u64 → u64` entry at a million entries (papaya 70, dashmap 36),
 /// because each entry is its own allocation, plus up to one reclamation batch per writing
@@ -341,8 +342,8 @@ fn default_shards() -> usize {
 /// batch. Each batch costs a process-wide barrier (a `membarrier` system call, which
 /// interrupts every core running the process), so small batches make concurrent writes
 /// slow: with two writer threads on 2 cores, overwrites cost 199 ns at 128 per batch, 59 ns at
-/// 1024 and 46 ns at 4096. The batch is sized to hold about 64 KiB of nodes per writing
-/// thread, between 128 and 2048 nodes.
+/// 1024 and 46 ns at 4096 (one run each). The batch is sized to hold about 64 KiB of nodes
+/// per writing thread, between 128 and 2048 nodes.
 fn retire_batch<T>() -> usize {
     (64 * 1024 / core::mem::size_of::<T>().max(1)).clamp(128, 2048)
 }
