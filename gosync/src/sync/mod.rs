@@ -15,6 +15,7 @@ pub use reentrant::{ReentrantMutex, ReentrantMutexGuard, TokenMutex, TokenMutexG
 // -- RwMutex and Cond -------------------------------------------------------------------
 mod backoff;
 mod cond;
+pub(crate) mod raw_rwmutex;
 mod rwmutex;
 pub use cond::Cond;
 pub use rwmutex::{RwMutex, RwMutexReadGuard, RwMutexWriteGuard};

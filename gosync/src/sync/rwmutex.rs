@@ -5,40 +5,9 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 
-use crate::primitive::atomic::{fence, AtomicU64, Ordering};
-use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
-use crate::primitive::{now, Instant, UnsafeCell};
+use crate::primitive::UnsafeCell;
 
-use super::backoff::Backoff;
-use super::raw_mutex::RawMutex;
-
-/// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
-const MAX_READERS: i32 = 1 << 30;
-
-/// Added to `reader_count` by a writer announcing itself: the count drops by [`MAX_READERS`]
-/// (going negative) and the epoch goes up by one. (`+2·2³²` because the count's low half
-/// borrows one from the epoch when it goes negative.)
-const ANNOUNCE: u64 = (2u64 << 32).wrapping_sub(MAX_READERS as u64);
-/// Added to `reader_count` by a writer leaving (or giving up): the count rises by
-/// [`MAX_READERS`] (back to `>= 0`), the epoch stays (the low half carries one into the epoch,
-/// which the `-2³²` takes back).
-const RELEASE: u64 = (MAX_READERS as u64).wrapping_sub(1u64 << 32);
-/// `reader_wait` count of a writer that gave up waiting (timed out): departing readers of its
-/// epoch must leave the word alone.
-const CANCELLED: i32 = i32::MIN;
-
-#[inline(always)]
-fn count(word: u64) -> i32 {
-    word as u32 as i32
-}
-#[inline(always)]
-fn epoch(word: u64) -> u32 {
-    (word >> 32) as u32
-}
-#[inline(always)]
-fn pack(epoch: u32, count: i32) -> u64 {
-    (u64::from(epoch) << 32) | u64::from(count as u32)
-}
+use super::raw_rwmutex::{deadline_after, RawRwMutex};
 
 /// A reader/writer mutual exclusion lock with Go's `sync.RWMutex` algorithm and guarantees.
 ///
@@ -126,29 +95,17 @@ fn pack(epoch: u32, count: i32) -> u64 {
 /// waiter leaves no stale permit behind.
 #[doc(alias = "RWMutex")]
 pub struct RwMutex<T: ?Sized> {
-    /// Writer exclusion (Go's `w`).
-    w: RawMutex,
-    /// `(epoch << 32) | readerCount as u32`; see the type docs.
-    reader_count: AtomicU64,
-    /// `(epoch << 32) | readerWait as u32`; written by the writer of `epoch` before it
-    /// announces itself, then only decremented by departing readers of that epoch.
-    reader_wait: AtomicU64,
+    /// The lock itself (Go's algorithm, without the data).
+    raw: RawRwMutex,
     /// The deadlock detector's record of this lock (name, creation site, writer).
     #[cfg(feature = "deadlock-detection")]
     meta: crate::detect::LockMeta,
     data: UnsafeCell<T>,
 }
 
-// SAFETY: the lock hands out `&mut T` to one writer at a time and `&T` to readers; like
-// `std::sync::RwLock`, sending the lock sends the `T`.
-unsafe impl<T: ?Sized + Send> Send for RwMutex<T> {}
 // SAFETY: sharing the lock lets several threads read `&T` at once (needs `T: Sync`) and lets a
 // writer on another thread get `&mut T` (needs `T: Send`) — the same bounds as `std::sync::RwLock`.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwMutex<T> {}
-
-fn deadline_after(timeout: Duration) -> Option<Instant> {
-    now().checked_add(timeout)
-}
 
 impl<T> RwMutex<T> {
     /// Creates an unlocked `RwMutex` holding `value` (Go's zero value is ready to use).
@@ -171,9 +128,7 @@ impl<T> RwMutex<T> {
     #[cfg_attr(not(feature = "deadlock-detection"), allow(unused_variables))]
     const fn new_named(name: Option<&'static str>, value: T) -> Self {
         RwMutex {
-            w: RawMutex::new(),
-            reader_count: AtomicU64::new(0),
-            reader_wait: AtomicU64::new(0),
+            raw: RawRwMutex::new(),
             #[cfg(feature = "deadlock-detection")]
             meta: crate::detect::LockMeta::with_name("RwMutex", name),
             data: UnsafeCell::new(value),
@@ -184,9 +139,7 @@ impl<T> RwMutex<T> {
     #[cfg(loom)]
     pub fn new(value: T) -> Self {
         RwMutex {
-            w: RawMutex::new(),
-            reader_count: AtomicU64::new(0),
-            reader_wait: AtomicU64::new(0),
+            raw: RawRwMutex::new(),
             #[cfg(feature = "deadlock-detection")]
             meta: crate::detect::LockMeta::new("RwMutex"),
             data: UnsafeCell::new(value),
@@ -218,23 +171,22 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
+        #[cfg(not(feature = "deadlock-detection"))]
+        self.raw.read();
         #[cfg(feature = "deadlock-detection")]
-        crate::detect::before_lock(
-            &self.meta,
-            crate::detect::Access::Shared,
-            core::panic::Location::caller(),
-            || count(self.reader_count.load(Ordering::Relaxed)) < 0,
-        );
-        // Acquire: pairs with the Release of the last writer's unlock.
-        let prev = self.reader_count.fetch_add(1, Ordering::Acquire);
-        if count(prev) < 0 {
-            // A writer is pending or active: wait for its epoch to end.
-            #[cfg(feature = "deadlock-detection")]
-            crate::detect::before_block(&self.meta);
-            let acquired = self.read_slow(epoch(prev), None);
-            debug_assert!(acquired);
-            #[cfg(feature = "deadlock-detection")]
-            crate::detect::after_block(&self.meta);
+        {
+            use crate::detect::{after_block, before_block, before_lock, Access};
+            before_lock(
+                &self.meta,
+                Access::Shared,
+                core::panic::Location::caller(),
+                || self.raw.is_write_locked(),
+            );
+            if !self.raw.try_read() {
+                before_block(&self.meta);
+                self.raw.read();
+                after_block(&self.meta);
+            }
         }
         RwMutexReadGuard::new(self)
     }
@@ -245,20 +197,10 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_read(&self) -> Option<RwMutexReadGuard<'_, T>> {
-        let mut cur = self.reader_count.load(Ordering::Relaxed);
-        loop {
-            if count(cur) < 0 {
-                return None;
-            }
-            match self.reader_count.compare_exchange_weak(
-                cur,
-                cur + 1,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(RwMutexReadGuard::new(self)),
-                Err(actual) => cur = actual,
-            }
+        if self.raw.try_read() {
+            Some(RwMutexReadGuard::new(self))
+        } else {
+            None
         }
     }
 
@@ -270,122 +212,10 @@ impl<T: ?Sized> RwMutex<T> {
     /// still a success). Go has no timed locks.
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwMutexReadGuard<'_, T>> {
-        let Some(deadline) = deadline_after(timeout) else {
-            return Some(self.read());
-        };
-        let prev = self.reader_count.fetch_add(1, Ordering::Acquire);
-        if count(prev) < 0 && !self.read_slow(epoch(prev), Some(deadline)) {
-            return None;
-        }
-        Some(RwMutexReadGuard::new(self))
-    }
-
-    /// The reader counted itself in while the writer of `epoch` was pending or active: wait
-    /// until that writer has left. Returns `false` if it timed out (and then it has taken
-    /// itself out of the count again).
-    #[cold]
-    fn read_slow(&self, epoch_seen: u32, deadline: Option<Instant>) -> bool {
-        let blocked = |word: u64| epoch(word) == epoch_seen && count(word) < 0;
-        let mut backoff = Backoff::new();
-        loop {
-            // Acquire: pairs with the writer's Release when it left.
-            if !blocked(self.reader_count.load(Ordering::Acquire)) {
-                return true;
-            }
-            if backoff.snooze() {
-                continue;
-            }
-            let key = &self.reader_count as *const _ as usize;
-            // SAFETY: the key is the address of our own field; validate only loads an atomic
-            // and cannot panic; the callbacks are no-ops.
-            let result = unsafe {
-                parking::park(
-                    key,
-                    || blocked(self.reader_count.load(Ordering::Relaxed)),
-                    || {},
-                    |_, _| {},
-                    DEFAULT_PARK_TOKEN,
-                    deadline,
-                )
-            };
-            if let ParkResult::TimedOut = result {
-                return self.read_cancel(epoch_seen);
-            }
-        }
-    }
-
-    /// A reader timed out behind the writer of `epoch_seen`: take our `+1` back if that writer
-    /// is still there, in one CAS with the check; otherwise the writer already let us in.
-    #[cold]
-    fn read_cancel(&self, epoch_seen: u32) -> bool {
-        let mut cur = self.reader_count.load(Ordering::Acquire);
-        loop {
-            if epoch(cur) != epoch_seen || count(cur) >= 0 {
-                // The writer left (and counted us as a reader): we hold a read lock.
-                return true;
-            }
-            // `count < 0` and we are part of it, so `cur - 1` cannot borrow from the epoch.
-            match self.reader_count.compare_exchange_weak(
-                cur,
-                cur - 1,
-                Ordering::Relaxed,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return false,
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-
-    /// Releases one read lock (the guard's drop).
-    #[inline]
-    fn read_unlock(&self) {
-        // Release: our reads of the data happen before a writer's Acquire.
-        let prev = self.reader_count.fetch_sub(1, Ordering::Release);
-        if count(prev) <= 0 {
-            self.read_unlock_slow(prev);
-        }
-    }
-
-    /// Go's `rUnlockSlow`: a writer of `epoch(prev)` waits for the readers that were inside when
-    /// it announced itself; we are one of them.
-    #[cold]
-    fn read_unlock_slow(&self, prev: u64) {
-        let c = count(prev);
-        if c == 0 || c == -MAX_READERS {
-            // Unreachable through guards; Go's fatal error.
-            panic!("sync: RUnlock of unlocked RWMutex");
-        }
-        // Pairs with the writer's AcqRel announcement: its store of `reader_wait` is visible.
-        fence(Ordering::Acquire);
-        let e = epoch(prev);
-        let mut cur = self.reader_wait.load(Ordering::Relaxed);
-        loop {
-            if epoch(cur) != e || count(cur) == CANCELLED {
-                // That writer timed out and reopened the lock: nobody waits for us.
-                return;
-            }
-            let left = count(cur) - 1;
-            match self.reader_wait.compare_exchange_weak(
-                cur,
-                pack(e, left),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    if left == 0 {
-                        // Last reader out: wake the writer.
-                        let key = &self.reader_wait as *const _ as usize;
-                        // SAFETY: the key is the address of our own field; the callback is
-                        // a constant.
-                        unsafe {
-                            parking::unpark_one(key, |_| DEFAULT_UNPARK_TOKEN);
-                        }
-                    }
-                    return;
-                }
-                Err(actual) => cur = actual,
-            }
+        if self.raw.try_read_until(deadline_after(timeout)) {
+            Some(RwMutexReadGuard::new(self))
+        } else {
+            None
         }
     }
 
@@ -396,7 +226,7 @@ impl<T: ?Sized> RwMutex<T> {
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn write(&self) -> RwMutexWriteGuard<'_, T> {
         #[cfg(not(feature = "deadlock-detection"))]
-        self.w.lock();
+        self.raw.write();
         #[cfg(feature = "deadlock-detection")]
         {
             use crate::detect::{after_block, before_block, before_lock, Access};
@@ -406,14 +236,12 @@ impl<T: ?Sized> RwMutex<T> {
                 core::panic::Location::caller(),
                 || false,
             );
-            if !self.w.try_lock() {
+            if !self.raw.try_write() {
                 before_block(&self.meta);
-                self.w.lock();
+                self.raw.write();
                 after_block(&self.meta);
             }
         }
-        let acquired = self.announce_and_drain(None);
-        debug_assert!(acquired);
         RwMutexWriteGuard::new(self)
     }
 
@@ -422,26 +250,11 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_write(&self) -> Option<RwMutexWriteGuard<'_, T>> {
-        if !self.w.try_lock() {
-            return None;
+        if self.raw.try_write() {
+            Some(RwMutexWriteGuard::new(self))
+        } else {
+            None
         }
-        let cur = self.reader_count.load(Ordering::Relaxed);
-        if count(cur) == 0
-            && self
-                .reader_count
-                .compare_exchange(
-                    cur,
-                    cur.wrapping_add(ANNOUNCE),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            return Some(RwMutexWriteGuard::new(self));
-        }
-        // SAFETY: we took `w` just above and give it back.
-        unsafe { self.w.unlock() };
-        None
     }
 
     /// Locks for writing, giving up after `timeout`.
@@ -455,153 +268,23 @@ impl<T: ?Sized> RwMutex<T> {
     /// returned. Go has no timed locks.
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwMutexWriteGuard<'_, T>> {
-        let Some(deadline) = deadline_after(timeout) else {
-            return Some(self.write());
-        };
-        if !self.w.try_lock_for(timeout) {
-            return None;
-        }
-        if self.announce_and_drain(Some(deadline)) {
+        if self.raw.try_write_until(deadline_after(timeout)) {
             Some(RwMutexWriteGuard::new(self))
         } else {
             None
         }
     }
 
-    /// The writer holds `w`: announce itself to readers and wait for the readers inside to
-    /// leave. On a timeout, withdraw (see [`try_write_for`](Self::try_write_for)) and return
-    /// `false`.
-    #[inline]
-    fn announce_and_drain(&self, deadline: Option<Instant>) -> bool {
-        // Only the holder of `w` changes the epoch, so this load is exact.
-        let e = epoch(self.reader_count.load(Ordering::Relaxed)).wrapping_add(1);
-        // Published by the AcqRel announcement below; departing readers of epoch `e` see it.
-        self.reader_wait.store(pack(e, 0), Ordering::Relaxed);
-        // AcqRel: Acquire pairs with departing readers' Release, Release publishes the store.
-        let prev = self.reader_count.fetch_add(ANNOUNCE, Ordering::AcqRel);
-        let active = count(prev);
-        debug_assert!(active >= 0, "a second writer announced itself");
-        if active == 0 {
-            return true;
-        }
-        // Add the readers we wait for; some may have left already (count went negative).
-        let mut cur = self.reader_wait.load(Ordering::Relaxed);
-        loop {
-            debug_assert_eq!(epoch(cur), e);
-            let left = count(cur) + active;
-            match self.reader_wait.compare_exchange_weak(
-                cur,
-                pack(e, left),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) if left == 0 => return true,
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
-        }
-        self.drain_slow(e, deadline)
-    }
-
-    #[cold]
-    fn drain_slow(&self, e: u32, deadline: Option<Instant>) -> bool {
-        let done = pack(e, 0);
-        let mut backoff = Backoff::new();
-        loop {
-            // Acquire: pairs with the last reader's Release.
-            if self.reader_wait.load(Ordering::Acquire) == done {
-                return true;
-            }
-            if backoff.snooze() {
-                continue;
-            }
-            let key = &self.reader_wait as *const _ as usize;
-            // SAFETY: the key is the address of our own field; validate only loads an atomic.
-            let result = unsafe {
-                parking::park(
-                    key,
-                    || self.reader_wait.load(Ordering::Relaxed) != done,
-                    || {},
-                    |_, _| {},
-                    DEFAULT_PARK_TOKEN,
-                    deadline,
-                )
-            };
-            if let ParkResult::TimedOut = result {
-                return self.write_cancel(e);
-            }
-        }
-    }
-
-    /// The writer of epoch `e` timed out while readers were still inside. Either the last
-    /// reader got there first (then we own the lock), or we mark the epoch cancelled in the same
-    /// CAS so that no departing reader counts towards it any more, reopen the lock to readers,
-    /// and pass on `w`.
-    #[cold]
-    fn write_cancel(&self, e: u32) -> bool {
-        let mut cur = self.reader_wait.load(Ordering::Acquire);
-        loop {
-            debug_assert_eq!(epoch(cur), e);
-            if count(cur) == 0 {
-                return true;
-            }
-            match self.reader_wait.compare_exchange_weak(
-                cur,
-                pack(e, CANCELLED),
-                Ordering::Relaxed,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
-        }
-        self.release_readers_and_writer();
-        false
-    }
-
-    /// Go's `Unlock` (also the second half of a cancelled `try_write_for`): reopen the lock to
-    /// readers, wake those that queued behind us, then let the next writer in.
-    #[inline]
-    fn release_readers_and_writer(&self) {
-        // Release: our writes happen before the next reader's Acquire.
-        let prev = self.reader_count.fetch_add(RELEASE, Ordering::Release);
-        if count(prev) >= 0 {
-            // Unreachable through guards; Go's fatal error.
-            panic!("sync: Unlock of unlocked RWMutex");
-        }
-        if count(prev) != -MAX_READERS {
-            self.wake_readers();
-        }
-        // SAFETY: `w` is held from a writer's announcement until here (its guard's drop or
-        // its withdrawal), by the writer we act for.
-        unsafe { self.w.unlock() };
-    }
-
-    #[cold]
-    fn wake_readers(&self) {
-        let key = &self.reader_count as *const _ as usize;
-        // SAFETY: the key is the address of our own field. Every thread parked on it queued
-        // behind the epoch that just ended (a new epoch needs `w`, which we still hold).
-        unsafe {
-            parking::unpark_all(key, DEFAULT_UNPARK_TOKEN);
-        }
-    }
-
     /// Go's `readerCount` without the writer offset: readers holding the lock plus, while a
     /// writer is pending or active, readers queued behind it. A snapshot, for monitoring.
     pub fn readers(&self) -> usize {
-        let c = count(self.reader_count.load(Ordering::Relaxed));
-        if c >= 0 {
-            c as usize
-        } else {
-            (c + MAX_READERS) as usize
-        }
+        self.raw.readers()
     }
 
     /// Whether a writer holds the lock **or has announced itself and waits for readers to
     /// leave** (from that moment new readers wait). A snapshot, for monitoring.
     pub fn is_write_locked(&self) -> bool {
-        count(self.reader_count.load(Ordering::Relaxed)) < 0
+        self.raw.is_write_locked()
     }
 
     /// Mutable access without locking: `&mut self` proves no guard exists.
@@ -677,7 +360,8 @@ impl<T: ?Sized> Drop for RwMutexReadGuard<'_, T> {
     fn drop(&mut self) {
         #[cfg(feature = "deadlock-detection")]
         crate::detect::released(&self.lock.meta, crate::detect::Access::Shared);
-        self.lock.read_unlock();
+        // SAFETY: the guard holds a read lock and gives it up here.
+        unsafe { self.lock.raw.read_unlock() };
     }
 }
 
@@ -745,7 +429,8 @@ impl<T: ?Sized> Drop for RwMutexWriteGuard<'_, T> {
     fn drop(&mut self) {
         #[cfg(feature = "deadlock-detection")]
         crate::detect::released(&self.lock.meta, crate::detect::Access::Exclusive);
-        self.lock.release_readers_and_writer();
+        // SAFETY: the guard holds the write lock and gives it up here.
+        unsafe { self.lock.raw.write_unlock() };
     }
 }
 
@@ -758,26 +443,5 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutexWriteGuard<'_, T> {
 impl<T: ?Sized + fmt::Display> fmt::Display for RwMutexWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constants_move_count_and_epoch_as_documented() {
-        let w = pack(7, 3);
-        let announced = w.wrapping_add(ANNOUNCE);
-        assert_eq!(epoch(announced), 8);
-        assert_eq!(count(announced), 3 - MAX_READERS);
-        let released = (announced + 2).wrapping_add(RELEASE);
-        assert_eq!(epoch(released), 8);
-        assert_eq!(count(released), 5);
-        // Epoch wrap-around keeps the count intact.
-        let w = pack(u32::MAX, 0).wrapping_add(ANNOUNCE);
-        assert_eq!((epoch(w), count(w)), (0, -MAX_READERS));
-        let w = w.wrapping_add(RELEASE);
-        assert_eq!((epoch(w), count(w)), (0, 0));
     }
 }
