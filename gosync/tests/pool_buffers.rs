@@ -286,3 +286,30 @@ fn bounded_pool_concurrent_never_exceeds_capacity() {
     }
     assert!(p.idle() <= 4);
 }
+
+#[test]
+fn buffer_pool_new_buffers_get_the_initial_capacity() {
+    let p = BufferPool::with_config(BufferConfig {
+        initial_capacity: 1000,
+        ..BufferConfig::default()
+    });
+    // Nothing idle: the pool makes a buffer, which must have the configured capacity.
+    let b = p.get();
+    assert!(
+        b.capacity() >= 1000,
+        "a new buffer has capacity {} (initial_capacity 1000)",
+        b.capacity()
+    );
+    // The same when asking for a smaller capacity explicitly.
+    let c = p.get_with_capacity(10);
+    assert!(
+        c.capacity() >= 1000,
+        "get_with_capacity(10): {}",
+        c.capacity()
+    );
+    // A larger request gets at least what it asked for.
+    let d = p.get_with_capacity(8000);
+    assert!(d.capacity() >= 8000);
+    // Default config: 0, as documented (grows on demand).
+    assert_eq!(BufferPool::new().get().capacity(), 0);
+}

@@ -222,9 +222,11 @@ impl BufferPool {
             }
             b.build()
         };
+        // Both generations make new buffers the same way, though `get` never asks them to (it
+        // calls `fresh` once neither has an idle buffer).
         BufferPool {
             small: make(cfg.initial_capacity),
-            large: make(0),
+            large: make(cfg.initial_capacity),
             cfg,
             oversized: AtomicU64::new(0),
             underused: AtomicU64::new(0),
@@ -237,8 +239,17 @@ impl BufferPool {
     pub fn get(&self) -> Buffer {
         match self.small.try_get() {
             Some(b) => b,
-            None => self.large.get(),
+            None => match self.large.try_get() {
+                Some(b) => b,
+                None => self.fresh(),
+            },
         }
+    }
+
+    /// A new buffer with `initial_capacity`.
+    #[cold]
+    fn fresh(&self) -> Buffer {
+        Buffer::from_vec(Vec::with_capacity(self.cfg.initial_capacity))
     }
 
     /// An empty buffer with `capacity() >= n`: requests above `small_capacity` try the large
