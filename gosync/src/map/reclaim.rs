@@ -12,7 +12,10 @@
 //!   publication protocol (which loads see which stores) without modelling seize's internals,
 //!   which use `std` atomics loom cannot see.
 //!
-//! Only boxes are retired, so the API is `retire_box`.
+//! Only boxes are retired, and only through a [`Guard`] (`Guard::defer_retire_box`): what a
+//! thread retires is never freed while any guard that thread holds is alive. So a reader that
+//! holds a guard (a `range`, an iterator) may keep using a node even after its own callback
+//! deleted it; that follows from the contract, not from an implementation detail of seize.
 
 use crate::primitive::atomic::{AtomicPtr, Ordering};
 
@@ -44,17 +47,6 @@ mod imp {
         pub(crate) fn flush(&self) {
             self.0.enter().flush();
         }
-
-        /// Frees `ptr` (a `Box::into_raw` pointer) once no guard that could have seen it is
-        /// alive.
-        ///
-        /// # Safety
-        /// `ptr` came from `Box::into_raw`, is no longer reachable by new readers (it was
-        /// unlinked before this call), and is retired exactly once.
-        pub(crate) unsafe fn retire_box<T>(&self, ptr: *mut T) {
-            // SAFETY: forwarded from the caller: a boxed, unlinked pointer retired once.
-            unsafe { self.0.retire(ptr, seize::reclaim::boxed::<T>) }
-        }
     }
 
     impl Guard<'_> {
@@ -64,6 +56,21 @@ mod imp {
         pub(crate) fn protect<T>(&self, ptr: &AtomicPtr<T>) -> *mut T {
             // seize strengthens the order itself (SeqCst, a plain load on x86-64).
             self.0.protect(ptr, Ordering::Acquire)
+        }
+
+        /// Frees `ptr` (a `Box::into_raw` pointer) once no thread can hold it: not before this
+        /// guard (and every other guard that could have loaded it) has dropped. Until then the
+        /// caller may still read it.
+        ///
+        /// # Safety
+        /// `ptr` came from `Box::into_raw`, is no longer reachable by new readers (it was
+        /// unlinked before this call), and is retired exactly once.
+        #[inline]
+        pub(crate) unsafe fn defer_retire_box<T>(&self, ptr: *mut T) {
+            // SAFETY: forwarded from the caller: a boxed, unlinked pointer retired once.
+            // `defer_retire` (unlike `Collector::retire`) promises not to reclaim before this
+            // guard drops.
+            unsafe { self.0.defer_retire(ptr, seize::reclaim::boxed::<T>) }
         }
     }
 }
@@ -77,7 +84,7 @@ mod imp {
     /// Under loom: keep everything until the collector drops.
     pub(crate) struct Collector(std::sync::Mutex<Vec<Garbage>>);
 
-    pub(crate) struct Guard<'a>(core::marker::PhantomData<&'a ()>);
+    pub(crate) struct Guard<'a>(&'a Collector);
 
     // SAFETY: the raw pointers are owned boxes whose contents are Send + Sync where the map is.
     unsafe impl Send for Collector {}
@@ -94,15 +101,9 @@ mod imp {
             Self(std::sync::Mutex::new(Vec::new()))
         }
         pub(crate) fn enter(&self) -> Guard<'_> {
-            Guard(core::marker::PhantomData)
+            Guard(self)
         }
         pub(crate) fn flush(&self) {}
-        pub(crate) unsafe fn retire_box<T>(&self, ptr: *mut T) {
-            self.0
-                .lock()
-                .unwrap()
-                .push((ptr.cast::<()>(), drop_box::<T> as unsafe fn(*mut ())));
-        }
     }
 
     impl Drop for Collector {
@@ -117,6 +118,13 @@ mod imp {
     impl Guard<'_> {
         pub(crate) fn protect<T>(&self, ptr: &AtomicPtr<T>) -> *mut T {
             ptr.load(Ordering::Acquire)
+        }
+        pub(crate) unsafe fn defer_retire_box<T>(&self, ptr: *mut T) {
+            (self.0)
+                .0
+                .lock()
+                .unwrap()
+                .push((ptr.cast::<()>(), drop_box::<T> as unsafe fn(*mut ())));
         }
     }
 }

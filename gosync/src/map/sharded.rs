@@ -105,7 +105,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let (hash, shard) = self.locate(&key);
         let mut t = write(shard);
         match t.find_mut(hash, |(k, _)| *k == key) {
-            Some((_, v)) => Some(core::mem::replace(v, value)),
+            Some((_, v)) => {
+                let old = core::mem::replace(v, value);
+                drop(t); // the unused `key` is dropped by our caller's frame, after this
+                Some(old)
+            }
             None => {
                 t.insert_unique(hash, (key, value), self.rehasher());
                 None
@@ -159,7 +163,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let (hash, shard) = self.locate(key);
         let mut t = write(shard);
         let entry = t.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        Some(entry.remove().0 .1)
+        let (k, v) = entry.remove().0;
+        drop(t);
+        drop(k); // after the lock: a key's `Drop` may use this map
+        Some(v)
     }
 
     /// Stores `value` only if `key` is absent; `true` if it stored (Go: `SetIfAbsent`).
@@ -168,6 +175,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let (hash, shard) = self.locate(&key);
         let mut t = write(shard);
         if t.find(hash, |(k, _)| *k == key).is_some() {
+            drop(t); // before `key` and `value` are dropped
             return false;
         }
         t.insert_unique(hash, (key, value), self.rehasher());
@@ -188,8 +196,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
         let mut t = write(shard);
         match t.find_mut(hash, |(k, _)| *k == key) {
             Some((_, v)) => {
-                *v = f(Some(v), value);
-                v.clone()
+                let new = f(Some(v), value);
+                let old = core::mem::replace(v, new);
+                let out = v.clone();
+                drop(t);
+                drop(old); // after the lock: a value's `Drop` may use this map
+                out
             }
             None => {
                 let v = f(None, value);
@@ -211,13 +223,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
     {
         let (hash, shard) = self.locate(key);
         let mut t = write(shard);
-        match t.find_entry(hash, |(k, _)| k.borrow() == key) {
-            Ok(entry) if f(&entry.get().1) => {
-                entry.remove();
-                true
-            }
-            _ => false,
-        }
+        let removed = match t.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(entry) if f(&entry.get().1) => Some(entry.remove().0),
+            _ => None,
+        };
+        drop(t);
+        removed.is_some() // dropped after the lock: its `Drop` may use this map
     }
 
     /// Number of entries (Go: `Count`); read-locks each shard in turn.

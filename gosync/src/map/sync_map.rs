@@ -420,6 +420,7 @@ impl<K, V, S> SyncMap<K, V, S> {
     /// partly cleared (shard by shard), as with Go's `Clear` racing with stores.
     #[doc(alias = "Clear")]
     pub fn clear(&self) {
+        let guard = self.collector.enter();
         for (s, shard) in self.shards.iter().enumerate() {
             let mut counts = lock(shard);
             let old = self.tables[s].swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -429,7 +430,7 @@ impl<K, V, S> SyncMap<K, V, S> {
             if !old.is_null() {
                 // SAFETY: `old` was this shard's table; it is unlinked now and only we retire
                 // it (and its nodes, which only it referenced).
-                unsafe { self.retire_table_and_nodes(old) };
+                unsafe { self.retire_table_and_nodes(&guard, old) };
             }
         }
     }
@@ -438,18 +439,18 @@ impl<K, V, S> SyncMap<K, V, S> {
     ///
     /// # Safety
     /// `table` is unlinked, and its nodes are referenced by no other table.
-    unsafe fn retire_table_and_nodes(&self, table: *mut Table<K, V>) {
+    unsafe fn retire_table_and_nodes(&self, guard: &Guard<'_>, table: *mut Table<K, V>) {
         // SAFETY: the table stays allocated until we retire it below.
         let t = unsafe { &*table };
         for slot in t.slots.iter() {
             let node = slot.load(Ordering::Relaxed);
             if !node.is_null() {
                 // SAFETY: the node was linked only from this unlinked table.
-                unsafe { self.collector.retire_box(node) };
+                unsafe { guard.defer_retire_box(node) };
             }
         }
-        // SAFETY: unlinked, retired once.
-        unsafe { self.collector.retire_box(table) };
+        // SAFETY: unlinked, retired once; we do not touch it after this.
+        unsafe { guard.defer_retire_box(table) };
     }
 
     /// Calls `f` on every entry until it returns `false`.
@@ -468,12 +469,12 @@ impl<K, V, S> SyncMap<K, V, S> {
             batch.clear();
             {
                 let _counts = lock(shard);
-                let t = self.tables[s].load(Ordering::Acquire);
+                let t = guard.protect(&self.tables[s]);
                 if !t.is_null() {
                     // SAFETY: we hold the shard lock, so the table is current and not retired.
                     let t = unsafe { &*t };
                     for slot in t.slots.iter() {
-                        let node = slot.load(Ordering::Relaxed);
+                        let node = guard.protect(slot);
                         if !node.is_null() {
                             batch.push(node);
                         }
@@ -481,8 +482,10 @@ impl<K, V, S> SyncMap<K, V, S> {
                 }
             }
             for &node in &batch {
-                // SAFETY: the node was linked while `guard` was active (entered above), so it
-                // stays allocated until `guard` drops even if `f` deletes it.
+                // SAFETY: loaded through `guard` while linked (under the shard lock), so it
+                // stays allocated until `guard` drops, even if `f` deletes it: every retire
+                // goes through a guard's deferred path, which never frees what a live guard
+                // of any thread (this one included) may hold.
                 let node = unsafe { &*node };
                 if !f(&node.key, &node.value) {
                     return;
@@ -574,7 +577,12 @@ where
     /// [`Collector::flush`] once it has released the lock, so that the outgrown array is
     /// freed promptly instead of waiting in this thread's batch behind up to
     /// [`retire_batch`] nodes.
-    fn reserve<'a>(&'a self, s: usize, counts: &mut Counts) -> (&'a Table<K, V>, bool) {
+    fn reserve<'a>(
+        &'a self,
+        guard: &Guard<'_>,
+        s: usize,
+        counts: &mut Counts,
+    ) -> (&'a Table<K, V>, bool) {
         let mut t = self.tables[s].load(Ordering::Relaxed);
         let mut retired = false;
         // SAFETY (for every deref of `t` below): we hold shard `s`'s lock, the only one that
@@ -611,7 +619,7 @@ where
             if !t.is_null() {
                 // SAFETY: unlinked just now; its nodes live on in `fresh`, so only the array
                 // is retired.
-                unsafe { self.collector.retire_box(t) };
+                unsafe { guard.defer_retire_box(t) };
                 retired = true;
             }
             t = fresh;
@@ -673,16 +681,18 @@ where
         Unlinked(prev)
     }
 
-    /// Hands an unlinked node to the collector after `f` has looked at its value. Called
+    /// Hands an unlinked node to the collector, then lets `f` look at its value. Called
     /// after the shard lock is released: retiring may run a process-wide barrier or free a
     /// batch of nodes, which must not stall the shard's other writers.
-    fn retire<R>(&self, node: Unlinked<K, V>, f: impl FnOnce(&V) -> R) -> R {
-        // SAFETY: an `Unlinked` node is reachable by no new reader and owned by us alone
-        // until we retire it below (readers that found it earlier are protected by seize).
-        let r = f(unsafe { &(*node.0).value });
+    ///
+    /// Retiring first means a panic in `f` (a user `Clone`) cannot leak the node; reading it
+    /// afterwards is sound because the deferred retire keeps it until `guard` drops.
+    fn retire<R>(&self, guard: &Guard<'_>, node: Unlinked<K, V>, f: impl FnOnce(&V) -> R) -> R {
+        let ptr = node.0;
         // SAFETY: unlinked, retired exactly once (`Unlinked` is consumed).
-        unsafe { self.collector.retire_box(node.0) };
-        r
+        unsafe { guard.defer_retire_box(ptr) };
+        // SAFETY: retired through `guard`, so it stays allocated until `guard` drops.
+        f(unsafe { &(*ptr).value })
     }
 
     /// Store or overwrite; `old` sees the replaced value.
@@ -691,9 +701,10 @@ where
         let s = shard_of(hash, self.shard_mask);
         // Allocate before locking: the critical section is only the probe and the stores.
         let node = Box::new(Node { key, value });
+        let guard = self.collector.enter();
         let (replaced, grew) = {
             let mut counts = lock(&self.shards[s]);
-            let (table, grew) = self.reserve(s, &mut counts);
+            let (table, grew) = self.reserve(&guard, s, &mut counts);
             let replaced = match table.locate(hash, &node.key) {
                 Slot::Found(i) => Some(self.replace_at(table, i, node)),
                 vacant => {
@@ -706,7 +717,7 @@ where
         if grew {
             self.collector.flush();
         }
-        replaced.map(|prev| self.retire(prev, old))
+        replaced.map(|prev| self.retire(&guard, prev, old))
     }
 
     /// Sets the value for `key`.
@@ -749,8 +760,9 @@ where
         let value = make();
         let s = shard_of(hash, self.shard_mask);
         let node = Box::new(Node { key, value });
+        let guard = self.collector.enter();
         let mut counts = lock(&self.shards[s]);
-        let (table, grew) = self.reserve(s, &mut counts);
+        let (table, grew) = self.reserve(&guard, s, &mut counts);
         let out = match table.locate(hash, &node.key) {
             Slot::Found(i) => {
                 // SAFETY: live slot of the current table; we hold the lock.
@@ -793,6 +805,7 @@ where
         if !self.read_hashed(hash, key, precheck)? {
             return None;
         }
+        let guard = self.collector.enter();
         let unlinked = {
             let _counts = lock(&self.shards[s]);
             let t = self.tables[s].load(Ordering::Relaxed);
@@ -806,7 +819,7 @@ where
                 Slot::Vacant { .. } => return None,
             }
         };
-        Some(self.retire(unlinked, then))
+        Some(self.retire(&guard, unlinked, then))
     }
 
     /// Deletes `key` and returns its value, if it was present.
