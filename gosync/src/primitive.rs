@@ -136,6 +136,15 @@ pub(crate) fn thread_id() -> usize {
     ID.with(|x| x as *const u8 as usize)
 }
 
+/// `std::thread::available_parallelism()` (1 if it cannot tell), computed once per process.
+///
+/// The standard function reads the cgroup CPU quota files on every call (several system calls),
+/// and the maps and pools call this each time one is built.
+pub(crate) fn available_cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Whether more than one CPU is available (Go only spins on multi-core machines). Cached.
 #[cfg(not(loom))]
 pub(crate) fn multi_core() -> bool {

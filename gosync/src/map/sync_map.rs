@@ -333,9 +333,11 @@ impl<K, V> Default for SyncMap<K, V, DefaultHashBuilder> {
     }
 }
 
+/// 4 × CPUs, a power of two between 16 and 256 (the CPU count is read once per process).
 fn default_shards() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-    (cpus * 4).next_power_of_two().clamp(16, 256)
+    (crate::primitive::available_cpus() * 4)
+        .next_power_of_two()
+        .clamp(16, 256)
 }
 
 /// How many retired nodes a thread collects before handing them to the collector as one

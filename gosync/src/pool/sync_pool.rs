@@ -646,8 +646,8 @@ fn default_shards() -> usize {
     }
     #[cfg(not(loom))]
     {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (cpus * 4).clamp(4, 256)
+        // The CPU count is read once per process (see `available_cpus`).
+        (crate::primitive::available_cpus() * 4).clamp(4, 256)
     }
 }
 
