@@ -18,7 +18,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use gosync::{loom_clock, WaitGroup};
-use support::explore;
+use support::{explore, panic_message, quiet_panics};
 
 /// Two tasks finish; `wait` returns only after both, and sees their (relaxed) writes.
 #[test]
@@ -155,4 +155,121 @@ fn timed_wait_races_release() {
         [if released { "released" } else { "timed out" }]
     });
     ex.assert_saw(&["released", "timed out"]);
+}
+
+/// A timed waiter times out while the last `done` is releasing it, then (its wait has
+/// returned, so this is legal) starts a new round on the same thread: `add(1)` and a second
+/// wait, which the main thread ends with a second `done`. The releasing `done` must not panic
+/// ("Add called concurrently with Wait") when it finds the new round's counter or the new
+/// round's waiter while it finishes the old release, and must not release the new waiter.
+#[test]
+fn timed_out_waiter_starts_next_round_during_release() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let waiter = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || {
+                let released = wg.wait_timeout(Duration::from_millis(1));
+                wg.add(1);
+                // Its deadline lies past the clock's last move: only a `done` ends it.
+                let second = wg.wait_timeout(Duration::from_millis(1));
+                assert!(second, "the second wait timed out");
+                released
+            })
+        };
+        // Move the clock only once the waiter has taken its deadline and registered.
+        while wg.waiters() == 0 {
+            thread::yield_now();
+        }
+        loom_clock::advance(Duration::from_millis(5));
+        wg.done();
+        // End the waiter's second round.
+        while wg.count() == 0 {
+            thread::yield_now();
+        }
+        wg.done();
+        let released = waiter.join().unwrap();
+        assert_eq!(wg.count(), 0);
+        assert_eq!(wg.waiters(), 0, "waiter registrations out of balance");
+        [if released { "released" } else { "timed out" }]
+    });
+    ex.assert_saw(&["released", "timed out"]);
+}
+
+const NEGATIVE: &str = "sync: negative WaitGroup counter";
+
+/// A `done` too many (caught) races a `wait` on a zero counter: the waiter must not be
+/// stranded by the transient negative counter, and the group must stay usable.
+#[test]
+fn negative_counter_does_not_strand_a_waiter() {
+    quiet_panics(&[NEGATIVE]);
+    let ex = explore(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let waiter = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.wait())
+        };
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wg.done()))
+            .expect_err("done on a zero counter must panic");
+        assert_eq!(panic_message(&*err), NEGATIVE);
+        waiter.join().unwrap();
+        assert_eq!(wg.count(), 0);
+        assert_eq!(wg.waiters(), 0);
+        wg.add(1);
+        wg.done();
+        wg.wait();
+        [""]
+    });
+    assert!(ex.runs > 1, "model did not explore: {ex:?}");
+}
+
+/// The last legal `done` is releasing a waiter while a `done` too many (caught) drives the
+/// counter negative: exactly one of the two `done`s panics, with the negative-counter message
+/// (which one depends on the order), and the waiter is released either way.
+#[test]
+fn negative_counter_during_release() {
+    quiet_panics(&[NEGATIVE]);
+    let ex = explore(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let waiter = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.wait())
+        };
+        while wg.waiters() == 0 {
+            thread::yield_now();
+        }
+        // Spawned only now, so that both `done`s find the waiter registered.
+        let task = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wg.done()))
+                    .err()
+                    .map(|e| panic_message(&*e).to_owned())
+            })
+        };
+        let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wg.done()))
+            .err()
+            .map(|e| panic_message(&*e).to_owned());
+        let theirs = task.join().unwrap();
+        waiter.join().unwrap();
+        let panics: Vec<&String> = mine.iter().chain(theirs.iter()).collect();
+        assert_eq!(panics.len(), 1, "exactly one done is too many: {panics:?}");
+        assert_eq!(panics[0], NEGATIVE);
+        assert_eq!(wg.count(), 0);
+        assert_eq!(wg.waiters(), 0);
+        wg.add(1);
+        wg.done();
+        [if theirs.is_some() {
+            "the task's done was the one too many"
+        } else {
+            "the main thread's done was the one too many"
+        }]
+    });
+    ex.assert_saw(&[
+        "the task's done was the one too many",
+        "the main thread's done was the one too many",
+    ]);
 }

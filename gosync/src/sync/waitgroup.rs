@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::primitive::atomic::{AtomicU64, Ordering};
 use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
-use crate::primitive::{now, Instant};
+use crate::primitive::{now, yield_now, Instant};
 
 // State layout of `WaitGroup::state` (one `u64`, changed only by atomic read-modify-writes):
 //
@@ -31,11 +31,27 @@ use crate::primitive::{now, Instant};
 //
 // Transitions:
 // - `add(d)`:      counter += d (one `fetch_add`). Counter 0 with waiters > 0 → release.
+//                  A result below zero is undone at once (a second `fetch_add`), then panics.
 // - release:       CAS {counter 0, gen g, waiters w>0} → {0, g+1, 0}, then wake every thread
-//                  parked on the state's address.
+//                  parked on the state's address. Done by the `add` that reached zero, or by a
+//                  waiter of generation g that times out in the meantime (see below); whoever
+//                  loses the CAS finds the generation moved on and stops.
 // - `wait`:        counter 0 → return; else CAS waiters += 1 and park until the generation
-//                  changes.
-// - timeout:       (under the queue lock) if the generation is unchanged, waiters -= 1.
+//                  changes. A wake-up that finds the generation unchanged came from the
+//                  release of an earlier round, arriving late: park again.
+// - timeout:       (under the queue lock) generation moved on → released after all. Else,
+//                  counter > 0 → waiters -= 1 (give up). Else the counter is zero and the
+//                  `add` that took it there has not released us yet: finish the release
+//                  ourselves, {0, g, w} → {0, g+1, 0}, and count as released. (Merely leaving,
+//                  {0, g, w} → {0, g, w-1}, would let the next round start, `add` and `wait`
+//                  in generation g while that `add` still holds a stale release of g.)
+//
+// A negative counter is never a real state, only the moment between an `add` too many and its
+// undo. `wait`, timeouts and release never act on it: they yield until the undo is visible, so
+// a caught misuse strands no waiter. An `add` whose result needs action (zero with waiters,
+// or negative) and that started from a negative counter takes its step back, waits, and
+// retries. An `add` that needs no action cannot tell that the value it left is off by the
+// pending undo, so later calls may still act on that (see the docs' Panics section).
 
 const COUNTER_SHIFT: u32 = 32;
 const GEN_SHIFT: u32 = 24;
@@ -107,7 +123,11 @@ fn waiters(state: u64) -> u64 {
 ///
 /// - `sync: negative WaitGroup counter` — `add`/`done` would take the counter below zero
 ///   (too many `done`s). Unlike Go, the counter is restored before the panic, so the
-///   `WaitGroup` stays usable if the panic is caught.
+///   `WaitGroup` stays usable if the panic is caught. Threads waiting at that moment never
+///   act on the transient negative value (they wait for the restore), so none is stranded
+///   by it. Other `add`/`done` calls that overlap the offending call may still act on it
+///   (and panic in its place, or end the round early); that can only happen in a program
+///   that already has a `done` too many.
 /// - `sync: WaitGroup misuse: Add called concurrently with Wait` — a positive `add` raced the
 ///   release of the waiters of the previous round.
 /// - `sync: WaitGroup is reused before previous Wait has returned` — a woken `wait` found that a
@@ -214,35 +234,62 @@ impl WaitGroup {
         if v == 0 && waiters(new) == 0 {
             return; // round over, nobody to wake
         }
-        self.add_slow(new, step);
+        self.add_slow(new, step, delta32);
     }
 
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn add_slow(&self, new: u64, step: u64) {
+    fn add_slow(&self, new: u64, step: u64, delta: i32) {
+        if counter(new.wrapping_sub(step)) < 0 {
+            // We added to the transient negative counter of another thread's `add` too many,
+            // before its undo: the value we got means nothing. Take our step back, wait for
+            // the undo, and start again.
+            self.state.fetch_sub(step, Ordering::AcqRel);
+            self.settled(self.state.load(Ordering::Acquire));
+            return self.add(delta as isize);
+        }
         if counter(new) < 0 {
-            // Undo our own step so a caught panic leaves a usable WaitGroup.
+            // Undo our own step so a caught panic leaves a usable WaitGroup. Until this lands
+            // the counter reads negative; every other path waits for it (see `settled`).
             self.state.fetch_sub(step, Ordering::AcqRel);
             panic!("{NEGATIVE}");
         }
         self.release(new);
     }
 
-    /// The counter reached zero with waiters registered: start a new generation and wake
-    /// every parked waiter.
+    /// The state, once no `add` too many is pending its undo (a negative counter is that
+    /// moment, not a real state).
+    #[inline]
+    fn settled(&self, mut cur: u64) -> u64 {
+        while counter(cur) < 0 {
+            yield_now();
+            cur = self.state.load(Ordering::Acquire);
+        }
+        cur
+    }
+
+    /// The counter reached zero with waiters registered in the generation of `cur`: start a
+    /// new generation and wake every parked waiter — unless a waiter that timed out has done
+    /// so already.
     #[cold]
     #[track_caller]
     fn release(&self, mut cur: u64) {
+        let gen = cur & GEN_MASK;
         loop {
+            cur = self.settled(cur);
+            if cur & GEN_MASK != gen {
+                return; // a timed-out waiter finished this release (and woke the others)
+            }
             if counter(cur) != 0 {
-                // Someone changed the counter between our add reaching zero and the release.
+                // A positive add between our add reaching zero and the release, while the
+                // waiters of this generation are still registered.
                 misuse();
             }
-            if waiters(cur) == 0 {
-                return; // every waiter timed out in the meantime
-            }
-            let next = (cur & GEN_MASK).wrapping_add(GEN_ONE) & GEN_MASK;
+            // Waiters that time out while the counter is zero release instead of leaving,
+            // so the generation cannot still be `gen` with nobody registered.
+            debug_assert!(waiters(cur) != 0);
+            let next = gen.wrapping_add(GEN_ONE) & GEN_MASK;
             // Release: a waiter that sees the new generation sees every task's writes.
             match self
                 .state
@@ -252,6 +299,12 @@ impl WaitGroup {
                 Err(actual) => cur = actual,
             }
         }
+        self.wake_all();
+    }
+
+    /// Wakes every thread parked on the state word. A thread of a later generation woken by a
+    /// late call goes back to sleep (see `wait_slow`).
+    fn wake_all(&self) {
         // SAFETY: the key is the address of our own state word, which outlives the call;
         // `unpark_all` runs no callback of ours.
         unsafe {
@@ -305,6 +358,7 @@ impl WaitGroup {
     fn wait_slow(&self, deadline: Option<Instant>) -> bool {
         let mut cur = self.state.load(Ordering::Acquire);
         let gen = loop {
+            cur = self.settled(cur);
             if counter(cur) == 0 {
                 return true;
             }
@@ -322,54 +376,85 @@ impl WaitGroup {
                 Err(actual) => cur = actual,
             }
         };
-        let released_on_timeout = std::cell::Cell::new(false);
-        // Sleep until the generation moves on. `validate` runs under the queue lock, and the
-        // releaser bumps the generation before taking that lock to wake the queue, so either
-        // we see the new generation here or we are in the queue when it wakes it.
-        let validate = || self.state.load(Ordering::Acquire) & GEN_MASK == gen;
-        let timed_out = |_key: usize, _was_last: bool| {
-            // Under the queue lock, we are no longer queued. Unregister unless the release
-            // already happened (its wake-up would find nobody; the round is over anyway).
-            let mut cur = self.state.load(Ordering::Acquire);
-            loop {
-                if cur & GEN_MASK != gen {
-                    released_on_timeout.set(true);
-                    return;
+        loop {
+            let on_timeout = std::cell::Cell::new(Timeout::GaveUp);
+            // Sleep until the generation moves on. `validate` runs under the queue lock, and
+            // the releaser bumps the generation before taking that lock to wake the queue, so
+            // either we see the new generation here or we are in the queue when it wakes it.
+            let validate = || self.state.load(Ordering::Acquire) & GEN_MASK == gen;
+            let timed_out = |_key: usize, _was_last: bool| {
+                // Under the queue lock, we are no longer queued.
+                on_timeout.set(self.time_out(gen));
+            };
+            // SAFETY: the key is the address of our own state word; the callbacks only touch
+            // atomics and a local `Cell`, never park and never panic.
+            let result = unsafe {
+                parking::park(
+                    self.key(),
+                    validate,
+                    || {},
+                    timed_out,
+                    DEFAULT_PARK_TOKEN,
+                    deadline,
+                )
+            };
+            match result {
+                ParkResult::TimedOut => {
+                    return match on_timeout.get() {
+                        Timeout::GaveUp => false,
+                        Timeout::Released => true,
+                        Timeout::ReleasedOthers => {
+                            self.wake_all();
+                            true
+                        }
+                    };
                 }
-                match self.state.compare_exchange_weak(
-                    cur,
-                    cur - 1,
-                    Ordering::Acquire,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return,
-                    Err(actual) => cur = actual,
+                ParkResult::Unparked(_) | ParkResult::Invalid => {
+                    let s = self.settled(self.state.load(Ordering::Acquire));
+                    if s & GEN_MASK == gen {
+                        // Woken by a release of an earlier round that came late: we are
+                        // still registered in the current one.
+                        continue;
+                    }
+                    // Released. Go's check: by now no new round may have begun, since a new
+                    // `add` must wait until every `wait` of the previous round has returned.
+                    if counter(s) != 0 || waiters(s) != 0 {
+                        panic!("{REUSED}");
+                    }
+                    return true;
                 }
             }
-        };
-        // SAFETY: the key is the address of our own state word; the callbacks only touch
-        // atomics and a local `Cell`, never park and never panic.
-        let result = unsafe {
-            parking::park(
-                self.key(),
-                validate,
-                || {},
-                timed_out,
-                DEFAULT_PARK_TOKEN,
-                deadline,
-            )
-        };
-        match result {
-            ParkResult::TimedOut => released_on_timeout.get(),
-            ParkResult::Unparked(_) | ParkResult::Invalid => {
-                // Released. Go's check: by now the state must still be the fresh one the
-                // releaser stored (counter 0, no waiters); anything else means a new round
-                // began before this Wait returned.
-                let s = self.state.load(Ordering::Acquire);
-                if counter(s) != 0 || waiters(s) != 0 {
-                    panic!("{REUSED}");
-                }
-                true
+        }
+    }
+
+    /// A waiter of generation `gen` reached its deadline (under the queue lock, dequeued):
+    /// give up, or — if the counter is already zero — finish the release in place of the
+    /// `add` that took it there.
+    fn time_out(&self, gen: u64) -> Timeout {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            cur = self.settled(cur);
+            if cur & GEN_MASK != gen {
+                return Timeout::Released;
+            }
+            let (next, outcome) = if counter(cur) == 0 {
+                let others = if waiters(cur) > 1 {
+                    Timeout::ReleasedOthers
+                } else {
+                    Timeout::Released
+                };
+                (gen.wrapping_add(GEN_ONE) & GEN_MASK, others)
+            } else {
+                (cur - 1, Timeout::GaveUp)
+            };
+            // AcqRel: a release seen or made here must show the tasks' writes (Acquire) and
+            // the waiters we wake must see them too (Release).
+            match self
+                .state
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return outcome,
+                Err(actual) => cur = actual,
             }
         }
     }
@@ -437,6 +522,17 @@ impl fmt::Debug for WaitGroup {
             .field("waiters", &waiters(s))
             .finish()
     }
+}
+
+/// What a waiter whose deadline passed found (see `WaitGroup::time_out`).
+#[derive(Clone, Copy)]
+enum Timeout {
+    /// Still waiting for tasks: unregistered, `wait_timeout` returns `false`.
+    GaveUp,
+    /// The counter had reached zero: released (by the releasing `add` or by us).
+    Released,
+    /// Released by us, and other waiters of the generation are still parked: wake them.
+    ReleasedOthers,
 }
 
 #[cold]
@@ -537,11 +633,34 @@ mod tests {
     }
 
     #[test]
-    fn release_after_every_waiter_timed_out_keeps_generation() {
+    fn release_already_finished_by_a_timed_out_waiter_is_a_no_op() {
         let wg = WaitGroup::new();
-        wg.state.store(0, Ordering::Relaxed);
-        wg.release(1); // stale view with one waiter; the CAS fails, reload sees none
-        assert_eq!(wg.state.load(Ordering::Relaxed), 0);
+        let next_round = (1 << COUNTER_SHIFT) | GEN_ONE | 1; // gen 1: counter 1, one waiter
+        wg.state.store(next_round, Ordering::Relaxed);
+        wg.release(1); // stale view of gen 0 with one waiter
+        assert_eq!(wg.state.load(Ordering::Relaxed), next_round);
+    }
+
+    #[test]
+    fn timeout_on_a_zero_counter_finishes_the_release() {
+        let wg = WaitGroup::new();
+        wg.state.store(2, Ordering::Relaxed); // counter 0, gen 0, two waiters
+        assert!(matches!(wg.time_out(0), Timeout::ReleasedOthers));
+        assert_eq!(wg.state.load(Ordering::Relaxed), GEN_ONE);
+        wg.state.store(1, Ordering::Relaxed); // the last waiter
+        assert!(matches!(wg.time_out(0), Timeout::Released));
+        assert_eq!(wg.state.load(Ordering::Relaxed), GEN_ONE);
+        // Already released: nothing to change.
+        assert!(matches!(wg.time_out(GEN_MASK), Timeout::Released));
+        assert_eq!(wg.state.load(Ordering::Relaxed), GEN_ONE);
+    }
+
+    #[test]
+    fn timeout_with_tasks_left_gives_up() {
+        let wg = WaitGroup::new();
+        wg.state.store((3 << COUNTER_SHIFT) | 2, Ordering::Relaxed);
+        assert!(matches!(wg.time_out(0), Timeout::GaveUp));
+        assert_eq!(wg.state.load(Ordering::Relaxed), (3 << COUNTER_SHIFT) | 1);
     }
 
     #[test]

@@ -23,6 +23,39 @@ use std::sync::{Arc, Mutex};
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 
+/// Keeps the panic messages in `expected` out of the test output (a model that catches the
+/// same panic in thousands of executions would print it each time); any other panic is
+/// reported as usual. The hook is process-wide and installed once.
+pub fn quiet_panics(expected: &'static [&'static str]) {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    static QUIET: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    QUIET.lock().unwrap().extend_from_slice(expected);
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            let quiet = QUIET
+                .lock()
+                .is_ok_and(|q| msg.is_some_and(|m| q.contains(&m)));
+            if !quiet {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// The message of a caught panic (`&str` or `String` payloads).
+pub fn panic_message(err: &(dyn std::any::Any + Send)) -> &str {
+    err.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| err.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<not a string>")
+}
+
 /// A scheduling point shared by the threads of a model (see the module docs).
 pub fn start(flag: &AtomicUsize) {
     flag.fetch_add(1, Ordering::SeqCst);
