@@ -1,8 +1,8 @@
 //! `TimedMap`: the seed's "map with expiry" (Go's `timedmap`): sessions that expire after a
 //! per-entry time to live, with a callback that says why each one left.
 //!
-//! The sweeper thread starts with the map and stops when it drops; the callback runs outside
-//! every lock, so it may use the map; reads only take the read lock.
+//! Expired entries are removed by one sweeper thread shared by every `TimedMap` of the process
+//! (nothing to start or stop); the callback runs outside every lock, so it may use the map.
 //!
 //! Run: `cargo run -p gosync --example map_ttl`
 use std::sync::mpsc;
@@ -55,5 +55,4 @@ fn main() {
     assert!(events.contains(&("carol".to_string(), ExpiryReason::Removed)));
     assert!(events.contains(&("bob".to_string(), ExpiryReason::Expired)));
     println!("all sessions gone, len = {}", sessions.len());
-    // Dropping the map stops and joins its sweeper thread.
 }

@@ -10,7 +10,7 @@
 //! | [`SyncMap`] | the default: caches, registries, anything Go puts in `sync.Map` | lock-free | per-shard lock | O(shards) exact |
 //! | [`ShardedMap`] | you want orcaman/concurrent-map's API (`upsert`, `remove_if`, `pop`) | shard read lock | shard write lock | O(shards) |
 //! | [`RwMap`] | small maps, few threads, simplest possible code (the seed's `map + RWMutex`) | read lock | write lock | O(1) |
-//! | [`TimedMap`] | entries expire after a per-entry TTL, with expiry callbacks | read lock | write lock | O(1) |
+//! | [`TimedMap`] | entries expire after a per-entry TTL; a size-bounded cache (W-TinyLFU); eviction listener | shard lock | shard lock | O(shards) |
 //! | [`TreeMap`] | you need order: `range`, `first`, `last`, `floor`, `ceiling` | read lock | write lock | O(1) |
 //!
 //! # Why Go's built-in map needs one of these, and why Rust already knows
@@ -49,11 +49,15 @@ mod lock;
 mod rw_map;
 mod sharded;
 #[cfg(not(loom))]
+mod sweeper;
+#[cfg(not(loom))]
 mod timed_map;
+#[cfg(not(loom))]
+mod timed_store;
 mod tree_map;
 
 pub use rw_map::RwMap;
 pub use sharded::ShardedMap;
 #[cfg(not(loom))]
-pub use timed_map::{ExpiryReason, TimedMap};
+pub use timed_map::{EvictionPolicy, ExpiryReason, TimedMap, TimedMapBuilder};
 pub use tree_map::TreeMap;
