@@ -1,23 +1,29 @@
 //! Family `map`: gosync's concurrent maps against Go's `sync.Map`, `RwLock<HashMap>`,
 //! dashmap, papaya, scc and (for the expiring map) moka.
 //!
-//! Three parts:
-//! 1. **Go's `map_bench_test.go` workloads**, one for one (keys and values are `u64`, where Go
-//!    boxes `int`s in `any`). With `--go`, Go 1.19's own `go test -bench . sync` figures for
-//!    `*sync.Map` fill the Go column. The Swap/CompareAndSwap/CompareAndDelete workloads come
-//!    from Go tip; Go 1.19's `sync.Map` has no such methods, so they have no Go figure.
-//! 2. **bustle-style mixes** (conc-map-bench's ReadHeavy, Exchange, RapidGrow), u64 keys, u64
-//!    values, foldhash (gosync's default hasher) for every map, maps created with the bustle
-//!    capacity. `RwMap` (the seed's map) keeps std's SipHash: it takes no hasher.
-//! 3. **Memory per entry**: heap bytes in use (glibc `mallinfo2`) after inserting N u64 → u64
-//!    entries, divided by N.
+//! Parts (`GOSYNC_BENCH_MAP_PARTS=ttl,zipf` runs only the named ones):
+//! - `cpu`: single-thread operation costs in thread CPU time.
+//! - `memory`: heap bytes in use (glibc `mallinfo2`) after inserting N u64 → u64 entries,
+//!   divided by N.
+//! - `go`: **Go's `map_bench_test.go` workloads**, one for one (keys and values are `u64`,
+//!   where Go boxes `int`s in `any`). With `--go`, Go 1.19's own `go test -bench . sync`
+//!   figures for `*sync.Map` fill the Go column. The Swap/CompareAndSwap/CompareAndDelete
+//!   workloads come from Go tip; Go 1.19's `sync.Map` has no such methods, so they have no Go
+//!   figure.
+//! - `bustle`: **bustle-style mixes** (conc-map-bench's ReadHeavy, Exchange, RapidGrow), u64
+//!   keys, u64 values, foldhash (gosync's default hasher) for every map, maps created with the
+//!   bustle capacity. `RwMap` (the seed's map) keeps std's SipHash.
+//! - `ttl`: `TimedMap` against moka's `sync::Cache` on a read-mostly mix, unbounded and with
+//!   `max_capacity`.
+//! - `zipf`: bounded caches replaying a Zipf(0.9) trace cache-aside: hit ratio (a metric) and
+//!   throughput.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use gosync::map::{RwMap, ShardedMap, SyncMap, TimedMap};
+use gosync::map::{EvictionPolicy, RwMap, ShardedMap, SyncMap, TimedMap, TimedMapBuilder};
 
 use crate::harness::{run_parallel, Ctx, Impl, Sample};
 
@@ -820,6 +826,9 @@ fn bustle_part(ctx: &mut Ctx) {
 // TimedMap vs moka
 // ---------------------------------------------------------------------------------------------
 
+/// moka's sync cache, given the family's hasher like every other peer.
+type Moka = moka::sync::Cache<u64, u64, Fh>;
+
 trait TtlCache: Send + Sync {
     fn get(&self, k: u64) -> bool;
     fn insert(&self, k: u64, v: u64);
@@ -834,7 +843,7 @@ impl TtlCache for TimedMap<u64, u64> {
     }
 }
 
-impl TtlCache for moka::sync::Cache<u64, u64> {
+impl TtlCache for Moka {
     fn get(&self, k: u64) -> bool {
         moka::sync::Cache::get(self, &k).is_some()
     }
@@ -863,13 +872,34 @@ fn run_ttl<C: TtlCache>(c: &C, threads: usize, iters: u64) -> Sample {
     .into()
 }
 
+fn moka_ttl(max_capacity: Option<u64>) -> Moka {
+    let b = moka::sync::Cache::builder().time_to_live(Duration::from_secs(600));
+    match max_capacity {
+        Some(n) => b.max_capacity(n).build_with_hasher(Fh::default()),
+        None => b.build_with_hasher(Fh::default()),
+    }
+}
+
+fn timed_map(max_capacity: Option<usize>, policy: EvictionPolicy) -> TimedMap<u64, u64> {
+    let b = TimedMapBuilder::new().eviction_policy(policy);
+    match max_capacity {
+        Some(n) => b.max_capacity(n).build(),
+        None => b.build(),
+    }
+}
+
+/// Capacity of the bounded TTL maps: half the mix's 4096 keys, so inserts evict.
+const TTL_BOUND: usize = 2048;
+
 fn ttl_part(ctx: &mut Ctx) {
-    ctx.note("map TTL: 90% get / 10% insert over 4096 u64 keys, TTL 600 s per insert; moka::sync::Cache with time_to_live(600 s), no size bound");
+    ctx.note(format!(
+        "map TTL: 90% get / 10% insert over 4096 u64 keys, TTL 600 s per insert; moka::sync::Cache \
+         with time_to_live(600 s); TtlReadMostly unbounded, TtlReadMostlyBounded with \
+         max_capacity {TTL_BOUND} for both; foldhash for both"
+    ));
     for &t in &ctx.threads() {
-        let timed = TimedMap::<u64, u64>::new();
-        let moka = moka::sync::Cache::<u64, u64>::builder()
-            .time_to_live(Duration::from_secs(600))
-            .build();
+        let timed = timed_map(None, EvictionPolicy::TinyLfu);
+        let moka = moka_ttl(None);
         for k in 0..4096 {
             TtlCache::insert(&timed, k, k);
             TtlCache::insert(&moka, k, k);
@@ -884,6 +914,147 @@ fn ttl_part(ctx: &mut Ctx) {
             ],
         );
     }
+    for &t in &ctx.threads() {
+        let lfu = timed_map(Some(TTL_BOUND), EvictionPolicy::TinyLfu);
+        let lru = timed_map(Some(TTL_BOUND), EvictionPolicy::Lru);
+        let moka = moka_ttl(Some(TTL_BOUND as u64));
+        for k in 0..4096 {
+            TtlCache::insert(&lfu, k, k);
+            TtlCache::insert(&lru, k, k);
+            TtlCache::insert(&moka, k, k);
+        }
+        moka.run_pending_tasks();
+        ctx.compare(
+            FAMILY,
+            "TtlReadMostlyBounded",
+            t,
+            vec![
+                Impl::new("gosync TimedMap", |n| run_ttl(&lfu, t, n)),
+                Impl::new("gosync TimedMap (LRU)", |n| run_ttl(&lru, t, n)),
+                Impl::new("moka", |n| run_ttl(&moka, t, n)),
+            ],
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded caches on a Zipf trace: hit ratio and throughput
+// ---------------------------------------------------------------------------------------------
+
+/// Zipf(`s`) over `n` ranks: a cumulative table sampled by binary search.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Self {
+        let mut acc = 0.0;
+        let mut cdf: Vec<f64> = (1..=n)
+            .map(|r| {
+                acc += 1.0 / (r as f64).powf(s);
+                acc
+            })
+            .collect();
+        for c in &mut cdf {
+            *c /= acc;
+        }
+        Zipf { cdf }
+    }
+
+    /// The rank (0 = most popular) for a uniform `u` in [0, 1).
+    fn rank(&self, u: f64) -> usize {
+        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
+    }
+
+    /// `len` accesses, as keys (ranks scrambled so that popular keys spread over shards).
+    fn trace(&self, len: usize, seed: u64) -> Vec<u64> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                key_of(5, self.rank(u) as u64)
+            })
+            .collect()
+    }
+}
+
+/// Replays `trace` cache-aside (get; on a miss, insert) and returns the hits.
+fn replay<C: TtlCache>(c: &C, trace: &[u64]) -> usize {
+    trace
+        .iter()
+        .filter(|&&k| {
+            let hit = c.get(k);
+            if !hit {
+                c.insert(k, k);
+            }
+            hit
+        })
+        .count()
+}
+
+const ZIPF_KEYS: usize = 100_000;
+const ZIPF_ACCESSES: usize = 1_000_000;
+const ZIPF_CAPACITY: usize = 10_000;
+
+fn zipf_part(ctx: &mut Ctx) {
+    ctx.note(format!(
+        "map Zipf: Zipf(0.9) trace of {ZIPF_ACCESSES} accesses over {ZIPF_KEYS} keys, replayed \
+         cache-aside (get; insert on a miss) into a cache of {ZIPF_CAPACITY} entries, TTL 600 s; \
+         hit ratio from one single-threaded replay of the whole trace; ZipfCacheAside \
+         throughput: each thread replays its own trace of the same distribution into one \
+         shared cache"
+    ));
+    let zipf = Zipf::new(ZIPF_KEYS, 0.9);
+    let trace = zipf.trace(ZIPF_ACCESSES, 42);
+    let hit_ratio = |hits: usize| 100.0 * hits as f64 / ZIPF_ACCESSES as f64;
+    let lfu = timed_map(Some(ZIPF_CAPACITY), EvictionPolicy::TinyLfu);
+    let r = hit_ratio(replay(&lfu, &trace));
+    ctx.metric(FAMILY, "zipf0.9-hit%", "gosync TimedMap", r, "%");
+    let lru = timed_map(Some(ZIPF_CAPACITY), EvictionPolicy::Lru);
+    let r = hit_ratio(replay(&lru, &trace));
+    ctx.metric(FAMILY, "zipf0.9-hit%", "gosync TimedMap (LRU)", r, "%");
+    let moka = moka_ttl(Some(ZIPF_CAPACITY as u64));
+    let r = hit_ratio(replay(&moka, &trace));
+    ctx.metric(FAMILY, "zipf0.9-hit%", "moka", r, "%");
+    drop((lfu, lru, moka));
+
+    let traces: Vec<Vec<u64>> = (0..8)
+        .map(|t| zipf.trace(ZIPF_ACCESSES / 4, 1000 + t))
+        .collect();
+    for &t in &ctx.threads() {
+        let lfu = timed_map(Some(ZIPF_CAPACITY), EvictionPolicy::TinyLfu);
+        let lru = timed_map(Some(ZIPF_CAPACITY), EvictionPolicy::Lru);
+        let moka = moka_ttl(Some(ZIPF_CAPACITY as u64));
+        ctx.compare(
+            FAMILY,
+            "ZipfCacheAside",
+            t,
+            vec![
+                Impl::new("gosync TimedMap", |n| run_zipf(&lfu, &traces, t, n)),
+                Impl::new("gosync TimedMap (LRU)", |n| run_zipf(&lru, &traces, t, n)),
+                Impl::new("moka", |n| run_zipf(&moka, &traces, t, n)),
+            ],
+        );
+    }
+}
+
+/// `threads` threads replay their own traces cache-aside into `c`, `iters` accesses in all.
+fn run_zipf<C: TtlCache>(c: &C, traces: &[Vec<u64>], threads: usize, iters: u64) -> Sample {
+    run_parallel(threads, iters, |tid, it| {
+        let tr = &traces[tid % traces.len()];
+        let mut i = 0;
+        while it.next() {
+            let k = tr[i];
+            i = if i + 1 == tr.len() { 0 } else { i + 1 };
+            if !c.get(k) {
+                c.insert(k, k);
+            }
+        }
+    })
+    .into()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1091,11 +1262,28 @@ fn cpu_part(ctx: &mut Ctx) {
     }
 }
 
+/// A part of the family; `GOSYNC_BENCH_MAP_PARTS=ttl,zipf` runs only some.
+type Part = (&'static str, fn(&mut Ctx));
+
+/// The parts of the family, in order.
+const PARTS: [Part; 6] = [
+    ("cpu", cpu_part),
+    ("memory", memory_part),
+    ("go", go_part),
+    ("bustle", bustle_part),
+    ("ttl", ttl_part),
+    ("zipf", zipf_part),
+];
+
 /// Family entry point.
 pub fn run(ctx: &mut Ctx) {
-    cpu_part(ctx);
-    memory_part(ctx);
-    go_part(ctx);
-    bustle_part(ctx);
-    ttl_part(ctx);
+    let only = std::env::var("GOSYNC_BENCH_MAP_PARTS").ok();
+    for (name, part) in PARTS {
+        if only
+            .as_deref()
+            .map_or(true, |o| o.split(',').any(|p| p.trim() == name))
+        {
+            part(ctx);
+        }
+    }
 }
