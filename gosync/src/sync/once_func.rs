@@ -273,12 +273,27 @@ where
 /// assert!(CONFIG.is_done());
 /// ```
 ///
+/// It is also Rust's `LazyLock`: it derefs to the value (computing it on first use), and
+/// [`OnceValue::force`] is `LazyLock::force`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use gosync::OnceValue;
+///
+/// static PORTS: OnceValue<HashMap<&str, u16>> =
+///     OnceValue::new(|| HashMap::from([("http", 80), ("https", 443)]));
+///
+/// assert_eq!(PORTS["https"], 443); // `Deref`, like `LazyLock`
+/// assert_eq!(OnceValue::force(&PORTS).len(), 2);
+/// ```
+///
 /// # Differences from `std::sync::LazyLock`
 ///
 /// `LazyLock` poisons on panic (later calls panic with a generic "poisoned" message); this one
 /// re-raises `f`'s own message, as Go does. Re-entrant `get` from inside `f` panics with a
 /// clear message (std deadlocks or panics depending on version).
 #[doc(alias = "sync.OnceValue")]
+#[doc(alias = "LazyLock")]
 pub struct OnceValue<T, F = fn() -> T> {
     core: OnceCore<T, F>,
 }
@@ -310,10 +325,29 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
         self.core.get("OnceValue::get")
     }
 
+    /// The value, computing it on the first call: `LazyLock::force`, as an associated
+    /// function so that it cannot clash with a method of `T` reached through `Deref`.
+    #[inline]
+    #[track_caller]
+    pub fn force(this: &Self) -> &T {
+        this.core.get("OnceValue::force")
+    }
+
     /// Whether `f` has run (returned or panicked).
     #[must_use]
     pub fn is_done(&self) -> bool {
         self.core.is_done()
+    }
+}
+
+/// Computes the value on first use and derefs to it, like `LazyLock` (the same as
+/// [`get`](OnceValue::get); re-panics with `f`'s message if `f` panicked).
+impl<T, F: FnOnce() -> T> std::ops::Deref for OnceValue<T, F> {
+    type Target = T;
+    #[inline]
+    #[track_caller]
+    fn deref(&self) -> &T {
+        self.core.get("OnceValue::deref")
     }
 }
 
