@@ -6,7 +6,8 @@
 //!
 //! Each model reports the outcomes it observed and asserts that every interesting one occurred
 //! in some execution (see `support/loom.rs`): the reader before and after the writer, a writer
-//! announced while a reader is inside, a timed waiter that timed out and one that got in.
+//! announced while a reader is inside, a timed waiter that timed out and one that got in, a
+//! downgrade that lets a queued reader in while keeping the next writer out.
 #![cfg(loom)]
 
 #[path = "support/loom.rs"]
@@ -14,7 +15,7 @@ mod support;
 
 use std::time::Duration;
 
-use gosync::{loom_clock, RwMutex};
+use gosync::{loom_clock, RwMutex, RwMutexWriteGuard};
 use loom::model::Builder;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -190,4 +191,58 @@ fn timed_writer_withdraws() {
         }));
     }
     ex.print().assert_saw(&["timed out", "got the lock"]);
+}
+
+/// A writer downgrades to a read lock while a reader and a second writer wait behind it. The
+/// reader may get in at once (it shares the lock with the downgraded guard); the second writer
+/// must not get in before the downgraded guard is gone, and everything ends clean.
+#[test]
+fn downgrade_admits_readers_not_writers() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new(RwMutex::new(0u32));
+        // Set while the downgraded read guard is alive.
+        let shared = Arc::new(AtomicBool::new(false));
+        let mut w = m.write();
+        let reader = {
+            let (m, shared) = (Arc::clone(&m), Arc::clone(&shared));
+            thread::spawn(move || {
+                let g = m.read();
+                (*g, shared.load(Ordering::SeqCst))
+            })
+        };
+        let writer = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || *m.write() = 2)
+        };
+        *w = 1;
+        let r = RwMutexWriteGuard::downgrade(w);
+        shared.store(true, Ordering::SeqCst);
+        thread::yield_now();
+        // No writer can have got in while we hold the downgraded guard.
+        assert_eq!(*r, 1);
+        shared.store(false, Ordering::SeqCst);
+        drop(r);
+        let (seen, alongside) = reader.join().unwrap();
+        writer.join().unwrap();
+        assert!(seen == 1 || seen == 2, "reader saw {seen}");
+        assert_eq!(*m.read(), 2);
+        assert_clean(&m);
+        [
+            if alongside {
+                "reader shared the lock with the downgraded guard"
+            } else {
+                ""
+            },
+            if seen == 2 {
+                "reader after the second writer"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "reader shared the lock with the downgraded guard",
+        "reader after the second writer",
+    ]);
 }

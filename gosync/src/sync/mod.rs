@@ -9,7 +9,7 @@ mod reentrant;
 
 #[allow(unused_imports)] // crate-internal hook for Cond
 pub(crate) use mutex::guard_mutex;
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
 pub use reentrant::{ReentrantMutex, ReentrantMutexGuard, TokenMutex, TokenMutexGuard};
 
 // -- RwMutex and Cond -------------------------------------------------------------------
@@ -18,7 +18,10 @@ mod cond;
 pub(crate) mod raw_rwmutex;
 mod rwmutex;
 pub use cond::Cond;
-pub use rwmutex::{RwMutex, RwMutexReadGuard, RwMutexWriteGuard};
+pub use rwmutex::{
+    ArcRwMutexReadGuard, ArcRwMutexWriteGuard, MappedRwMutexReadGuard, MappedRwMutexWriteGuard,
+    RwMutex, RwMutexReadGuard, RwMutexWriteGuard,
+};
 
 // -- WaitGroup and the Once family --------------------------------------------------------
 mod once;

@@ -1,8 +1,11 @@
 //! [`Mutex`]: Go's `sync.Mutex` (normal and starvation modes) holding the data it protects.
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
 use core::time::Duration;
+use std::sync::Arc;
 
 use super::raw_mutex::RawMutex;
 use crate::primitive::UnsafeCell;
@@ -244,6 +247,74 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
+    /// Acquires the lock, waiting until `deadline` at the latest (not in Go; parking_lot's
+    /// name). Like [`try_lock_for`](Self::try_lock_for), the waiter takes part in the queue and
+    /// its fairness rules while it waits; a deadline in the past makes one attempt.
+    ///
+    /// For the deadlock detector this is a `try_lock`: it records no lock-order edge.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use gosync::Mutex;
+    ///
+    /// let m = Mutex::new(1);
+    /// let held = m.lock();
+    /// assert!(m.try_lock_until(Instant::now() + Duration::from_millis(5)).is_none());
+    /// drop(held);
+    /// assert_eq!(*m.try_lock_until(Instant::now()).unwrap(), 1);
+    /// ```
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_lock_until(&self, deadline: std::time::Instant) -> Option<MutexGuard<'_, T>> {
+        if self.raw.try_lock_until(clock_deadline(deadline)) {
+            // SAFETY: we just acquired the lock.
+            Some(unsafe { self.guard() })
+        } else {
+            None
+        }
+    }
+
+    /// [`lock`](Self::lock) through an `Arc`: the guard keeps the mutex alive instead of
+    /// borrowing it, so it can be stored in a struct or returned from a function without a
+    /// lifetime (parking_lot's `lock_arc`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gosync::{ArcMutexGuard, Mutex};
+    ///
+    /// struct Session {
+    ///     log: ArcMutexGuard<Vec<String>>,
+    /// }
+    ///
+    /// let shared = Arc::new(Mutex::new(Vec::new()));
+    /// let mut s = Session { log: shared.lock_arc() };
+    /// s.log.push("opened".to_string());
+    /// drop(s);
+    /// assert_eq!(shared.lock().len(), 1);
+    /// ```
+    #[doc(alias = "Lock")]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn lock_arc(self: &Arc<Self>) -> ArcMutexGuard<T> {
+        core::mem::forget(self.lock());
+        ArcMutexGuard {
+            mutex: Arc::clone(self),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// [`try_lock`](Self::try_lock) through an `Arc` (see [`lock_arc`](Self::lock_arc)).
+    #[doc(alias = "TryLock")]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_lock_arc(self: &Arc<Self>) -> Option<ArcMutexGuard<T>> {
+        core::mem::forget(self.try_lock()?);
+        Some(ArcMutexGuard {
+            mutex: Arc::clone(self),
+            _not_send: PhantomData,
+        })
+    }
+
     /// Mutable access without locking: `&mut self` proves no one else can hold the lock.
     #[inline]
     pub fn get_mut(&mut self) -> &mut T {
@@ -284,6 +355,24 @@ impl<T: ?Sized> Mutex<T> {
     #[allow(dead_code)] // used by Cond
     pub(crate) fn raw(&self) -> &RawMutex {
         &self.raw
+    }
+
+    /// What a guard needs to release this lock, without the data type.
+    #[inline]
+    fn lock_ref(&self) -> LockRef<'_> {
+        LockRef {
+            raw: &self.raw,
+            #[cfg(feature = "deadlock-detection")]
+            meta: &self.meta,
+        }
+    }
+
+    /// Re-acquires the lock for a guard that gave it up in `unlocked` (the guard keeps
+    /// standing for the acquisition, so nothing new is built).
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    fn relock(&self) {
+        core::mem::forget(self.lock());
     }
 
     /// Builds a guard.
@@ -360,10 +449,8 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::released(&self.mutex.meta, crate::detect::Access::Exclusive);
         // SAFETY: the guard holds the lock and gives up its access here.
-        unsafe { self.mutex.raw.unlock() }
+        unsafe { self.mutex.lock_ref().unlock() }
     }
 }
 
@@ -374,6 +461,320 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 }
 
 impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// The deadline on the crate's clock for a deadline given on the system clock. (Under loom the
+/// crate runs on a fake clock: the remaining time is carried over to it.)
+#[inline]
+pub(crate) fn clock_deadline(deadline: std::time::Instant) -> Option<crate::primitive::Instant> {
+    #[cfg(not(loom))]
+    {
+        Some(deadline)
+    }
+    #[cfg(loom)]
+    {
+        crate::primitive::now()
+            .checked_add(deadline.saturating_duration_since(std::time::Instant::now()))
+    }
+}
+
+/// What releasing a [`Mutex`] takes, without its data type: the lock and, with the deadlock
+/// detector, its record. Every guard type releases through [`LockRef::unlock`].
+#[derive(Clone, Copy)]
+struct LockRef<'a> {
+    raw: &'a RawMutex,
+    #[cfg(feature = "deadlock-detection")]
+    meta: &'a crate::detect::LockMeta,
+}
+
+impl LockRef<'_> {
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// The caller holds the lock (through a guard) and gives up its access to the data.
+    #[inline]
+    unsafe fn unlock(self) {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::released(self.meta, crate::detect::Access::Exclusive);
+        // SAFETY: forwarded contract.
+        unsafe { self.raw.unlock() }
+    }
+}
+
+/// Re-locks a mutex when dropped: `unlocked` uses it so that the guard holds the lock again
+/// when `f` returns *or panics* (the guard's own drop then unlocks it normally).
+struct Relock<'a, T: ?Sized>(&'a Mutex<T>);
+
+impl<T: ?Sized> Drop for Relock<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.relock();
+    }
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// The mutex this guard locks (parking_lot's `MutexGuard::mutex`).
+    #[inline]
+    pub fn mutex(s: &Self) -> &'a Mutex<T> {
+        s.mutex
+    }
+
+    /// Narrows the guard to a part of the data, keeping the lock held (parking_lot's
+    /// `MutexGuard::map`, std's unstable `MutexGuard::map`). An associated function
+    /// (`MutexGuard::map(guard, f)`) so it cannot clash with a method of `T`.
+    ///
+    /// The mapped guard cannot be used with [`Cond`](crate::Cond) or
+    /// [`unlocked`](Self::unlocked): `f` may have picked data that is only valid while the
+    /// lock stays held.
+    ///
+    /// ```
+    /// use gosync::{Mutex, MutexGuard};
+    ///
+    /// struct Server { name: String, hits: u64 }
+    /// let m = Mutex::new(Server { name: "a".into(), hits: 0 });
+    /// let mut hits = MutexGuard::map(m.lock(), |s| &mut s.hits);
+    /// *hits += 1;
+    /// drop(hits);
+    /// assert_eq!(m.lock().hits, 1);
+    /// ```
+    #[inline]
+    pub fn map<U: ?Sized>(s: Self, f: impl FnOnce(&mut T) -> &mut U) -> MappedMutexGuard<'a, U> {
+        let mutex = s.mutex;
+        // SAFETY: the guard holds the lock; `f` gets the only reference to the data.
+        let data = NonNull::from(f(unsafe { &mut *mutex.data.with_mut(|p| p) }));
+        // The mapped guard takes over the lock (it releases it through `lock_ref`).
+        core::mem::forget(s);
+        MappedMutexGuard {
+            lock: mutex.lock_ref(),
+            data,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Like [`map`](Self::map), but `f` may decline (return `None`); then the original guard
+    /// comes back in `Err`, still holding the lock.
+    ///
+    /// ```
+    /// use gosync::{Mutex, MutexGuard};
+    ///
+    /// let m = Mutex::new(vec![1, 2, 3]);
+    /// let first = MutexGuard::try_map(m.lock(), |v| v.first_mut()).ok().unwrap();
+    /// assert_eq!(*first, 1);
+    /// drop(first);
+    /// let empty = Mutex::new(Vec::<i32>::new());
+    /// let back = MutexGuard::try_map(empty.lock(), |v| v.first_mut()).unwrap_err();
+    /// assert!(back.is_empty());
+    /// ```
+    #[inline]
+    #[allow(clippy::result_large_err)] // the guard is two words
+    pub fn try_map<U: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&mut T) -> Option<&mut U>,
+    ) -> Result<MappedMutexGuard<'a, U>, Self> {
+        let mutex = s.mutex;
+        // SAFETY: the guard holds the lock; `f` gets the only reference to the data.
+        match f(unsafe { &mut *mutex.data.with_mut(|p| p) }) {
+            Some(data) => {
+                let data = NonNull::from(data);
+                core::mem::forget(s);
+                Ok(MappedMutexGuard {
+                    lock: mutex.lock_ref(),
+                    data,
+                    _marker: PhantomData,
+                })
+            }
+            None => Err(s),
+        }
+    }
+
+    /// Runs `f` with the lock released, then locks again (parking_lot's `unlocked`): for slow
+    /// work in the middle of a critical section that does not need the data, so that others
+    /// can use the lock meanwhile. The guard is valid again when `unlocked` returns — also if
+    /// `f` panics (the lock is re-taken while unwinding, and the guard's drop releases it).
+    ///
+    /// Anything read through the guard before may have changed when it returns.
+    ///
+    /// ```
+    /// use gosync::{Mutex, MutexGuard};
+    ///
+    /// let queue = Mutex::new(vec![3, 2, 1]);
+    /// let mut g = queue.lock();
+    /// while let Some(job) = g.pop() {
+    ///     // Do the job without holding the lock.
+    ///     MutexGuard::unlocked(&mut g, || std::thread::sleep(std::time::Duration::from_micros(job)));
+    /// }
+    /// ```
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the guard holds the lock; `s` stays borrowed (unusable) until `_relock`
+        // has taken the lock again.
+        unsafe { s.mutex.lock_ref().unlock() };
+        let _relock = Relock(s.mutex);
+        f()
+    }
+}
+
+/// A [`MutexGuard`] narrowed to a part of the data by [`MutexGuard::map`] or
+/// [`MutexGuard::try_map`]; dropping it unlocks the mutex.
+///
+/// Not `Send` (like [`MutexGuard`]); `Sync` when `U: Sync`.
+#[must_use = "if unused the Mutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct MappedMutexGuard<'a, U: ?Sized> {
+    lock: LockRef<'a>,
+    /// Points into the locked data; valid while the lock is held.
+    data: NonNull<U>,
+    /// Behaves like `&'a mut U` (and is not `Send`: `NonNull` is neither `Send` nor `Sync`).
+    _marker: PhantomData<&'a mut U>,
+}
+
+// SAFETY: sharing the guard only gives out `&U`.
+unsafe impl<U: ?Sized + Sync> Sync for MappedMutexGuard<'_, U> {}
+
+impl<'a, U: ?Sized> MappedMutexGuard<'a, U> {
+    /// Narrows the guard further (see [`MutexGuard::map`]).
+    #[inline]
+    pub fn map<V: ?Sized>(s: Self, f: impl FnOnce(&mut U) -> &mut V) -> MappedMutexGuard<'a, V> {
+        // SAFETY: the guard holds the lock; `f` gets the only reference to the data.
+        let data = NonNull::from(f(unsafe { &mut *s.data.as_ptr() }));
+        // Taken over by the new guard (if `f` panicked, `s` unlocked on the way out).
+        let s = ManuallyDrop::new(s);
+        MappedMutexGuard {
+            lock: s.lock,
+            data,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Narrows the guard further if `f` returns `Some`; otherwise gives it back (see
+    /// [`MutexGuard::try_map`]).
+    #[inline]
+    #[allow(clippy::result_large_err)] // the guard is three words
+    pub fn try_map<V: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&mut U) -> Option<&mut V>,
+    ) -> Result<MappedMutexGuard<'a, V>, Self> {
+        // SAFETY: the guard holds the lock; `f` gets the only reference to the data.
+        match f(unsafe { &mut *s.data.as_ptr() }) {
+            Some(data) => {
+                let data = NonNull::from(data);
+                let s = ManuallyDrop::new(s);
+                Ok(MappedMutexGuard {
+                    lock: s.lock,
+                    data,
+                    _marker: PhantomData,
+                })
+            }
+            None => Err(s),
+        }
+    }
+}
+
+impl<U: ?Sized> Deref for MappedMutexGuard<'_, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: the lock is held for the guard's lifetime; shared access through `&self`.
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<U: ?Sized> DerefMut for MappedMutexGuard<'_, U> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: the lock is held; exclusive access through `&mut self`.
+        unsafe { self.data.as_mut() }
+    }
+}
+
+impl<U: ?Sized> Drop for MappedMutexGuard<'_, U> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the lock and gives up its access here.
+        unsafe { self.lock.unlock() }
+    }
+}
+
+impl<U: ?Sized + fmt::Debug> fmt::Debug for MappedMutexGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<U: ?Sized + fmt::Display> fmt::Display for MappedMutexGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// A [`MutexGuard`] that owns an `Arc` of its mutex instead of borrowing it, so it has no
+/// lifetime (made by [`Mutex::lock_arc`] and [`Mutex::try_lock_arc`]); dropping it unlocks.
+///
+/// Not `Send` (like [`MutexGuard`]); `Sync` when `T: Send + Sync`.
+#[must_use = "if unused the Mutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct ArcMutexGuard<T: ?Sized> {
+    mutex: Arc<Mutex<T>>,
+    /// Not `Send`, like std's guard.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard gives out `&T` and `&Arc<Mutex<T>>` (which another thread could
+// clone, so `Mutex<T>` must be `Send + Sync`, i.e. `T: Send`).
+unsafe impl<T: ?Sized + Send + Sync> Sync for ArcMutexGuard<T> {}
+
+impl<T: ?Sized> ArcMutexGuard<T> {
+    /// The mutex this guard locks.
+    #[inline]
+    pub fn mutex(s: &Self) -> &Arc<Mutex<T>> {
+        &s.mutex
+    }
+
+    /// Runs `f` with the lock released, then locks again (see [`MutexGuard::unlocked`]).
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the guard holds the lock; `s` stays borrowed until `_relock` re-took it.
+        unsafe { s.mutex.lock_ref().unlock() };
+        let _relock = Relock(&*s.mutex);
+        f()
+    }
+}
+
+impl<T: ?Sized> Deref for ArcMutexGuard<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held; shared access through `&self`.
+        self.mutex.data.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T: ?Sized> DerefMut for ArcMutexGuard<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held; exclusive access through `&mut self`.
+        self.mutex.data.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+impl<T: ?Sized> Drop for ArcMutexGuard<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the lock and gives up its access here.
+        unsafe { self.mutex.lock_ref().unlock() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for ArcMutexGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for ArcMutexGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }

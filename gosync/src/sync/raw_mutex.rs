@@ -180,6 +180,22 @@ impl RawMutex {
         self.lock_slow(now().checked_add(timeout))
     }
 
+    /// Acquires the lock, giving up at `deadline` (`None`: never). Returns whether the lock
+    /// was acquired. The same slow path as `try_lock_for`, with the deadline given directly
+    /// (for `try_lock_until` and lock_api's `RawMutexTimed`); a deadline in the past makes one
+    /// attempt.
+    #[inline]
+    pub(crate) fn try_lock_until(&self, deadline: Option<Instant>) -> bool {
+        if self
+            .state
+            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+        self.lock_slow(deadline)
+    }
+
     /// Releases the lock.
     ///
     /// # Safety

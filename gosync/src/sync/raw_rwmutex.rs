@@ -389,6 +389,34 @@ impl RawRwMutex {
         unsafe { self.w.unlock() };
     }
 
+    /// Turns the write lock into a read lock without a gap in which another writer could get
+    /// in (std's and parking_lot's `downgrade`; Go has none). The readers that queued behind
+    /// this writer are let in at once, as by an unlock; the next writer (waiting on `w`) then
+    /// announces itself and waits for them and for us, as for any readers inside.
+    ///
+    /// One atomic add does the write unlock's `RELEASE` and our own reader `+1` together, so
+    /// no state exists in which the lock is free: a writer arriving after it sees `count > 0`
+    /// (it must wait for us), a reader arriving after it gets in.
+    ///
+    /// # Safety
+    /// The caller holds the write lock; it holds a read lock afterwards.
+    #[inline]
+    pub(crate) unsafe fn downgrade(&self) {
+        // Release: our writes happen before the Acquire of the readers we let in.
+        let prev = self
+            .reader_count
+            .fetch_add(RELEASE.wrapping_add(1), Ordering::Release);
+        if count(prev) >= 0 {
+            // Unreachable through guards.
+            panic!("sync: downgrade of an RWMutex that is not write-locked");
+        }
+        if count(prev) != -MAX_READERS {
+            self.wake_readers();
+        }
+        // SAFETY: held since this writer's announcement (see `write_unlock`).
+        unsafe { self.w.unlock() };
+    }
+
     #[cold]
     fn wake_readers(&self) {
         let key = &self.reader_count as *const _ as usize;
@@ -440,6 +468,10 @@ mod tests {
         let released = (announced + 2).wrapping_add(RELEASE);
         assert_eq!(epoch(released), 8);
         assert_eq!(count(released), 5);
+        // A downgrade: the writer leaves and counts itself in as a reader, in one add.
+        let downgraded = (announced + 2).wrapping_add(RELEASE.wrapping_add(1));
+        assert_eq!(epoch(downgraded), 8);
+        assert_eq!(count(downgraded), 6);
         // Epoch wrap-around keeps the count intact.
         let w = pack(u32::MAX, 0).wrapping_add(ANNOUNCE);
         assert_eq!((epoch(w), count(w)), (0, -MAX_READERS));

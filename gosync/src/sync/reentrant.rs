@@ -4,7 +4,9 @@
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Deref;
+use core::time::Duration;
 
+use super::mutex::clock_deadline;
 use super::raw_mutex::RawMutex;
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::primitive::{thread_id, UnsafeCell};
@@ -155,9 +157,52 @@ impl<T: ?Sized> ReentrantMutex<T> {
     #[doc(alias = "TryLock")]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, T>> {
+        self.try_lock_with(|raw| raw.try_lock())
+    }
+
+    /// Acquires the lock, waiting at most `timeout` for another thread to release it;
+    /// re-enters at once if the current thread already holds it (parking_lot's name).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gosync::ReentrantMutex;
+    ///
+    /// let m = ReentrantMutex::new(());
+    /// let outer = m.lock();
+    /// // The owner re-enters without waiting.
+    /// assert!(m.try_lock_for(Duration::from_secs(1)).is_some());
+    /// std::thread::scope(|s| {
+    ///     // Another thread times out while `outer` is held.
+    ///     s.spawn(|| assert!(m.try_lock_for(Duration::from_millis(5)).is_none()));
+    /// });
+    /// drop(outer);
+    /// ```
+    ///
+    /// For the deadlock detector this is a `try_lock`: it records no lock-order edge.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_lock_for(&self, timeout: Duration) -> Option<ReentrantMutexGuard<'_, T>> {
+        self.try_lock_with(|raw| raw.try_lock_for(timeout))
+    }
+
+    /// Like [`try_lock_for`](Self::try_lock_for), with the deadline given directly.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_lock_until(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Option<ReentrantMutexGuard<'_, T>> {
+        self.try_lock_with(|raw| raw.try_lock_until(clock_deadline(deadline)))
+    }
+
+    /// Re-enters, or takes the raw lock with `acquire` (which returns whether it did).
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    fn try_lock_with(
+        &self,
+        acquire: impl FnOnce(&RawMutex) -> bool,
+    ) -> Option<ReentrantMutexGuard<'_, T>> {
         let me = thread_id();
         if !self.reenter(me) {
-            if !self.raw.try_lock() {
+            if !acquire(&self.raw) {
                 return None;
             }
             self.take(me);

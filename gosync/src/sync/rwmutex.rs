@@ -2,11 +2,15 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
 use core::time::Duration;
+use std::sync::Arc;
 
 use crate::primitive::UnsafeCell;
 
+use super::mutex::clock_deadline;
 use super::raw_rwmutex::{deadline_after, RawRwMutex};
 
 /// A reader/writer mutual exclusion lock with Go's `sync.RWMutex` algorithm and guarantees.
@@ -41,8 +45,11 @@ use super::raw_rwmutex::{deadline_after, RawRwMutex};
 ///   safe code, and the "copying a locked RWMutex" pitfall is a compile error (it is not `Copy`
 ///   or `Clone`; moving it while borrowed does not compile).
 /// - Added: [`try_read_for`](Self::try_read_for) / [`try_write_for`](Self::try_write_for)
-///   (Go has no timed locks; see their docs for how a timed-out attempt leaves the lock),
-///   [`readers`](Self::readers), [`is_write_locked`](Self::is_write_locked).
+///   and their `_until` forms (Go has no timed locks; see their docs for how a timed-out
+///   attempt leaves the lock), [`readers`](Self::readers),
+///   [`is_write_locked`](Self::is_write_locked), [`RwMutexWriteGuard::downgrade`], and the
+///   guard tools Rust users know from parking_lot: `read_arc`/`write_arc`, mapped guards,
+///   `unlocked`.
 /// - Blocked threads spin briefly before they park: parking an OS thread costs far more than
 ///   parking a goroutine. This changes no ordering guarantee.
 /// - No `RLocker`: a read guard is the Rust counterpart.
@@ -53,7 +60,9 @@ use super::raw_rwmutex::{deadline_after, RawRwMutex};
 ///   type has one policy everywhere: Go's.
 /// - A writer's unlock releases the readers that were waiting for it in one batch, before any
 ///   other writer, so a write-heavy load cannot starve readers either.
-/// - No poisoning (std poisons on panic); no upgradable reads or downgrade (Go has neither).
+/// - No poisoning (std poisons on panic); no upgradable reads (Go has none). A write guard
+///   can [`downgrade`](RwMutexWriteGuard::downgrade) to a read guard, as with std and
+///   parking_lot.
 ///
 /// # Example
 ///
@@ -219,6 +228,55 @@ impl<T: ?Sized> RwMutex<T> {
         }
     }
 
+    /// Locks for reading, giving up at `deadline` (parking_lot's name): like
+    /// [`try_read_for`](Self::try_read_for) with the deadline given directly.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_read_until(&self, deadline: std::time::Instant) -> Option<RwMutexReadGuard<'_, T>> {
+        if self.raw.try_read_until(clock_deadline(deadline)) {
+            Some(RwMutexReadGuard::new(self))
+        } else {
+            None
+        }
+    }
+
+    /// [`read`](Self::read) through an `Arc`: the guard keeps the lock alive instead of
+    /// borrowing it, so it has no lifetime (parking_lot's `read_arc`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gosync::RwMutex;
+    ///
+    /// let config = Arc::new(RwMutex::new(String::from("v1")));
+    /// let snapshot = config.read_arc(); // no borrow of `config`
+    /// let config2 = Arc::clone(&config);
+    /// drop(config);
+    /// assert_eq!(*snapshot, "v1");
+    /// drop(snapshot);
+    /// assert!(config2.try_write().is_some());
+    /// ```
+    #[doc(alias = "RLock")]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn read_arc(self: &Arc<Self>) -> ArcRwMutexReadGuard<T> {
+        core::mem::forget(self.read());
+        ArcRwMutexReadGuard {
+            lock: Arc::clone(self),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// [`try_read`](Self::try_read) through an `Arc` (see [`read_arc`](Self::read_arc)).
+    #[doc(alias = "TryRLock")]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_read_arc(self: &Arc<Self>) -> Option<ArcRwMutexReadGuard<T>> {
+        core::mem::forget(self.try_read()?);
+        Some(ArcRwMutexReadGuard {
+            lock: Arc::clone(self),
+            _not_send: PhantomData,
+        })
+    }
+
     /// Locks for writing (Go's `Lock`). Waits for other writers, then announces itself — from
     /// that moment new readers wait — and waits for the readers already inside to leave.
     #[doc(alias = "Lock")]
@@ -275,6 +333,45 @@ impl<T: ?Sized> RwMutex<T> {
         }
     }
 
+    /// Locks for writing, giving up at `deadline` (parking_lot's name): like
+    /// [`try_write_for`](Self::try_write_for) with the deadline given directly.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_write_until(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Option<RwMutexWriteGuard<'_, T>> {
+        if self.raw.try_write_until(clock_deadline(deadline)) {
+            Some(RwMutexWriteGuard::new(self))
+        } else {
+            None
+        }
+    }
+
+    /// [`write`](Self::write) through an `Arc`: the guard keeps the lock alive instead of
+    /// borrowing it, so it has no lifetime (parking_lot's `write_arc`).
+    #[doc(alias = "Lock")]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn write_arc(self: &Arc<Self>) -> ArcRwMutexWriteGuard<T> {
+        core::mem::forget(self.write());
+        ArcRwMutexWriteGuard {
+            lock: Arc::clone(self),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// [`try_write`](Self::try_write) through an `Arc` (see [`write_arc`](Self::write_arc)).
+    #[doc(alias = "TryLock")]
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn try_write_arc(self: &Arc<Self>) -> Option<ArcRwMutexWriteGuard<T>> {
+        core::mem::forget(self.try_write()?);
+        Some(ArcRwMutexWriteGuard {
+            lock: Arc::clone(self),
+            _not_send: PhantomData,
+        })
+    }
+
     /// Go's `readerCount` without the writer offset: readers holding the lock plus, while a
     /// writer is pending or active, readers queued behind it. A snapshot, for monitoring.
     pub fn readers(&self) -> usize {
@@ -291,6 +388,109 @@ impl<T: ?Sized> RwMutex<T> {
     pub fn get_mut(&mut self) -> &mut T {
         // SAFETY: `&mut self` is exclusive, so no guard can hand out another reference.
         self.data.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// What a guard needs to release this lock, without the data type.
+    #[inline]
+    fn lock_ref(&self) -> RwLockRef<'_> {
+        RwLockRef {
+            raw: &self.raw,
+            #[cfg(feature = "deadlock-detection")]
+            meta: &self.meta,
+        }
+    }
+
+    /// The data pointer (valid to dereference while a guard is alive).
+    #[inline]
+    fn data_ptr(&self) -> *mut T {
+        self.data.with_mut(|p| p)
+    }
+}
+
+/// What releasing an [`RwMutex`] takes, without its data type: the lock and, with the deadlock
+/// detector, its record. Every guard type releases through it.
+#[derive(Clone, Copy)]
+struct RwLockRef<'a> {
+    raw: &'a RawRwMutex,
+    #[cfg(feature = "deadlock-detection")]
+    meta: &'a crate::detect::LockMeta,
+}
+
+impl RwLockRef<'_> {
+    /// Releases a read lock.
+    ///
+    /// # Safety
+    /// The caller holds a read lock (through a guard) and gives it up.
+    #[inline]
+    unsafe fn read_unlock(self) {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::released(self.meta, crate::detect::Access::Shared);
+        // SAFETY: forwarded contract.
+        unsafe { self.raw.read_unlock() };
+    }
+
+    /// Releases the write lock.
+    ///
+    /// # Safety
+    /// The caller holds the write lock (through a guard) and gives it up.
+    #[inline]
+    unsafe fn write_unlock(self) {
+        #[cfg(feature = "deadlock-detection")]
+        crate::detect::released(self.meta, crate::detect::Access::Exclusive);
+        // SAFETY: forwarded contract.
+        unsafe { self.raw.write_unlock() };
+    }
+
+    /// Turns the write lock into a read lock.
+    ///
+    /// # Safety
+    /// The caller holds the write lock (through a guard) and hands it to a read guard.
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    unsafe fn downgrade(self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.raw.downgrade() };
+        #[cfg(feature = "deadlock-detection")]
+        {
+            crate::detect::released(self.meta, crate::detect::Access::Exclusive);
+            crate::detect::acquired(
+                self.meta,
+                crate::detect::Access::Shared,
+                core::panic::Location::caller(),
+            );
+        }
+    }
+
+    /// Takes a read lock again after `unlocked` (the guard stands for it).
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    fn relock_read<T: ?Sized>(lock: &RwMutex<T>) {
+        core::mem::forget(lock.read());
+    }
+
+    /// Takes the write lock again after `unlocked` (the guard stands for it).
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    fn relock_write<T: ?Sized>(lock: &RwMutex<T>) {
+        core::mem::forget(lock.write());
+    }
+}
+
+/// Re-takes a lock when dropped, so that a guard passed to `unlocked` holds its lock again
+/// when the closure returns or panics.
+struct Relock<'a, T: ?Sized> {
+    lock: &'a RwMutex<T>,
+    write: bool,
+}
+
+impl<T: ?Sized> Drop for Relock<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.write {
+            RwLockRef::relock_write(self.lock);
+        } else {
+            RwLockRef::relock_read(self.lock);
+        }
     }
 }
 
@@ -358,10 +558,8 @@ impl<T: ?Sized> Deref for RwMutexReadGuard<'_, T> {
 impl<T: ?Sized> Drop for RwMutexReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::released(&self.lock.meta, crate::detect::Access::Shared);
         // SAFETY: the guard holds a read lock and gives it up here.
-        unsafe { self.lock.raw.read_unlock() };
+        unsafe { self.lock.lock_ref().read_unlock() };
     }
 }
 
@@ -427,10 +625,8 @@ impl<T: ?Sized> DerefMut for RwMutexWriteGuard<'_, T> {
 impl<T: ?Sized> Drop for RwMutexWriteGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::released(&self.lock.meta, crate::detect::Access::Exclusive);
         // SAFETY: the guard holds the write lock and gives it up here.
-        unsafe { self.lock.raw.write_unlock() };
+        unsafe { self.lock.lock_ref().write_unlock() };
     }
 }
 
@@ -443,5 +639,491 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutexWriteGuard<'_, T> {
 impl<T: ?Sized + fmt::Display> fmt::Display for RwMutexWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
+    /// The lock this guard holds.
+    #[inline]
+    pub fn rwmutex(s: &Self) -> &'a RwMutex<T> {
+        s.lock
+    }
+
+    /// Narrows the guard to a part of the data, keeping the read lock held (parking_lot's
+    /// `RwLockReadGuard::map`). An associated function, so it cannot clash with a method of
+    /// `T`.
+    ///
+    /// ```
+    /// use gosync::{RwMutex, RwMutexReadGuard};
+    ///
+    /// let users = RwMutex::new(vec![String::from("ann"), String::from("bob")]);
+    /// let first = RwMutexReadGuard::map(users.read(), |v| v[0].as_str());
+    /// assert_eq!(&*first, "ann");
+    /// ```
+    #[inline]
+    pub fn map<U: ?Sized>(s: Self, f: impl FnOnce(&T) -> &U) -> MappedRwMutexReadGuard<'a, U> {
+        let lock = s.lock;
+        // SAFETY: the guard holds a read lock, so no `&mut T` exists.
+        let data = NonNull::from(f(unsafe { &*lock.data_ptr() }));
+        core::mem::forget(s);
+        MappedRwMutexReadGuard {
+            lock: lock.lock_ref(),
+            data,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Like [`map`](Self::map), but `f` may decline; then the original guard comes back in
+    /// `Err`, still holding the read lock.
+    #[inline]
+    #[allow(clippy::result_large_err)] // the guard is two words
+    pub fn try_map<U: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&T) -> Option<&U>,
+    ) -> Result<MappedRwMutexReadGuard<'a, U>, Self> {
+        let lock = s.lock;
+        // SAFETY: the guard holds a read lock, so no `&mut T` exists.
+        match f(unsafe { &*lock.data_ptr() }) {
+            Some(data) => {
+                let data = NonNull::from(data);
+                core::mem::forget(s);
+                Ok(MappedRwMutexReadGuard {
+                    lock: lock.lock_ref(),
+                    data,
+                    _marker: PhantomData,
+                })
+            }
+            None => Err(s),
+        }
+    }
+
+    /// Runs `f` with the read lock released, then takes it again (parking_lot's `unlocked`);
+    /// also when `f` panics. Anything read before may have changed when it returns.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the guard holds a read lock; `s` stays borrowed until `_relock` re-took it.
+        unsafe { s.lock.lock_ref().read_unlock() };
+        let _relock = Relock {
+            lock: s.lock,
+            write: false,
+        };
+        f()
+    }
+}
+
+impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
+    /// The lock this guard holds.
+    #[inline]
+    pub fn rwmutex(s: &Self) -> &'a RwMutex<T> {
+        s.lock
+    }
+
+    /// Turns the write lock into a read lock, with no moment in between at which another
+    /// writer could get in (std's and parking_lot's `downgrade`; Go has none). Readers that
+    /// queued behind this writer get in at once; the next writer waits for them and for the
+    /// returned guard.
+    ///
+    /// ```
+    /// use gosync::{RwMutex, RwMutexWriteGuard};
+    ///
+    /// let cache = RwMutex::new(Vec::new());
+    /// let mut w = cache.write();
+    /// w.push(42); // fill it...
+    /// let r = RwMutexWriteGuard::downgrade(w); // ...then keep reading what we wrote
+    /// assert!(cache.try_read().is_some()); // other readers get in
+    /// assert!(cache.try_write().is_none()); // writers still wait
+    /// assert_eq!(r[0], 42);
+    /// ```
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn downgrade(s: Self) -> RwMutexReadGuard<'a, T> {
+        let lock = s.lock;
+        core::mem::forget(s);
+        // SAFETY: `s` held the write lock; the read guard below takes over the read lock.
+        unsafe { lock.lock_ref().downgrade() };
+        RwMutexReadGuard {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Narrows the guard to a part of the data, keeping the write lock held (parking_lot's
+    /// `RwLockWriteGuard::map`).
+    ///
+    /// ```
+    /// use gosync::{RwMutex, RwMutexWriteGuard};
+    ///
+    /// let pair = RwMutex::new((0, String::new()));
+    /// let mut name = RwMutexWriteGuard::map(pair.write(), |p| &mut p.1);
+    /// name.push_str("gosync");
+    /// drop(name);
+    /// assert_eq!(pair.read().1, "gosync");
+    /// ```
+    #[inline]
+    pub fn map<U: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&mut T) -> &mut U,
+    ) -> MappedRwMutexWriteGuard<'a, U> {
+        let lock = s.lock;
+        // SAFETY: the guard holds the write lock; `f` gets the only reference to the data.
+        let data = NonNull::from(f(unsafe { &mut *lock.data_ptr() }));
+        core::mem::forget(s);
+        MappedRwMutexWriteGuard {
+            lock: lock.lock_ref(),
+            data,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Like [`map`](Self::map), but `f` may decline; then the original guard comes back in
+    /// `Err`, still holding the write lock.
+    #[inline]
+    #[allow(clippy::result_large_err)] // the guard is two words
+    pub fn try_map<U: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&mut T) -> Option<&mut U>,
+    ) -> Result<MappedRwMutexWriteGuard<'a, U>, Self> {
+        let lock = s.lock;
+        // SAFETY: the guard holds the write lock; `f` gets the only reference to the data.
+        match f(unsafe { &mut *lock.data_ptr() }) {
+            Some(data) => {
+                let data = NonNull::from(data);
+                core::mem::forget(s);
+                Ok(MappedRwMutexWriteGuard {
+                    lock: lock.lock_ref(),
+                    data,
+                    _marker: PhantomData,
+                })
+            }
+            None => Err(s),
+        }
+    }
+
+    /// Runs `f` with the write lock released, then takes it again (parking_lot's
+    /// `unlocked`); also when `f` panics. Anything read before may have changed when it
+    /// returns.
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the guard holds the write lock; `s` stays borrowed until `_relock` re-took
+        // it.
+        unsafe { s.lock.lock_ref().write_unlock() };
+        let _relock = Relock {
+            lock: s.lock,
+            write: true,
+        };
+        f()
+    }
+}
+
+/// A read guard narrowed to a part of the data by [`RwMutexReadGuard::map`]; dropping it
+/// releases the read lock. Not `Send`; `Sync` when `U: Sync`.
+#[must_use = "if unused the RwMutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct MappedRwMutexReadGuard<'a, U: ?Sized> {
+    lock: RwLockRef<'a>,
+    /// Points into the locked data; valid while the read lock is held.
+    data: NonNull<U>,
+    /// Behaves like `&'a U` (and is not `Send`: `NonNull` is neither `Send` nor `Sync`).
+    _marker: PhantomData<&'a U>,
+}
+
+// SAFETY: sharing the guard only shares `&U`.
+unsafe impl<U: ?Sized + Sync> Sync for MappedRwMutexReadGuard<'_, U> {}
+
+impl<'a, U: ?Sized> MappedRwMutexReadGuard<'a, U> {
+    /// Narrows the guard further (see [`RwMutexReadGuard::map`]).
+    #[inline]
+    pub fn map<V: ?Sized>(s: Self, f: impl FnOnce(&U) -> &V) -> MappedRwMutexReadGuard<'a, V> {
+        // SAFETY: the read lock is held.
+        let data = NonNull::from(f(unsafe { s.data.as_ref() }));
+        let s = ManuallyDrop::new(s);
+        MappedRwMutexReadGuard {
+            lock: s.lock,
+            data,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Narrows the guard further if `f` returns `Some`; otherwise gives it back.
+    #[inline]
+    #[allow(clippy::result_large_err)] // the guard is three words
+    pub fn try_map<V: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&U) -> Option<&V>,
+    ) -> Result<MappedRwMutexReadGuard<'a, V>, Self> {
+        // SAFETY: the read lock is held.
+        match f(unsafe { s.data.as_ref() }) {
+            Some(data) => {
+                let data = NonNull::from(data);
+                let s = ManuallyDrop::new(s);
+                Ok(MappedRwMutexReadGuard {
+                    lock: s.lock,
+                    data,
+                    _marker: PhantomData,
+                })
+            }
+            None => Err(s),
+        }
+    }
+}
+
+impl<U: ?Sized> Deref for MappedRwMutexReadGuard<'_, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: the read lock is held for the guard's lifetime.
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<U: ?Sized> Drop for MappedRwMutexReadGuard<'_, U> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds a read lock and gives it up here.
+        unsafe { self.lock.read_unlock() };
+    }
+}
+
+impl<U: ?Sized + fmt::Debug> fmt::Debug for MappedRwMutexReadGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<U: ?Sized + fmt::Display> fmt::Display for MappedRwMutexReadGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// A write guard narrowed to a part of the data by [`RwMutexWriteGuard::map`]; dropping it
+/// releases the write lock. Not `Send`; `Sync` when `U: Sync`.
+#[must_use = "if unused the RwMutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct MappedRwMutexWriteGuard<'a, U: ?Sized> {
+    lock: RwLockRef<'a>,
+    /// Points into the locked data; valid while the write lock is held.
+    data: NonNull<U>,
+    /// Behaves like `&'a mut U` (and is not `Send`).
+    _marker: PhantomData<&'a mut U>,
+}
+
+// SAFETY: sharing the guard only shares `&U`.
+unsafe impl<U: ?Sized + Sync> Sync for MappedRwMutexWriteGuard<'_, U> {}
+
+impl<'a, U: ?Sized> MappedRwMutexWriteGuard<'a, U> {
+    /// Narrows the guard further (see [`RwMutexWriteGuard::map`]).
+    #[inline]
+    pub fn map<V: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&mut U) -> &mut V,
+    ) -> MappedRwMutexWriteGuard<'a, V> {
+        // SAFETY: the write lock is held; `f` gets the only reference.
+        let data = NonNull::from(f(unsafe { &mut *s.data.as_ptr() }));
+        let s = ManuallyDrop::new(s);
+        MappedRwMutexWriteGuard {
+            lock: s.lock,
+            data,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Narrows the guard further if `f` returns `Some`; otherwise gives it back.
+    #[inline]
+    #[allow(clippy::result_large_err)] // the guard is three words
+    pub fn try_map<V: ?Sized>(
+        s: Self,
+        f: impl FnOnce(&mut U) -> Option<&mut V>,
+    ) -> Result<MappedRwMutexWriteGuard<'a, V>, Self> {
+        // SAFETY: the write lock is held; `f` gets the only reference.
+        match f(unsafe { &mut *s.data.as_ptr() }) {
+            Some(data) => {
+                let data = NonNull::from(data);
+                let s = ManuallyDrop::new(s);
+                Ok(MappedRwMutexWriteGuard {
+                    lock: s.lock,
+                    data,
+                    _marker: PhantomData,
+                })
+            }
+            None => Err(s),
+        }
+    }
+}
+
+impl<U: ?Sized> Deref for MappedRwMutexWriteGuard<'_, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: the write lock is held for the guard's lifetime.
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<U: ?Sized> DerefMut for MappedRwMutexWriteGuard<'_, U> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: the write lock is held and `&mut self` makes this the only reference.
+        unsafe { self.data.as_mut() }
+    }
+}
+
+impl<U: ?Sized> Drop for MappedRwMutexWriteGuard<'_, U> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the write lock and gives it up here.
+        unsafe { self.lock.write_unlock() };
+    }
+}
+
+impl<U: ?Sized + fmt::Debug> fmt::Debug for MappedRwMutexWriteGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<U: ?Sized + fmt::Display> fmt::Display for MappedRwMutexWriteGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// A read guard that owns an `Arc` of its lock instead of borrowing it (made by
+/// [`RwMutex::read_arc`]); dropping it releases the read lock. Not `Send`; `Sync` when
+/// `T: Send + Sync`.
+#[must_use = "if unused the RwMutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct ArcRwMutexReadGuard<T: ?Sized> {
+    lock: Arc<RwMutex<T>>,
+    /// Not `Send`, like std's guards.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard shares `&T` and `&Arc<RwMutex<T>>` (needs `T: Send + Sync`).
+unsafe impl<T: ?Sized + Send + Sync> Sync for ArcRwMutexReadGuard<T> {}
+
+impl<T: ?Sized> ArcRwMutexReadGuard<T> {
+    /// The lock this guard holds.
+    #[inline]
+    pub fn rwmutex(s: &Self) -> &Arc<RwMutex<T>> {
+        &s.lock
+    }
+
+    /// Runs `f` with the read lock released, then takes it again (see
+    /// [`RwMutexReadGuard::unlocked`]).
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the guard holds a read lock; `s` stays borrowed until `_relock` re-took it.
+        unsafe { s.lock.lock_ref().read_unlock() };
+        let _relock = Relock {
+            lock: &*s.lock,
+            write: false,
+        };
+        f()
+    }
+}
+
+impl<T: ?Sized> Deref for ArcRwMutexReadGuard<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: a read lock is held for the guard's lifetime.
+        unsafe { &*self.lock.data_ptr() }
+    }
+}
+
+impl<T: ?Sized> Drop for ArcRwMutexReadGuard<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds a read lock and gives it up here.
+        unsafe { self.lock.lock_ref().read_unlock() };
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for ArcRwMutexReadGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A write guard that owns an `Arc` of its lock instead of borrowing it (made by
+/// [`RwMutex::write_arc`]); dropping it releases the write lock. Not `Send`; `Sync` when
+/// `T: Send + Sync`.
+#[must_use = "if unused the RwMutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct ArcRwMutexWriteGuard<T: ?Sized> {
+    lock: Arc<RwMutex<T>>,
+    /// Not `Send`, like std's guards.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard shares `&T` and `&Arc<RwMutex<T>>` (needs `T: Send + Sync`).
+unsafe impl<T: ?Sized + Send + Sync> Sync for ArcRwMutexWriteGuard<T> {}
+
+impl<T: ?Sized> ArcRwMutexWriteGuard<T> {
+    /// The lock this guard holds.
+    #[inline]
+    pub fn rwmutex(s: &Self) -> &Arc<RwMutex<T>> {
+        &s.lock
+    }
+
+    /// Turns the write lock into a read lock atomically (see [`RwMutexWriteGuard::downgrade`]).
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn downgrade(s: Self) -> ArcRwMutexReadGuard<T> {
+        let s = ManuallyDrop::new(s);
+        // SAFETY: `s` is never used or dropped again; its `Arc` moves to the read guard.
+        let lock = unsafe { core::ptr::read(&s.lock) };
+        // SAFETY: `s` held the write lock; the read guard below takes over the read lock.
+        unsafe { lock.lock_ref().downgrade() };
+        ArcRwMutexReadGuard {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `f` with the write lock released, then takes it again (see
+    /// [`RwMutexWriteGuard::unlocked`]).
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the guard holds the write lock; `s` stays borrowed until `_relock` re-took
+        // it.
+        unsafe { s.lock.lock_ref().write_unlock() };
+        let _relock = Relock {
+            lock: &*s.lock,
+            write: true,
+        };
+        f()
+    }
+}
+
+impl<T: ?Sized> Deref for ArcRwMutexWriteGuard<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the write lock is held for the guard's lifetime.
+        unsafe { &*self.lock.data_ptr() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for ArcRwMutexWriteGuard<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the write lock is held and `&mut self` makes this the only reference.
+        unsafe { &mut *self.lock.data_ptr() }
+    }
+}
+
+impl<T: ?Sized> Drop for ArcRwMutexWriteGuard<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the write lock and gives it up here.
+        unsafe { self.lock.lock_ref().write_unlock() };
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for ArcRwMutexWriteGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
