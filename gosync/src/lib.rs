@@ -22,6 +22,9 @@
 //! | `golang.org/x/sync` semaphore, singleflight, errgroup | [`x`] |
 //! | go-deadlock / `go vet` | [`detect`] (feature `deadlock-detection`) |
 //!
+//! Crates written against [`lock_api`](https://docs.rs/lock_api) get Go's algorithms through
+//! [`RawMutex`] and [`RawRwMutex`]: `lock_api::Mutex<gosync::RawMutex, T>`.
+//!
 //! ## Feature flags
 //!
 //! - `deadlock-detection` (off): lock-order, recursion and wait-for-cycle reports. Zero cost

@@ -23,6 +23,12 @@ pub use rwmutex::{
     RwMutex, RwMutexReadGuard, RwMutexWriteGuard,
 };
 
+// -- lock_api: the raw algorithms for `lock_api::Mutex` / `lock_api::RwLock` ---------------
+#[cfg(not(loom))] // lock_api needs `const INIT`; loom's atomics are not const
+mod lock_api_impls;
+#[cfg(not(loom))]
+pub use lock_api_impls::{RawMutex, RawRwMutex};
+
 // -- WaitGroup and the Once family --------------------------------------------------------
 mod once;
 mod once_func;
