@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync::{
-    ArcMutexGuard, ArcRwMutexWriteGuard, MappedMutexGuard, MappedRwMutexReadGuard,
+    ArcMutexGuard, ArcRwMutexWriteGuard, Cond, MappedMutexGuard, MappedRwMutexReadGuard,
     MappedRwMutexWriteGuard, Mutex, MutexGuard, OnceValue, ReentrantMutex, RwMutex,
     RwMutexReadGuard, RwMutexWriteGuard,
 };
@@ -371,4 +371,118 @@ fn once_value_deref_repanics_with_the_message() {
         let err = catch_unwind(AssertUnwindSafe(|| *v + 1)).unwrap_err();
         assert_eq!(err.downcast_ref::<&str>(), Some(&"config missing"));
     }
+}
+
+// ---- Cond: wait_timeout_while, RwMutex guards ---------------------------------------------
+
+#[test]
+fn cond_wait_timeout_while() {
+    let pair = Arc::new((Mutex::new(0u32), Cond::new()));
+    let (m, c) = &*pair;
+    let mut g = m.lock();
+    // The condition is checked first: no wait at all when it does not hold.
+    assert!(c.wait_timeout_while(&mut g, Duration::ZERO, |n| *n > 0));
+    // Nobody changes it: times out, condition still holding, lock held again.
+    let start = Instant::now();
+    assert!(!c.wait_timeout_while(&mut g, Duration::from_millis(10), |n| *n == 0));
+    assert!(start.elapsed() >= Duration::from_millis(10));
+    assert!(m.try_lock().is_none());
+    // Several signals that do not yet satisfy it, then one that does.
+    let p2 = Arc::clone(&pair);
+    let t = thread::spawn(move || {
+        for _ in 0..3 {
+            *p2.0.lock() += 1;
+            p2.1.signal();
+        }
+    });
+    assert!(c.wait_timeout_while(&mut g, Duration::from_secs(30), |n| *n < 3));
+    assert_eq!(*g, 3);
+    drop(g);
+    t.join().unwrap();
+}
+
+#[test]
+fn cond_with_rwmutex_read_guards_is_go_rlocker() {
+    let state = Arc::new((RwMutex::new(false), Cond::new()));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let state = Arc::clone(&state);
+            thread::spawn(move || {
+                let (l, c) = &*state;
+                let mut g = l.read();
+                while !*g {
+                    c.wait(&mut g);
+                }
+                // Woken and holding a read lock again.
+                assert!(l.try_write().is_none());
+            })
+        })
+        .collect();
+    let (l, c) = &*state;
+    // Once every reader waits, none holds the lock: the writer gets in.
+    wait_until("four readers waiting", || {
+        format!("{c:?}").contains("tickets_outstanding: 4")
+    });
+    *l.write() = true;
+    assert_eq!(c.broadcast(), 4);
+    for r in readers {
+        r.join().unwrap();
+    }
+}
+
+#[test]
+fn cond_with_rwmutex_write_and_arc_guards() {
+    let l = Arc::new(RwMutex::new(0u32));
+    let c = Arc::new(Cond::new());
+    let t = {
+        let (l, c) = (Arc::clone(&l), Arc::clone(&c));
+        thread::spawn(move || {
+            let mut g = l.write_arc();
+            c.wait_while(&mut g, |n| *n == 0);
+            *g += 10;
+            c.signal();
+        })
+    };
+    wait_until("the waiter to park", || {
+        format!("{c:?}").contains("tickets_outstanding: 1")
+    });
+    {
+        // A read guard of the same RwMutex may share the Cond.
+        let mut w = l.write();
+        *w = 1;
+        c.signal();
+        // Wait with the downgraded read guard for the waiter's write and signal.
+        let mut r = RwMutexWriteGuard::downgrade(w);
+        while *r != 11 {
+            c.wait(&mut r);
+        }
+    }
+    t.join().unwrap();
+    assert_eq!(*l.read(), 11);
+
+    let m = Arc::new(Mutex::new(false));
+    let c = Cond::new();
+    let mut g = m.lock_arc();
+    assert!(
+        c.wait_timeout(&mut g, Duration::from_millis(1)),
+        "nobody signals: timed out"
+    );
+}
+
+#[test]
+fn cond_binds_to_one_lock() {
+    let c = Cond::new();
+    let a = RwMutex::new(());
+    let b = Mutex::new(());
+    assert!(c.wait_timeout(&mut a.write(), Duration::ZERO));
+    assert!(
+        c.wait_timeout(&mut a.read(), Duration::ZERO),
+        "both sides of one RwMutex"
+    );
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        c.wait_timeout(&mut b.lock(), Duration::ZERO);
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(msg.contains("second Mutex/RwMutex"), "{msg}");
 }

@@ -1,6 +1,7 @@
 //! [`Cond`]: Go's `sync.Cond` — FIFO signalling, no spurious wake-ups.
 
 use core::fmt;
+use core::ops::DerefMut;
 use core::time::Duration;
 
 use crate::primitive::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -8,8 +9,12 @@ use crate::primitive::parking::{self, FilterOp, ParkResult, ParkToken, DEFAULT_U
 use crate::primitive::{now, Instant, UnsafeCell};
 
 use super::backoff::Backoff;
-use super::mutex::{guard_mutex, MutexGuard};
+use super::mutex::{guard_mutex, ArcMutexGuard, MutexGuard};
 use super::raw_mutex::RawMutex;
+use super::raw_rwmutex::RawRwMutex;
+use super::rwmutex::{
+    ArcRwMutexReadGuard, ArcRwMutexWriteGuard, RwMutexReadGuard, RwMutexWriteGuard,
+};
 
 /// `a` comes before `b` in ticket order (Go's `less`, wrap-around safe).
 #[inline(always)]
@@ -17,7 +22,143 @@ fn before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
-/// A condition variable with Go's `sync.Cond` semantics, for a gosync [`Mutex`](crate::Mutex).
+/// Crate-private: the sealed half of [`CondGuard`] and the locks it reaches. (Its items are
+/// `pub` only to satisfy the sealed-trait pattern; the module itself is private, so the
+/// crate-internal lock types they mention stay unreachable.)
+#[allow(private_interfaces)]
+mod sealed {
+    use super::{Backoff, RawMutex, RawRwMutex};
+
+    /// Keeps [`CondGuard`](super::CondGuard) closed to the crate's guards.
+    pub trait Sealed {
+        /// The lock this guard holds.
+        fn cond_lock(&self) -> CondLock<'_>;
+    }
+
+    /// A lock a [`Cond`] can release while it waits and take back before it returns, reached
+    /// through the guard passed to `wait` (crate-internal).
+    #[derive(Clone, Copy)]
+    pub enum CondLock<'a> {
+        /// A [`Mutex`](crate::Mutex) (or the mutex behind an Arc guard).
+        Mutex(&'a RawMutex),
+        /// The read side of an [`RwMutex`](crate::RwMutex) (Go's `RLocker`).
+        Read(&'a RawRwMutex),
+        /// The write side of an [`RwMutex`](crate::RwMutex).
+        Write(&'a RawRwMutex),
+    }
+
+    impl CondLock<'_> {
+        /// The address that identifies the lock (what a `Cond` binds to).
+        #[inline]
+        pub(super) fn addr(self) -> usize {
+            match self {
+                CondLock::Mutex(m) => m as *const RawMutex as usize,
+                CondLock::Read(l) | CondLock::Write(l) => l as *const RawRwMutex as usize,
+            }
+        }
+
+        /// Releases the lock the guard holds (the guard stays borrowed by `wait`).
+        ///
+        /// # Safety
+        /// The lock is held through the guard, which is not used until
+        /// [`relock`](Self::relock).
+        #[inline]
+        pub(super) unsafe fn unlock(self) {
+            // SAFETY: forwarded contract.
+            unsafe {
+                match self {
+                    CondLock::Mutex(m) => m.unlock(),
+                    CondLock::Read(l) => l.read_unlock(),
+                    CondLock::Write(l) => l.write_unlock(),
+                }
+            }
+        }
+
+        /// Takes the lock back for the guard.
+        pub(super) fn relock(self) {
+            match self {
+                CondLock::Mutex(raw) => {
+                    // A notifier usually still holds the mutex when it wakes us (it signals
+                    // under the lock and unlocks right after). Queueing on the mutex at once
+                    // would cost a second sleep and wake-up; try for a short, bounded while
+                    // first — unless others already queue on it (a broadcast's herd), where
+                    // spinning would only take CPU from the holder.
+                    let mut backoff = Backoff::new();
+                    while !raw.try_lock() {
+                        if raw.waiters() > 0 || !backoff.snooze() {
+                            raw.lock();
+                            break;
+                        }
+                    }
+                }
+                // The RwMutex's own acquires spin briefly before they park.
+                CondLock::Read(l) => l.read(),
+                CondLock::Write(l) => l.write(),
+            }
+        }
+    }
+}
+use sealed::CondLock;
+
+/// A guard a [`Cond`] can wait with: the lock it holds is released while the thread waits and
+/// held again when `wait` returns.
+///
+/// Implemented for [`MutexGuard`], [`ArcMutexGuard`], and the read and write guards of
+/// [`RwMutex`](crate::RwMutex) (plain and `Arc`). Waiting with a read guard is Go's
+/// `sync.NewCond(rw.RLocker())`. Mapped guards are not accepted: their data may only be valid
+/// while the lock stays held. Sealed: it cannot be implemented outside gosync.
+pub trait CondGuard: sealed::Sealed {}
+
+impl<T: ?Sized> sealed::Sealed for MutexGuard<'_, T> {
+    #[inline]
+    fn cond_lock(&self) -> CondLock<'_> {
+        CondLock::Mutex(guard_mutex(self).raw())
+    }
+}
+impl<T: ?Sized> CondGuard for MutexGuard<'_, T> {}
+
+impl<T: ?Sized> sealed::Sealed for ArcMutexGuard<T> {
+    #[inline]
+    fn cond_lock(&self) -> CondLock<'_> {
+        CondLock::Mutex(ArcMutexGuard::mutex(self).raw())
+    }
+}
+impl<T: ?Sized> CondGuard for ArcMutexGuard<T> {}
+
+impl<T: ?Sized> sealed::Sealed for RwMutexReadGuard<'_, T> {
+    #[inline]
+    fn cond_lock(&self) -> CondLock<'_> {
+        CondLock::Read(RwMutexReadGuard::rwmutex(self).raw())
+    }
+}
+impl<T: ?Sized> CondGuard for RwMutexReadGuard<'_, T> {}
+
+impl<T: ?Sized> sealed::Sealed for RwMutexWriteGuard<'_, T> {
+    #[inline]
+    fn cond_lock(&self) -> CondLock<'_> {
+        CondLock::Write(RwMutexWriteGuard::rwmutex(self).raw())
+    }
+}
+impl<T: ?Sized> CondGuard for RwMutexWriteGuard<'_, T> {}
+
+impl<T: ?Sized> sealed::Sealed for ArcRwMutexReadGuard<T> {
+    #[inline]
+    fn cond_lock(&self) -> CondLock<'_> {
+        CondLock::Read(ArcRwMutexReadGuard::rwmutex(self).raw())
+    }
+}
+impl<T: ?Sized> CondGuard for ArcRwMutexReadGuard<T> {}
+
+impl<T: ?Sized> sealed::Sealed for ArcRwMutexWriteGuard<T> {
+    #[inline]
+    fn cond_lock(&self) -> CondLock<'_> {
+        CondLock::Write(ArcRwMutexWriteGuard::rwmutex(self).raw())
+    }
+}
+impl<T: ?Sized> CondGuard for ArcRwMutexWriteGuard<T> {}
+
+/// A condition variable with Go's `sync.Cond` semantics, for a gosync [`Mutex`](crate::Mutex)
+/// or [`RwMutex`](crate::RwMutex).
 ///
 /// Threads [`wait`](Self::wait) for a condition on data protected by a `Mutex`; others change
 /// the data and call [`signal`](Self::signal) (wake one waiter) or
@@ -44,10 +185,14 @@ fn before(a: u32, b: u32) -> bool {
 /// - "Wait without holding the lock" (Go's `sync: unlock of unlocked mutex`) cannot compile:
 ///   `wait` takes the [`MutexGuard`].
 /// - Go's `Cond.L` is fixed at construction. Here `Cond::new()` is `const` and the `Cond`
-///   **binds to the first `Mutex` it is used with**; waiting with a guard of another `Mutex`
-///   panics with a clear message. Only gosync's `Mutex` is supported (not `RwMutex` or std's).
+///   **binds to the first lock it is used with**; waiting with a guard of another lock panics
+///   with a clear message. gosync's [`Mutex`](crate::Mutex) and
+///   [`RwMutex`](crate::RwMutex) are supported (any [`CondGuard`]); waiting with an
+///   `RwMutex` read guard is Go's `sync.NewCond(rw.RLocker())`, and read and write guards of
+///   the same `RwMutex` may share one `Cond`. std's locks are not supported.
 /// - Added: [`wait_while`](Self::wait_while), [`wait_timeout`](Self::wait_timeout) (a waiter
-///   that times out gives its place up; a `signal` never gets lost on it), return values of
+///   that times out gives its place up; a `signal` never gets lost on it),
+///   [`wait_timeout_while`](Self::wait_timeout_while), return values of
 ///   `signal`/`broadcast`.
 /// - "Copying a Cond after first use" (Go's `sync.Cond is copied`) is impossible: `Cond` is not
 ///   `Clone`/`Copy`, and it cannot move while a thread waits on it.
@@ -142,10 +287,10 @@ impl Cond {
         &self.notify as *const AtomicU32 as usize
     }
 
-    /// Binds to `raw` on first use; panics if already bound to another mutex.
+    /// Binds to `lock` on first use; panics if already bound to another lock.
     #[inline]
-    fn bind(&self, raw: &RawMutex) {
-        let addr = raw as *const RawMutex as usize;
+    fn bind(&self, lock: CondLock<'_>) {
+        let addr = lock.addr();
         let bound = self.mutex.load(Ordering::Relaxed);
         if bound == addr {
             return;
@@ -161,8 +306,8 @@ impl Cond {
             }
         }
         panic!(
-            "gosync::Cond used with a second Mutex: a Cond belongs to the Mutex it was first \
-             used with (Go's Cond.L); use one Cond per Mutex"
+            "gosync::Cond used with a second Mutex/RwMutex: a Cond belongs to the lock it \
+             was first used with (Go's Cond.L); use one Cond per lock"
         );
     }
 
@@ -173,9 +318,9 @@ impl Cond {
     /// or use [`wait_while`](Self::wait_while).
     ///
     /// # Panics
-    /// If this `Cond` was first used with another `Mutex`.
+    /// If this `Cond` was first used with another lock.
     #[doc(alias = "Wait")]
-    pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
+    pub fn wait<G: CondGuard>(&self, guard: &mut G) {
         let timed_out = self.wait_until(guard, None);
         debug_assert!(!timed_out);
     }
@@ -183,16 +328,67 @@ impl Cond {
     /// Waits while `condition` returns `true` (the "woken is not the condition holding" pitfall,
     /// handled): checks it under the lock, waits, checks again after every wake-up.
     ///
+    /// Takes a guard that gives `&mut` access (a [`MutexGuard`] or an `RwMutex` write guard);
+    /// with an `RwMutex` read guard, loop over [`wait`](Self::wait).
+    ///
     /// # Panics
-    /// If this `Cond` was first used with another `Mutex`.
-    pub fn wait_while<T: ?Sized>(
+    /// If this `Cond` was first used with another lock.
+    pub fn wait_while<G: CondGuard + DerefMut>(
         &self,
-        guard: &mut MutexGuard<'_, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        guard: &mut G,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
     ) {
         while condition(&mut **guard) {
             self.wait(guard);
         }
+    }
+
+    /// Waits while `condition` returns `true`, for at most `timeout` in total (std's
+    /// `Condvar::wait_timeout_while`). Returns `true` if the condition no longer holds — the
+    /// wait succeeded — and `false` if the timeout passed while it still held. The condition is
+    /// checked under the lock before the first wait, after every wake-up, and once more after
+    /// the timeout.
+    ///
+    /// Note the sense of the result: `true` means success here, while
+    /// [`wait_timeout`](Self::wait_timeout) returns `true` when it timed out.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use gosync::{Cond, Mutex};
+    ///
+    /// let state = Arc::new((Mutex::new(false), Cond::new()));
+    /// let s2 = Arc::clone(&state);
+    /// std::thread::spawn(move || {
+    ///     *s2.0.lock() = true;
+    ///     s2.1.signal();
+    /// });
+    /// let (ready, cond) = &*state;
+    /// let mut g = ready.lock();
+    /// assert!(cond.wait_timeout_while(&mut g, Duration::from_secs(10), |ready| !*ready));
+    /// assert!(*g);
+    /// // Nothing will set it back: this one times out.
+    /// assert!(!cond.wait_timeout_while(&mut g, Duration::from_millis(5), |ready| *ready));
+    /// ```
+    ///
+    /// # Panics
+    /// If this `Cond` was first used with another lock.
+    pub fn wait_timeout_while<G: CondGuard + DerefMut>(
+        &self,
+        guard: &mut G,
+        timeout: Duration,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
+    ) -> bool {
+        let deadline = now().checked_add(timeout);
+        while condition(&mut **guard) {
+            if let Some(deadline) = deadline {
+                if now() >= deadline {
+                    return false;
+                }
+            }
+            self.wait_until(guard, deadline);
+        }
+        true
     }
 
     /// Like [`wait`](Self::wait), but gives up after `timeout`. Returns `true` if it timed out
@@ -203,21 +399,13 @@ impl Cond {
     /// fires, the signal wins and `false` is returned.
     ///
     /// # Panics
-    /// If this `Cond` was first used with another `Mutex`.
-    pub fn wait_timeout<T: ?Sized>(
-        &self,
-        guard: &mut MutexGuard<'_, T>,
-        timeout: Duration,
-    ) -> bool {
+    /// If this `Cond` was first used with another lock.
+    pub fn wait_timeout<G: CondGuard>(&self, guard: &mut G, timeout: Duration) -> bool {
         self.wait_until(guard, now().checked_add(timeout))
     }
 
-    fn wait_until<T: ?Sized>(
-        &self,
-        guard: &mut MutexGuard<'_, T>,
-        deadline: Option<Instant>,
-    ) -> bool {
-        let raw = guard_mutex(guard).raw();
+    fn wait_until<G: CondGuard>(&self, guard: &mut G, deadline: Option<Instant>) -> bool {
+        let raw = sealed::Sealed::cond_lock(guard);
         self.bind(raw);
         // Taken while the mutex is held: a notifier that locks the mutex after our unlock sees
         // the ticket (the unlock's Release orders it).
@@ -248,18 +436,8 @@ impl Cond {
             )
         };
         debug_assert!(!matches!(result, ParkResult::TimedOut) || gave_up);
-        // A notifier usually still holds the mutex when it wakes us (it signals under the lock
-        // and unlocks right after). Queueing on the mutex at once would cost a second sleep and
-        // wake-up; try for a short, bounded while first — unless others already queue on it
-        // (a broadcast's herd), where spinning would only take CPU from the holder.
-        let mut backoff = Backoff::new();
-        while !raw.try_lock() {
-            if raw.waiters() > 0 || !backoff.snooze() {
-                raw.lock();
-                break;
-            }
-        }
-        // Acquire through the re-lock: whatever the notifier did under the mutex is visible.
+        raw.relock();
+        // Acquire through the re-lock: whatever the notifier did under the lock is visible.
         gave_up
     }
 

@@ -17,7 +17,7 @@ mod backoff;
 mod cond;
 pub(crate) mod raw_rwmutex;
 mod rwmutex;
-pub use cond::Cond;
+pub use cond::{Cond, CondGuard};
 pub use rwmutex::{
     ArcRwMutexReadGuard, ArcRwMutexWriteGuard, MappedRwMutexReadGuard, MappedRwMutexWriteGuard,
     RwMutex, RwMutexReadGuard, RwMutexWriteGuard,

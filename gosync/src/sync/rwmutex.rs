@@ -52,7 +52,8 @@ use super::raw_rwmutex::{deadline_after, RawRwMutex};
 ///   `unlocked`.
 /// - Blocked threads spin briefly before they park: parking an OS thread costs far more than
 ///   parking a goroutine. This changes no ordering guarantee.
-/// - No `RLocker`: a read guard is the Rust counterpart.
+/// - No `RLocker`: a read guard is the Rust counterpart, and a [`Cond`](crate::Cond) waits
+///   with it (Go's `sync.NewCond(rw.RLocker())`).
 ///
 /// # Differences from `std::sync::RwLock` and `parking_lot::RwLock`
 ///
@@ -388,6 +389,13 @@ impl<T: ?Sized> RwMutex<T> {
     pub fn get_mut(&mut self) -> &mut T {
         // SAFETY: `&mut self` is exclusive, so no guard can hand out another reference.
         self.data.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// The lock itself. Crate-internal: `Cond` releases and re-takes it while a guard stays
+    /// borrowed by the caller.
+    #[inline]
+    pub(crate) fn raw(&self) -> &RawRwMutex {
+        &self.raw
     }
 
     /// What a guard needs to release this lock, without the data type.
