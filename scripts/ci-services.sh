@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Servers for the connection-pool tests (gosync/tests/connpool_servers.rs).
+# Servers for the connection-pool tests (gosync/tests/connpool_servers.rs) and the etcd
+# tests of gosync-dist (gosync-dist/tests/).
 #
 # Sourced by .ci/run. Installs PostgreSQL, Redis and memcached from Debian's packages when
 # they are missing, then exports GOSYNC_REQUIRE_SERVERS=1 so that those tests fail instead
@@ -14,6 +15,8 @@ gosync_ci_services() {
   fi
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   command -v memcached >/dev/null 2>&1 || need+=(memcached)
+  command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+  command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
   if [ "${#need[@]}" -gt 0 ]; then
     echo "installing ${need[*]}"
     local sudo=""
@@ -24,6 +27,7 @@ gosync_ci_services() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n 1
   redis-server --version
   memcached -V
+  etcd --version | head -n 1
 }
 
 gosync_ci_services
