@@ -170,3 +170,39 @@ fn compare_and_swap_is_exclusive() {
     })
     .assert_saw(&["first thread won", "second thread won"]);
 }
+
+/// Two threads increment one key with `compute` (the first finds it absent): the closure runs
+/// outside the lock, so a thread whose read went stale must retry; no update is lost and the
+/// two results are 1 and 2.
+#[test]
+fn compute_loses_no_update() {
+    explore(|| {
+        let m = Arc::new(map());
+        let flag = Arc::new(AtomicUsize::new(0));
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
+                thread::spawn(move || {
+                    start(&flag);
+                    let mut runs = 0;
+                    let got = m.compute(1, |v| {
+                        runs += 1;
+                        Some(v.map_or(1, |v| v + 1))
+                    });
+                    (got.unwrap(), runs)
+                })
+            })
+            .collect();
+        let results: Vec<(u64, usize)> = ts.into_iter().map(|t| t.join().unwrap()).collect();
+        let mut got: Vec<u64> = results.iter().map(|r| r.0).collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "lost or duplicated update");
+        assert_eq!(m.load(&1), Some(2));
+        [if results.iter().any(|r| r.1 > 1) {
+            "a compute retried"
+        } else {
+            "no retry"
+        }]
+    })
+    .assert_saw(&["a compute retried", "no retry"]);
+}

@@ -1,7 +1,21 @@
 //! Concurrent maps: Go's `sync.Map` and the other ways Go code shares a map.
 //!
-//! None of them hands out a guard, so no call can deadlock another, and none runs a user
-//! callback while holding a lock unless its docs say so.
+//! None of them hands out a lock guard, so no call can deadlock another, and none runs a user
+//! callback while holding a lock unless its docs say so (the `entry` and `retain` closures of
+//! the lock-based maps, and `upsert`/`remove_if`, do: they must not call the same map).
+//! [`SyncMap::pin`] lends references without a lock: it only delays memory reclamation.
+//!
+//! # The API Rust users expect
+//!
+//! | | [`SyncMap`] | [`ShardedMap`] | [`RwMap`] | [`TreeMap`] | [`TimedMap`] |
+//! |---|---|---|---|---|---|
+//! | insert-or-modify in one step | [`compute`](SyncMap::compute), [`update`](SyncMap::update), [`update_or_insert`](SyncMap::update_or_insert) (closure outside the lock, may rerun) | [`entry`](ShardedMap::entry) (closure under the shard lock) | [`entry`](RwMap::entry) | [`entry`](TreeMap::entry) | – |
+//! | `retain` | ✓ (closure outside the lock) | ✓ | ✓ | ✓ | ✓ |
+//! | iteration | [`pin().iter()`](Pinned::iter): references, each key at most once | [`iter`](ShardedMap::iter): copies, a shard at a time | [`iter`](RwMap::iter): a copy | [`iter`](TreeMap::iter): a copy, in order | – |
+//! | `reserve`, `capacity` | ✓ | ✓ | ✓ | (a B-tree has none) | [`max_capacity`](TimedMapBuilder::max_capacity) |
+//! | hasher parameter | ✓ | ✓ | ✓ | (ordered) | ✓ |
+//! | `Extend`, `FromIterator`, `IntoIterator` | ✓ | ✓ | ✓ | ✓ | – |
+//! | size bound, eviction listener with cause | – | – | – | – | ✓ |
 //!
 //! # Which one should I use?
 //!
@@ -44,7 +58,7 @@ pub type DefaultHashBuilder = foldhash::fast::RandomState;
 mod reclaim;
 mod sync_map;
 
-pub use sync_map::SyncMap;
+pub use sync_map::{IntoIter as SyncMapIntoIter, Iter as SyncMapIter, Pinned, SyncMap};
 mod lock;
 mod rw_map;
 mod sharded;
@@ -57,7 +71,7 @@ mod timed_store;
 mod tree_map;
 
 pub use rw_map::RwMap;
-pub use sharded::ShardedMap;
+pub use sharded::{Entry, OccupiedEntry, ShardedIter, ShardedMap, VacantEntry};
 #[cfg(not(loom))]
 pub use timed_map::{EvictionPolicy, ExpiryReason, TimedMap, TimedMapBuilder};
 pub use tree_map::TreeMap;

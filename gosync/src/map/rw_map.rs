@@ -2,8 +2,8 @@
 
 use core::borrow::Borrow;
 use core::fmt;
-use core::hash::Hash;
-use std::collections::HashMap;
+use core::hash::{BuildHasher, Hash};
+use std::collections::hash_map::{self, HashMap, RandomState};
 
 use crate::sync::RwMutex;
 
@@ -24,19 +24,43 @@ use crate::sync::RwMutex;
 /// every reader writes the lock's shared counter. Use [`SyncMap`](super::SyncMap) when many
 /// threads read at once.
 ///
-/// Differences from the seed's Go version: [`for_each`](Self::for_each) copies the entries
-/// under the read lock and calls `f` after releasing it, so `f` may write to the map (in Go,
-/// calling `Set` from inside `Each` deadlocks). Like Go's RWMutex, the lock is
-/// write-preferring and has no poisoning.
-pub struct RwMap<K, V> {
-    inner: RwMutex<HashMap<K, V>>,
+/// Differences from the seed's Go version: [`for_each`](Self::for_each) and
+/// [`iter`](Self::iter) copy the entries under the read lock and hand them out after
+/// releasing it, so the caller may write to the map meanwhile (in Go, calling `Set` from
+/// inside `Each` deadlocks). Like Go's RWMutex, the lock is write-preferring and has no
+/// poisoning. [`entry`](Self::entry) and [`retain`](Self::retain) run their closure under the
+/// write lock; it must not call the map.
+///
+/// The hasher is std's `RandomState` (SipHash, like a plain `HashMap`) unless you pass
+/// another with [`with_hasher`](Self::with_hasher).
+pub struct RwMap<K, V, S = RandomState> {
+    pub(super) inner: RwMutex<HashMap<K, V, S>>,
 }
 
-impl<K: Hash + Eq, V> RwMap<K, V> {
+impl<K: Hash + Eq, V> RwMap<K, V, RandomState> {
     /// An empty map.
     pub fn new() -> Self {
+        Self::with_hasher(RandomState::new())
+    }
+
+    /// An empty map with room for `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, RandomState::new())
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> RwMap<K, V, S> {
+    /// An empty map hashing with `hasher`.
+    pub fn with_hasher(hasher: S) -> Self {
         RwMap {
-            inner: RwMutex::new(HashMap::new()),
+            inner: RwMutex::new(HashMap::with_hasher(hasher)),
+        }
+    }
+
+    /// An empty map with room for `capacity` entries, hashing with `hasher`.
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        RwMap {
+            inner: RwMutex::new(HashMap::with_capacity_and_hasher(capacity, hasher)),
         }
     }
 
@@ -49,6 +73,15 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
         V: Clone,
     {
         self.inner.read().get(key).cloned()
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.read().contains_key(key)
     }
 
     /// Sets `key` to `value` (Go: `Set`), returning the previous value.
@@ -67,6 +100,50 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
         self.inner.write().remove(key)
     }
 
+    /// Runs `f` on the entry of `key` (std's [`hash_map::Entry`]) under the write lock: an
+    /// atomic insert-or-modify. Returns what `f` returns. `f` must not call this map.
+    ///
+    /// ```
+    /// use gosync::map::RwMap;
+    ///
+    /// let m = RwMap::new();
+    /// for w in ["a", "b", "a"] {
+    ///     m.entry(w, |e| *e.or_insert(0) += 1);
+    /// }
+    /// assert_eq!(m.get("a"), Some(2));
+    /// ```
+    pub fn entry<R, F>(&self, key: K, f: F) -> R
+    where
+        F: FnOnce(hash_map::Entry<'_, K, V>) -> R,
+    {
+        f(self.inner.write().entry(key))
+    }
+
+    /// Keeps only the entries for which `f` returns `true` (`f` may modify the value), under
+    /// the write lock (`HashMap::retain`, which also drops the removed entries there). `f`
+    /// must not call this map, nor may the removed values' `Drop`.
+    ///
+    /// ```
+    /// use gosync::map::RwMap;
+    ///
+    /// let m: RwMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// m.retain(|_, v| *v >= 5);
+    /// assert_eq!(m.len(), 5);
+    /// ```
+    pub fn retain<F>(&self, mut f: F)
+    where
+        F: FnMut(&K, &mut V) -> bool,
+    {
+        self.inner.write().retain(|k, v| f(k, v));
+    }
+
+    /// Room for at least `additional` more entries without reallocating.
+    pub fn reserve(&self, additional: usize) {
+        self.inner.write().reserve(additional);
+    }
+}
+
+impl<K, V, S> RwMap<K, V, S> {
     /// Number of entries (Go: `Len`).
     #[doc(alias = "Len")]
     pub fn len(&self) -> usize {
@@ -78,6 +155,11 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
         self.inner.read().is_empty()
     }
 
+    /// Entries the map holds without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.inner.read().capacity()
+    }
+
     /// Calls `f` on every entry until it returns `false` (Go: `Each`). The entries are copied
     /// under the read lock and `f` runs after it is released.
     #[doc(alias = "Each")]
@@ -87,34 +169,95 @@ impl<K: Hash + Eq, V> RwMap<K, V> {
         K: Clone,
         V: Clone,
     {
-        let copy: Vec<(K, V)> = self
-            .inner
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (k, v) in &copy {
+        for (k, v) in &self.snapshot_vec() {
             if !f(k, v) {
                 break;
             }
         }
     }
 
-    /// Removes every entry.
+    /// An iterator over a copy of the entries, taken under the read lock (a consistent
+    /// snapshot), which is released before the first item: the map may be used freely while
+    /// iterating.
+    ///
+    /// ```
+    /// use gosync::map::RwMap;
+    ///
+    /// let m: RwMap<u32, u32> = (1..=3).map(|i| (i, i)).collect();
+    /// let sum: u32 = m.iter().map(|(_, v)| v).sum();
+    /// assert_eq!(sum, 6);
+    /// ```
+    pub fn iter(&self) -> std::vec::IntoIter<(K, V)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        self.snapshot_vec().into_iter()
+    }
+
+    fn snapshot_vec(&self) -> Vec<(K, V)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        self.inner
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Removes every entry (dropped after the lock is released).
     pub fn clear(&self) {
-        let old = core::mem::take(&mut *self.inner.write());
+        let old: Vec<(K, V)> = self.inner.write().drain().collect();
         drop(old);
     }
-}
 
-impl<K: Hash + Eq, V> Default for RwMap<K, V> {
-    fn default() -> Self {
-        Self::new()
+    /// The map's contents, by value.
+    pub fn into_inner(self) -> HashMap<K, V, S> {
+        self.inner.into_inner()
     }
 }
 
-impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for RwMap<K, V> {
+impl<K: Hash + Eq, V, S: BuildHasher + Default> Default for RwMap<K, V, S> {
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for RwMap<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.inner.read().iter()).finish()
+    }
+}
+
+impl<K, V, S> IntoIterator for RwMap<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = hash_map::IntoIter<K, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_inner().into_iter()
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for RwMap<K, V, S> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        RwMap {
+            inner: RwMutex::new(iter.into_iter().collect()),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for RwMap<K, V, S> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        self.inner.get_mut().extend(iter);
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &RwMap<K, V, S> {
+    /// Inserts each pair, taking the write lock once per pair (other threads interleave).
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            drop(self.set(k, v));
+        }
     }
 }

@@ -198,6 +198,26 @@ struct ShardState {
 /// assert!(m.is_empty());
 /// ```
 ///
+/// Beyond Go's API: atomic read-modify-write with [`compute`](Self::compute),
+/// [`update`](Self::update) and [`update_or_insert`](Self::update_or_insert) (closures run
+/// outside any lock and may rerun under contention), [`retain`](Self::retain), references
+/// without cloning through [`pin`](Self::pin) (`pin().get(k)`, `pin().iter()`),
+/// [`reserve`](Self::reserve)/[`capacity`](Self::capacity), `Extend`, `FromIterator`,
+/// `IntoIterator`, and serde (feature `serde`).
+///
+/// ```
+/// use gosync::map::SyncMap;
+///
+/// let stock: SyncMap<&str, u32> = [("apple", 3), ("pear", 0)].into_iter().collect();
+/// stock.update_or_insert("apple", |n| n + 2, 1); // 5
+/// stock.update_or_insert("plum", |n| n + 2, 1); // new: 1
+/// stock.retain(|_, n| *n > 0); // pear goes
+/// let pinned = stock.pin();
+/// let mut names: Vec<&str> = pinned.keys().copied().collect();
+/// names.sort_unstable();
+/// assert_eq!(names, ["apple", "plum"]);
+/// ```
+///
 /// # When to use it
 ///
 /// Everywhere Go code would use `sync.Map`, and more: unlike Go's original design, new keys,
@@ -467,22 +487,8 @@ impl<K, V, S> SyncMap<K, V, S> {
     {
         let guard = self.collector.enter();
         let mut batch: Vec<*const Node<K, V>> = Vec::new();
-        for (s, shard) in self.shards.iter().enumerate() {
-            batch.clear();
-            {
-                let _counts = lock(shard);
-                let t = guard.protect(&self.tables[s]);
-                if !t.is_null() {
-                    // SAFETY: we hold the shard lock, so the table is current and not retired.
-                    let t = unsafe { &*t };
-                    for slot in t.slots.iter() {
-                        let node = guard.protect(slot);
-                        if !node.is_null() {
-                            batch.push(node);
-                        }
-                    }
-                }
-            }
+        for s in 0..self.shards.len() {
+            self.copy_shard(&guard, s, &mut batch);
             for &node in &batch {
                 // SAFETY: loaded through `guard` while linked (under the shard lock), so it
                 // stays allocated until `guard` drops, even if `f` deletes it: every retire
@@ -494,7 +500,6 @@ impl<K, V, S> SyncMap<K, V, S> {
                 }
             }
         }
-        drop(guard);
     }
 }
 
@@ -579,21 +584,36 @@ where
     /// [`Collector::flush`] once it has released the lock, so that the outgrown array is
     /// freed promptly instead of waiting in this thread's batch behind up to
     /// [`retire_batch`] nodes.
-    fn reserve<'a>(
+    fn room_for_insert<'a>(
         &'a self,
         guard: &Guard<'_>,
         s: usize,
         counts: &mut Counts,
+    ) -> (&'a Table<K, V>, bool) {
+        self.make_room(guard, s, counts, 1)
+    }
+
+    /// The current table of shard `s`, rebuilt first unless `extra` more inserts fit without
+    /// passing 3/4 occupancy. Caller holds the shard lock (`counts`). Also returns whether an
+    /// old table was retired (see [`room_for_insert`](Self::room_for_insert)).
+    fn make_room<'a>(
+        &'a self,
+        guard: &Guard<'_>,
+        s: usize,
+        counts: &mut Counts,
+        extra: usize,
     ) -> (&'a Table<K, V>, bool) {
         let mut t = self.tables[s].load(Ordering::Relaxed);
         let mut retired = false;
         // SAFETY (for every deref of `t` below): we hold shard `s`'s lock, the only one that
         // replaces or retires this table, and we return it only for the lock's duration.
         // SAFETY: non-null `t` is the current table (see above).
-        let needs_growth = t.is_null() || (counts.used + 1) * 4 > unsafe { (*t).capacity() } * 3;
+        let needs_growth =
+            t.is_null() || (counts.used + extra) * 4 > unsafe { (*t).capacity() } * 3;
         if needs_growth {
             let live = self.shards[s].len.load(Ordering::Relaxed);
-            let capacity = ((live + 1) * 2).next_power_of_two().max(MIN_CAPACITY);
+            // Twice what is needed, so that a growing shard rebuilds O(log n) times.
+            let capacity = ((live + extra) * 2).next_power_of_two().max(MIN_CAPACITY);
             let fresh = Table::new(capacity);
             if !t.is_null() {
                 // SAFETY: see above.
@@ -706,7 +726,7 @@ where
         let guard = self.collector.enter();
         let (replaced, grew) = {
             let mut counts = lock(&self.shards[s]);
-            let (table, grew) = self.reserve(&guard, s, &mut counts);
+            let (table, grew) = self.room_for_insert(&guard, s, &mut counts);
             let replaced = match table.locate(hash, &node.key) {
                 Slot::Found(i) => Some(self.replace_at(table, i, node)),
                 vacant => {
@@ -764,7 +784,7 @@ where
         let node = Box::new(Node { key, value });
         let guard = self.collector.enter();
         let mut counts = lock(&self.shards[s]);
-        let (table, grew) = self.reserve(&guard, s, &mut counts);
+        let (table, grew) = self.room_for_insert(&guard, s, &mut counts);
         let out = match table.locate(hash, &node.key) {
             Slot::Found(i) => {
                 // SAFETY: live slot of the current table; we hold the lock.
@@ -906,6 +926,646 @@ where
             |_| (),
         )
         .is_some()
+    }
+}
+
+/// What a compute closure decided (see [`SyncMap::compute_raw`]).
+enum Op<V> {
+    /// Change nothing.
+    Keep,
+    /// Store this value.
+    Put(V),
+    /// Delete the entry.
+    Delete,
+}
+
+/// # Atomic read-modify-write, retain, capacity
+///
+/// The closures of [`compute`](Self::compute), [`update`](Self::update) and
+/// [`update_or_insert`](Self::update_or_insert) run **outside any lock**, so they may call the
+/// map, and cannot deadlock. The price is that a closure may run more than once: it is given
+/// the current value, and if another thread changes the entry before the result is published,
+/// the result is discarded and the closure runs again on the new value (as papaya's `update`
+/// and Java's `ConcurrentHashMap.compute` on contention). The operation as a whole is atomic:
+/// no concurrent update is lost.
+impl<K, V, S> SyncMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// Sets the entry of `key` to what `f` returns given its current value: `Some(v)` stores
+    /// `v` (inserting if absent), `None` deletes it (or leaves it absent). Returns the value
+    /// now stored.
+    ///
+    /// Atomic; `f` may run more than once (see above).
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let hits = SyncMap::new();
+    /// for _ in 0..3 {
+    ///     hits.compute("/index", |n: Option<&u32>| Some(n.map_or(1, |n| n + 1)));
+    /// }
+    /// assert_eq!(hits.load("/index"), Some(3));
+    /// // Delete when it reaches zero.
+    /// hits.store("/tmp", 1);
+    /// assert_eq!(hits.compute("/tmp", |n| n.map(|n| n - 1).filter(|&n| n > 0)), None);
+    /// assert!(!hits.contains_key("/tmp"));
+    /// ```
+    #[doc(alias = "Compute")]
+    pub fn compute<F>(&self, key: K, mut f: F) -> Option<V>
+    where
+        F: FnMut(Option<&V>) -> Option<V>,
+        V: Clone,
+    {
+        self.compute_raw(
+            None::<&K>,
+            Some(key),
+            |_| unreachable!("compute always owns its key"),
+            |cur| match f(cur) {
+                Some(v) => {
+                    let out = v.clone();
+                    (Op::Put(v), Some(out))
+                }
+                None if cur.is_some() => (Op::Delete, None),
+                None => (Op::Keep, None),
+            },
+            drop,
+        )
+    }
+
+    /// Replaces the value of `key` with `f(current)` if the key is present; never inserts.
+    /// Returns the new value, or `None` if the key was absent.
+    ///
+    /// Atomic; `f` may run more than once (see above).
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let m = SyncMap::new();
+    /// m.store("a", 1);
+    /// assert_eq!(m.update("a", |v| v * 10), Some(10));
+    /// assert_eq!(m.update("b", |v| v * 10), None);
+    /// ```
+    pub fn update<Q, F>(&self, key: &Q, mut f: F) -> Option<V>
+    where
+        K: Borrow<Q> + Clone,
+        Q: Hash + Eq + ?Sized,
+        F: FnMut(&V) -> V,
+        V: Clone,
+    {
+        self.compute_raw(
+            Some(key),
+            None,
+            K::clone,
+            |cur| match cur {
+                None => (Op::Keep, None),
+                Some(v) => {
+                    let new = f(v);
+                    let out = new.clone();
+                    (Op::Put(new), Some(out))
+                }
+            },
+            drop,
+        )
+    }
+
+    /// Replaces the value of `key` with `f(current)`, or inserts `value` if the key is absent.
+    /// Returns the value now stored.
+    ///
+    /// Atomic; `f` may run more than once (see above).
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let words = SyncMap::new();
+    /// for w in "a b a c a".split(' ') {
+    ///     words.update_or_insert(w, |n| n + 1, 1);
+    /// }
+    /// assert_eq!(words.load("a"), Some(3));
+    /// assert_eq!(words.load("c"), Some(1));
+    /// ```
+    pub fn update_or_insert<F>(&self, key: K, f: F, value: V) -> V
+    where
+        F: FnMut(&V) -> V,
+        V: Clone,
+    {
+        self.update_or_insert_with(key, f, || value)
+    }
+
+    /// Like [`update_or_insert`](Self::update_or_insert), but builds the inserted value only
+    /// if the key is absent (`make` runs at most once, outside any lock).
+    pub fn update_or_insert_with<F, M>(&self, key: K, mut f: F, make: M) -> V
+    where
+        F: FnMut(&V) -> V,
+        M: FnOnce() -> V,
+        V: Clone,
+    {
+        // The value to insert survives a failed attempt: it comes back through `unused`.
+        let stash: core::cell::Cell<Option<V>> = core::cell::Cell::new(None);
+        let make = core::cell::Cell::new(Some(make));
+        let inserting = core::cell::Cell::new(false);
+        self.compute_raw(
+            None::<&K>,
+            Some(key),
+            |_| unreachable!("update_or_insert always owns its key"),
+            |cur| {
+                let new = match cur {
+                    Some(v) => {
+                        inserting.set(false);
+                        f(v)
+                    }
+                    None => {
+                        inserting.set(true);
+                        match stash.take() {
+                            Some(v) => v,
+                            None => (make.take().expect("`make` is called at most once"))(),
+                        }
+                    }
+                };
+                let out = new.clone();
+                (Op::Put(new), out)
+            },
+            |v| {
+                if inserting.get() {
+                    stash.set(Some(v));
+                }
+            },
+        )
+    }
+
+    /// The loop behind `compute` and friends: read the entry lock-free, let `f` decide,
+    /// publish under the shard lock only if the entry is still the node `f` saw (pointer
+    /// equality; no ABA, since that node cannot be freed while `guard` lives), else retry.
+    ///
+    /// The key is `borrowed` (then `clone_key` makes the key of a replacing node from the old
+    /// one; such callers must never ask to insert) or `owned`. `unused` receives a value `f`
+    /// produced that could not be published (before `f` runs again).
+    fn compute_raw<Q, R>(
+        &self,
+        borrowed: Option<&Q>,
+        mut owned: Option<K>,
+        clone_key: impl Fn(&K) -> K,
+        mut f: impl FnMut(Option<&V>) -> (Op<V>, R),
+        mut unused: impl FnMut(V),
+    ) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let key_ref = |owned: &Option<K>| -> u64 {
+            match borrowed {
+                Some(q) => self.hash(q),
+                None => self.hash::<Q>(owned.as_ref().expect("a key").borrow()),
+            }
+        };
+        let hash = key_ref(&owned);
+        let s = shard_of(hash, self.shard_mask);
+        let guard = self.collector.enter();
+        loop {
+            let seen: *const Node<K, V> = {
+                let q: &Q = match borrowed {
+                    Some(q) => q,
+                    None => owned.as_ref().expect("a key").borrow(),
+                };
+                self.find_in(&guard, hash, q)
+                    .map_or(core::ptr::null(), |n| n as *const _)
+            };
+            // SAFETY: found under `guard`, so allocated until it drops.
+            let cur = unsafe { seen.as_ref() };
+            let (op, r) = f(cur.map(|n| &n.value));
+            let node = match op {
+                Op::Keep => return r,
+                Op::Delete if seen.is_null() => return r,
+                Op::Delete => None,
+                Op::Put(value) => {
+                    let key = match owned.take() {
+                        Some(k) => k,
+                        None => clone_key(&cur.expect("a borrowed key only replaces").key),
+                    };
+                    Some(Box::new(Node { key, value }))
+                }
+            };
+            let mut counts = lock(&self.shards[s]);
+            let (table, grew) = if seen.is_null() {
+                let (t, grew) = self.room_for_insert(&guard, s, &mut counts);
+                (Some(t), grew)
+            } else {
+                // SAFETY: the current table (we hold the lock), or null after a `clear`.
+                (
+                    unsafe { self.tables[s].load(Ordering::Relaxed).as_ref() },
+                    false,
+                )
+            };
+            let located = table.map(|t| {
+                let q: &Q = match (&node, borrowed) {
+                    (Some(n), _) => n.key.borrow(),
+                    (None, Some(q)) => q,
+                    (None, None) => owned.as_ref().expect("a key").borrow(),
+                };
+                let slot = t.locate(hash, q);
+                let current = match slot {
+                    Slot::Found(i) => t.slots[i].load(Ordering::Relaxed).cast_const(),
+                    Slot::Vacant { .. } => core::ptr::null(),
+                };
+                (t, slot, current)
+            });
+            match located {
+                Some((t, slot, current)) if current == seen => {
+                    let unlinked = match (slot, node) {
+                        (Slot::Found(i), Some(n)) => Some(self.replace_at(t, i, n)),
+                        (Slot::Found(i), None) => Some(self.remove_at(s, t, i)),
+                        (vacant, Some(n)) => {
+                            self.insert_at(s, &mut counts, t, vacant, hash, n);
+                            None
+                        }
+                        (Slot::Vacant { .. }, None) => unreachable!("delete of an absent key"),
+                    };
+                    drop(counts);
+                    if grew {
+                        self.collector.flush();
+                    }
+                    if let Some(u) = unlinked {
+                        // SAFETY: unlinked under the lock just now; retired once.
+                        unsafe { guard.defer_retire_box(u.0) };
+                    }
+                    return r;
+                }
+                _ => {
+                    // Someone changed the entry (or cleared the shard) since we read it.
+                    drop(counts);
+                    if grew {
+                        self.collector.flush();
+                    }
+                    if let Some(n) = node {
+                        let Node { key, value } = *n;
+                        if borrowed.is_none() {
+                            owned = Some(key);
+                        }
+                        unused(value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lock-free lookup under the caller's guard.
+    #[inline]
+    fn find_in<'g, Q>(&'g self, guard: &'g Guard<'_>, hash: u64, key: &Q) -> Option<&'g Node<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let t = guard.protect(&self.tables[shard_of(hash, self.shard_mask)]);
+        // SAFETY: loaded under `guard`; tables are retired only after being unlinked.
+        let table = unsafe { t.as_ref() }?;
+        table.find(hash, key, guard)
+    }
+
+    /// Keeps only the entries for which `f` returns `true`.
+    ///
+    /// `f` runs outside any lock (it may call the map) and sees each key at most once, like
+    /// [`range`](Self::range). An entry is deleted only if it still holds the value `f` judged:
+    /// one that another thread replaced meanwhile is kept.
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let m: SyncMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// m.retain(|_, v| v % 2 == 0);
+    /// assert_eq!(m.len(), 5);
+    /// ```
+    #[doc(alias = "DeleteMatching")]
+    pub fn retain<F>(&self, mut f: F)
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        let guard = self.collector.enter();
+        let mut batch: Vec<*const Node<K, V>> = Vec::new();
+        let mut doomed: Vec<*const Node<K, V>> = Vec::new();
+        let mut unlinked = Vec::new();
+        for s in 0..self.shards.len() {
+            self.copy_shard(&guard, s, &mut batch);
+            doomed.clear();
+            for &node in &batch {
+                // SAFETY: loaded under `guard` (see `copy_shard`).
+                let n = unsafe { &*node };
+                if !f(&n.key, &n.value) {
+                    doomed.push(node);
+                }
+            }
+            if doomed.is_empty() {
+                continue;
+            }
+            {
+                let _counts = lock(&self.shards[s]);
+                // SAFETY: the current table (we hold the lock), or null after a `clear`.
+                if let Some(t) = unsafe { self.tables[s].load(Ordering::Relaxed).as_ref() } {
+                    for &node in &doomed {
+                        // SAFETY: protected by `guard`.
+                        let key = unsafe { &(*node).key };
+                        if let Slot::Found(i) = t.locate(self.hash(key), key) {
+                            if t.slots[i].load(Ordering::Relaxed).cast_const() == node {
+                                unlinked.push(self.remove_at(s, t, i));
+                            }
+                        }
+                    }
+                }
+            }
+            for u in unlinked.drain(..) {
+                // SAFETY: unlinked under the lock above; retired once.
+                unsafe { guard.defer_retire_box(u.0) };
+            }
+        }
+    }
+
+    /// Makes room for at least `additional` more entries before any shard grows, if keys
+    /// spread evenly over the shards (they spread by hash, so a shard that receives more than
+    /// its share may still grow).
+    pub fn reserve(&self, additional: usize) {
+        let n = self.shards.len();
+        let per_shard = additional.div_ceil(n);
+        if per_shard == 0 {
+            return;
+        }
+        let guard = self.collector.enter();
+        for s in 0..n {
+            let grew = {
+                let mut counts = lock(&self.shards[s]);
+                self.make_room(&guard, s, &mut counts, per_shard).1
+            };
+            if grew {
+                self.collector.flush();
+            }
+        }
+    }
+}
+
+impl<K, V, S> SyncMap<K, V, S> {
+    /// How many entries the map holds before a shard has to grow, if keys spread evenly over
+    /// the shards: for each shard, the room left below 3/4 occupancy plus its entries.
+    /// Locks each shard in turn.
+    pub fn capacity(&self) -> usize {
+        let guard = self.collector.enter();
+        let mut total = 0;
+        for (s, shard) in self.shards.iter().enumerate() {
+            let counts = lock(shard);
+            let t = guard.protect(&self.tables[s]);
+            // SAFETY: loaded under `guard` (and we hold the lock: it is current).
+            if let Some(t) = unsafe { t.as_ref() } {
+                let live = shard.len.load(Ordering::Relaxed);
+                total += (t.capacity() * 3 / 4).saturating_sub(counts.used - live);
+            }
+        }
+        total
+    }
+
+    /// Copies shard `s`'s node pointers (loaded through `guard`, under the shard lock, so each
+    /// key once) into `batch`.
+    fn copy_shard(&self, guard: &Guard<'_>, s: usize, batch: &mut Vec<*const Node<K, V>>) {
+        batch.clear();
+        let _counts = lock(&self.shards[s]);
+        let t = guard.protect(&self.tables[s]);
+        // SAFETY: we hold the shard lock, so the table is current and not retired.
+        if let Some(t) = unsafe { t.as_ref() } {
+            for slot in t.slots.iter() {
+                let node = guard.protect(slot);
+                if !node.is_null() {
+                    batch.push(node);
+                }
+            }
+        }
+    }
+
+    /// Enters the map's reclamation scope and returns a handle that lends references into the
+    /// map, without cloning: [`Pinned::get`] and [`Pinned::iter`] (the guard-scoped iterator).
+    ///
+    /// While any `Pinned` of a thread is alive, memory that other threads retire (replaced or
+    /// deleted entries, outgrown tables) is not freed, so do not keep one for long. It is not
+    /// `Send`: it belongs to the thread that made it. Unlike dashmap's guards it holds no
+    /// lock, so nothing can deadlock on it: writes (by this thread or others) proceed while it
+    /// is alive, and the references it lent stay valid (they show the value at the time they
+    /// were read).
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let m = SyncMap::new();
+    /// m.store("a", vec![1, 2, 3]);
+    /// let p = m.pin();
+    /// let v: &Vec<i32> = p.get("a").unwrap(); // no clone
+    /// m.delete("a"); // fine: `v` stays valid while `p` lives
+    /// assert_eq!(v.len(), 3);
+    /// ```
+    pub fn pin(&self) -> Pinned<'_, K, V, S> {
+        Pinned {
+            map: self,
+            guard: self.collector.enter(),
+        }
+    }
+}
+
+/// A [`SyncMap`] pinned by the current thread: lends `&K`/`&V` that stay valid while it lives.
+/// Made by [`SyncMap::pin`].
+pub struct Pinned<'m, K, V, S = DefaultHashBuilder> {
+    map: &'m SyncMap<K, V, S>,
+    guard: Guard<'m>,
+}
+
+impl<'m, K, V, S> Pinned<'m, K, V, S> {
+    /// An iterator over the entries, seeing each key at most once, like Go's `Range` (and
+    /// without its callback): not a snapshot; keys inserted or deleted meanwhile may or may not
+    /// be seen; the map may be used freely while iterating. Each shard's entries are listed
+    /// under its lock (briefly), then yielded without it.
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let m: SyncMap<u32, u32> = (0..4).map(|i| (i, i * i)).collect();
+    /// let mut squares: Vec<u32> = m.pin().iter().map(|(_, v)| *v).collect();
+    /// squares.sort_unstable();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V, S> {
+        Iter {
+            map: self.map,
+            guard: &self.guard,
+            shard: 0,
+            batch: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// The keys, as [`iter`](Self::iter) sees them.
+    pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// The values, as [`iter`](Self::iter) sees them.
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// The map's [`len`](SyncMap::len).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The map's [`is_empty`](SyncMap::is_empty).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl<'m, K, V, S> Pinned<'m, K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// The value of `key`, by reference (no clone), valid while this `Pinned` lives.
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_key_value(key).map(|(_, v)| v)
+    }
+
+    /// The stored key and value of `key`, by reference.
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let n = self.map.find_in(&self.guard, self.map.hash(key), key)?;
+        Some((&n.key, &n.value))
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get(key).is_some()
+    }
+}
+
+impl<'g, 'm, K, V, S> IntoIterator for &'g Pinned<'m, K, V, S> {
+    type Item = (&'g K, &'g V);
+    type IntoIter = Iter<'g, K, V, S>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for Pinned<'_, K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Iterator over a [`Pinned`] map's entries; see [`Pinned::iter`].
+pub struct Iter<'g, K, V, S = DefaultHashBuilder> {
+    map: &'g SyncMap<K, V, S>,
+    guard: &'g Guard<'g>,
+    /// Next shard to list.
+    shard: usize,
+    /// The current shard's nodes, loaded through `guard`.
+    batch: Vec<*const Node<K, V>>,
+    pos: usize,
+}
+
+impl<'g, K, V, S> Iterator for Iter<'g, K, V, S> {
+    type Item = (&'g K, &'g V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(&node) = self.batch.get(self.pos) {
+                self.pos += 1;
+                // SAFETY: loaded through `guard` while linked, so allocated while it lives
+                // ('g), whatever happens to the entry meanwhile.
+                let n: &'g Node<K, V> = unsafe { &*node };
+                return Some((&n.key, &n.value));
+            }
+            if self.shard == self.map.shards.len() {
+                return None;
+            }
+            self.map.copy_shard(self.guard, self.shard, &mut self.batch);
+            self.shard += 1;
+            self.pos = 0;
+        }
+    }
+}
+
+/// Owning iterator over a [`SyncMap`]'s entries (`map.into_iter()`).
+pub struct IntoIter<K, V> {
+    inner: std::vec::IntoIter<(K, V)>,
+}
+
+impl<K, V> Iterator for IntoIter<K, V> {
+    type Item = (K, V);
+    fn next(&mut self) -> Option<(K, V)> {
+        self.inner.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<K, V> ExactSizeIterator for IntoIter<K, V> {}
+
+impl<K, V, S> IntoIterator for SyncMap<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+
+    /// Takes the entries out of the map (in hash order).
+    fn into_iter(self) -> IntoIter<K, V> {
+        let mut out = Vec::with_capacity(self.len());
+        for t in self.tables.iter() {
+            let t = t.swap(core::ptr::null_mut(), Ordering::Relaxed);
+            if t.is_null() {
+                continue;
+            }
+            // SAFETY: we own the map (no reader or writer is left); the live table owns its
+            // nodes, which we take out exactly once (the table is unlinked above, so `Drop`
+            // will not see them).
+            let table = unsafe { Box::from_raw(t) };
+            for slot in table.slots.iter() {
+                let node = slot.load(Ordering::Relaxed);
+                if !node.is_null() {
+                    // SAFETY: as above.
+                    let n = unsafe { Box::from_raw(node) };
+                    out.push((n.key, n.value));
+                }
+            }
+        }
+        IntoIter {
+            inner: out.into_iter(),
+        }
+    }
+}
+
+impl<K, V, S> Extend<(K, V)> for SyncMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        (&*self).extend(iter);
+    }
+}
+
+impl<K, V, S> Extend<(K, V)> for &SyncMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// Stores each pair (as [`store`](SyncMap::store)); works on a shared map.
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.store(k, v);
+        }
     }
 }
 
