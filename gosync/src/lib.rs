@@ -29,6 +29,9 @@
 //!
 //! - `deadlock-detection` (off): lock-order, recursion and wait-for-cycle reports. Zero cost
 //!   when off.
+//! - `serde` (off): `Serialize`/`Deserialize` for [`SyncMap`](map::SyncMap),
+//!   [`ShardedMap`](map::ShardedMap), [`RwMap`](map::RwMap) and [`TreeMap`](map::TreeMap), as
+//!   plain maps (`TimedMap` has none: its deadlines do not survive a process).
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -15,6 +15,7 @@
 //! | `reserve`, `capacity` | ✓ | ✓ | ✓ | (a B-tree has none) | [`max_capacity`](TimedMapBuilder::max_capacity) |
 //! | hasher parameter | ✓ | ✓ | ✓ | (ordered) | ✓ |
 //! | `Extend`, `FromIterator`, `IntoIterator` | ✓ | ✓ | ✓ | ✓ | – |
+//! | serde (feature `serde`) | ✓ | ✓ | ✓ | ✓ | – |
 //! | size bound, eviction listener with cause | – | – | – | – | ✓ |
 //!
 //! # Which one should I use?
@@ -56,6 +57,8 @@
 pub type DefaultHashBuilder = foldhash::fast::RandomState;
 
 mod reclaim;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod sync_map;
 
 pub use sync_map::{IntoIter as SyncMapIntoIter, Iter as SyncMapIter, Pinned, SyncMap};
