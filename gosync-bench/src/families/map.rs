@@ -17,6 +17,9 @@
 //!   `max_capacity`.
 //! - `zipf`: bounded caches replaying a Zipf(0.9) trace cache-aside: hit ratio (a metric) and
 //!   throughput.
+//! - `compute`: atomic updates of present keys, each thread on its own keys (`SyncMap::update`
+//!   and `compute` vs papaya's `update`).
+//! - `entry`: counting through `entry` on shared keys (`ShardedMap::entry` vs dashmap's).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -1058,6 +1061,138 @@ fn run_zipf<C: TtlCache>(c: &C, traces: &[Vec<u64>], threads: usize, iters: u64)
 }
 
 // ---------------------------------------------------------------------------------------------
+// Atomic read-modify-write: SyncMap compute/update vs papaya; ShardedMap entry vs dashmap
+// ---------------------------------------------------------------------------------------------
+
+/// Keys each thread owns in `UpdateDisjoint`.
+const OWN_KEYS: u64 = 1024;
+
+/// Each thread increments the counters of its own `OWN_KEYS` keys in turn through `incr`.
+fn run_disjoint(incr: &(dyn Fn(u64) + Sync), threads: usize, iters: u64) -> Sample {
+    run_parallel(threads, iters, |tid, it| {
+        let mut i = 0;
+        while it.next() {
+            incr(key_of(tid as u64, i % OWN_KEYS));
+            i += 1;
+        }
+    })
+    .into()
+}
+
+fn compute_part(ctx: &mut Ctx) {
+    ctx.note(format!(
+        "map UpdateDisjoint: each thread increments its own {OWN_KEYS} u64 counters in turn \
+         (present keys, no contention on a key): SyncMap::update / SyncMap::compute vs \
+         papaya's update (pinned per operation), dashmap get_mut, RwLock<HashMap> get_mut"
+    ));
+    for &t in &ctx.threads() {
+        let keys = || (0..t as u64).flat_map(|tid| (0..OWN_KEYS).map(move |i| key_of(tid, i)));
+        let sync = SyncMap::<u64, u64>::new();
+        let pap = Papaya::with_hasher(Fh::default());
+        let dash = Dash::with_hasher(Fh::default());
+        let rw = RwLockMap::default();
+        for k in keys() {
+            sync.store(k, 0);
+            pap.pin().insert(k, 0);
+            dash.insert(k, 0);
+            rw.write().unwrap().insert(k, 0);
+        }
+        ctx.compare(
+            FAMILY,
+            "UpdateDisjoint",
+            t,
+            vec![
+                Impl::new("gosync SyncMap update", |n| {
+                    run_disjoint(&|k| sink(sync.update(&k, |v| v + 1)), t, n)
+                }),
+                Impl::new("gosync SyncMap compute", |n| {
+                    run_disjoint(&|k| sink(sync.compute(k, |v| v.map(|v| v + 1))), t, n)
+                }),
+                Impl::new("papaya update", |n| {
+                    run_disjoint(&|k| sink(pap.pin().update(k, |v| v + 1).copied()), t, n)
+                }),
+                Impl::new("dashmap get_mut", |n| {
+                    run_disjoint(
+                        &|k| {
+                            if let Some(mut v) = dash.get_mut(&k) {
+                                *v += 1;
+                            }
+                        },
+                        t,
+                        n,
+                    )
+                }),
+                Impl::new("RwLock<HashMap>", |n| {
+                    run_disjoint(
+                        &|k| {
+                            if let Some(v) = rw.write().unwrap().get_mut(&k) {
+                                *v += 1;
+                            }
+                        },
+                        t,
+                        n,
+                    )
+                }),
+            ],
+        );
+    }
+}
+
+/// Keys of `EntryIncrement`, shared by all threads.
+const ENTRY_KEYS: u64 = 4096;
+
+/// Counts random keys (uniform over `ENTRY_KEYS`, shared by all threads) through `incr`.
+fn run_counting(incr: &(dyn Fn(u64) + Sync), threads: usize, iters: u64) -> Sample {
+    run_parallel(threads, iters, |tid, it| {
+        let mut rng = key_of(tid as u64 + 500, 1) | 1;
+        while it.next() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            incr(key_of(0, (rng >> 20) % ENTRY_KEYS));
+        }
+    })
+    .into()
+}
+
+fn entry_part(ctx: &mut Ctx) {
+    ctx.note(format!(
+        "map EntryIncrement: every operation is `*entry(k).or_insert(0) += 1` on a key drawn \
+         uniformly from {ENTRY_KEYS} keys shared by all threads, starting from an empty map \
+         (each map with its default shard count; foldhash)"
+    ));
+    for &t in &ctx.threads() {
+        let sharded = ShardedMap::<u64, u64>::with_shards_and_hasher(32, Fh::default());
+        let dash = Dash::with_hasher(Fh::default());
+        let rw = gosync::map::RwMap::<u64, u64, Fh>::with_hasher(Fh::default());
+        let std_rw = RwLockMap::default();
+        ctx.compare(
+            FAMILY,
+            "EntryIncrement",
+            t,
+            vec![
+                Impl::new("gosync ShardedMap entry", |n| {
+                    run_counting(&|k| sharded.entry(k, |e| *e.or_insert(0) += 1), t, n)
+                }),
+                Impl::new("dashmap entry", |n| {
+                    run_counting(&|k| *dash.entry(k).or_insert(0) += 1, t, n)
+                }),
+                Impl::new("gosync RwMap entry", |n| {
+                    run_counting(&|k| rw.entry(k, |e| *e.or_insert(0) += 1), t, n)
+                }),
+                Impl::new("RwLock<HashMap> entry", |n| {
+                    run_counting(
+                        &|k| *std_rw.write().unwrap().entry(k).or_insert(0) += 1,
+                        t,
+                        n,
+                    )
+                }),
+            ],
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Memory per entry
 // ---------------------------------------------------------------------------------------------
 
@@ -1266,13 +1401,15 @@ fn cpu_part(ctx: &mut Ctx) {
 type Part = (&'static str, fn(&mut Ctx));
 
 /// The parts of the family, in order.
-const PARTS: [Part; 6] = [
+const PARTS: [Part; 8] = [
     ("cpu", cpu_part),
     ("memory", memory_part),
     ("go", go_part),
     ("bustle", bustle_part),
     ("ttl", ttl_part),
     ("zipf", zipf_part),
+    ("compute", compute_part),
+    ("entry", entry_part),
 ];
 
 /// Family entry point.
