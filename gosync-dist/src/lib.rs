@@ -63,15 +63,24 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+mod barrier;
+mod election;
 mod error;
+mod guard;
 mod mutex;
 mod queue;
 mod rt;
+mod rwmutex;
+mod semaphore;
 mod session;
 
 pub use backend::{DistGuard, DistMutex, FencingToken};
+pub use barrier::{Barrier, Entered};
+pub use election::{Election, LeaderInfo, Leadership, Observer};
 pub use error::{Error, Result};
 pub use mutex::{Mutex, MutexGuard};
+pub use rwmutex::{ReadGuard, RwMutex, WriteGuard};
+pub use semaphore::{Permit, Semaphore};
 pub use session::{LostReason, Session, SessionOptions};
 
 /// The etcd client crate this one is built on (for [`Session::with_client`] and fenced

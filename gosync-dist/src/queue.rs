@@ -26,7 +26,6 @@ use crate::session::Session;
 
 /// Which keys under a range an acquisition must wait for, and which key shapes are valid.
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // Weighted: for the semaphore
 pub(crate) enum Rule {
     /// Wait until no key of `range` (a prefix) older than ours exists (Mutex, Election,
     /// RwMutex writers; RwMutex readers with `range` = the writers' prefix).
@@ -460,7 +459,6 @@ async fn wait_weight(
 /// The keys a primitive's range may hold; any other key there belongs to a primitive whose
 /// name overlaps (e.g. `locks/a` and `locks/a/b`).
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // ReadWrite: for the read-write lock
 pub(crate) enum Shape {
     /// Direct children of the prefix: `name/<id>`.
     Flat(String),
@@ -571,4 +569,45 @@ pub(crate) fn release_in_background(held: Held) {
 /// Runs `f` with the session's runtime (blocking forms).
 pub(crate) fn blocking<F: Future>(f: F) -> F::Output {
     crate::rt::block_on(f)
+}
+
+/// Waits until `key` is written (`put`) or deleted (`!put`) at or after `from_rev`, or the
+/// watch ends for another reason; the caller checks again either way.
+pub(crate) async fn wait_key_event(
+    session: &Session,
+    key: &str,
+    from_rev: i64,
+    put: bool,
+) -> Result<()> {
+    if !put {
+        return wait_deleted(session, key, from_rev).await;
+    }
+    session.count_watch();
+    let opts = WatchOptions::new()
+        .with_start_revision(from_rev)
+        .with_filters([WatchFilterType::NoDelete]);
+    let mut stream = session
+        .request(|mut c| {
+            let opts = opts.clone();
+            async move { c.watch(key, Some(opts)).await }
+        })
+        .await?;
+    loop {
+        match stream.message().await {
+            Ok(Some(resp)) => {
+                if resp.canceled() || !resp.events().is_empty() {
+                    return Ok(());
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let e = Error::from(e);
+                if crate::error::is_transient(&e) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    return Ok(());
+                }
+                return Err(e);
+            }
+        }
+    }
 }

@@ -1,0 +1,271 @@
+//! Semaphore, RwMutex, Election and Barrier against a real single-member etcd.
+
+mod support;
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gosync_dist::{Barrier, Election, Error, RwMutex, Semaphore, Session, SessionOptions};
+use support::etcd::Etcd;
+
+async fn session(etcd: &Etcd) -> Session {
+    Session::connect(
+        SessionOptions::new(etcd.endpoints())
+            .ttl(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(20)),
+    )
+    .await
+    .expect("connect to etcd")
+}
+
+/// Records a level (units held, readers, leaders) and its maximum.
+#[derive(Default)]
+struct Level {
+    now: AtomicI64,
+    max: AtomicI64,
+}
+
+impl Level {
+    fn add(&self, n: i64) -> i64 {
+        let v = self.now.fetch_add(n, Ordering::SeqCst) + n;
+        self.max.fetch_max(v, Ordering::SeqCst);
+        v
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_never_exceeds_its_capacity_and_admits_in_order() {
+    let Some(etcd) = Etcd::start() else { return };
+    const CAPACITY: u64 = 3;
+    let level = Arc::new(Level::default());
+    let mut tasks = Vec::new();
+    for i in 0..6u64 {
+        let s = session(&etcd).await;
+        let level = level.clone();
+        tasks.push(tokio::spawn(async move {
+            let sem = Semaphore::new(&s, "sem/pool", CAPACITY).unwrap();
+            for round in 0..10u64 {
+                let w = 1 + (i + round) % CAPACITY;
+                let p = sem.acquire(w).await.unwrap();
+                let held = level.add(w as i64);
+                assert!(held <= CAPACITY as i64, "{held} units held");
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                level.add(-(w as i64));
+                p.release().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let max = level.max.load(Ordering::SeqCst);
+    assert!(max <= CAPACITY as i64);
+    assert!(max > 1, "units were never held concurrently (max {max})");
+    assert!(etcd.keys("sem/pool/").is_empty());
+
+    // Bad input.
+    let s = session(&etcd).await;
+    assert!(matches!(
+        Semaphore::new(&s, "sem/zero", 0),
+        Err(Error::InvalidArgument(_))
+    ));
+    let sem = Semaphore::new(&s, "sem/pool", CAPACITY).unwrap();
+    let e = sem.acquire(CAPACITY + 1).await.unwrap_err();
+    assert!(e.to_string().contains("capacity"), "{e}");
+    // A handle with another capacity sees the mismatch instead of miscounting.
+    let held = sem.acquire(2).await.unwrap();
+    let other = Semaphore::new(&s, "sem/pool", 5).unwrap();
+    let e = other.try_acquire(1).await.unwrap_err();
+    assert!(e.to_string().contains("same capacity"), "{e}");
+    // FIFO: with 2 of 3 held, a waiting 2 blocks a later 1 (no barging past the head).
+    let s2 = session(&etcd).await;
+    let sem2 = Semaphore::new(&s2, "sem/pool", CAPACITY).unwrap();
+    let big = tokio::spawn(async move { sem2.acquire(2).await.map(|p| p.token()) });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while etcd.keys("sem/pool/").len() < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(sem.try_acquire(1).await.unwrap().is_none());
+    held.release().await.unwrap();
+    big.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rwmutex_readers_share_writers_exclude() {
+    let Some(etcd) = Etcd::start() else { return };
+    let readers = Arc::new(Level::default());
+    let writers = Arc::new(Level::default());
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let s = session(&etcd).await;
+        let (readers, writers) = (readers.clone(), writers.clone());
+        tasks.push(tokio::spawn(async move {
+            let rw = RwMutex::new(&s, "rw/lock").unwrap();
+            for round in 0..8 {
+                if (i + round) % 3 == 0 {
+                    let g = rw.write().await.unwrap();
+                    assert_eq!(writers.add(1), 1, "two writers");
+                    assert_eq!(readers.now.load(Ordering::SeqCst), 0, "reader during write");
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    writers.add(-1);
+                    g.unlock().await.unwrap();
+                } else {
+                    let g = rw.read().await.unwrap();
+                    readers.add(1);
+                    assert_eq!(writers.now.load(Ordering::SeqCst), 0, "writer during read");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    readers.add(-1);
+                    g.unlock().await.unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(
+        readers.max.load(Ordering::SeqCst) > 1,
+        "readers never shared"
+    );
+    assert!(etcd.keys("rw/lock/").is_empty());
+
+    // A waiting writer blocks later readers (arrival order, no writer starvation).
+    let s = session(&etcd).await;
+    let rw = RwMutex::new(&s, "rw/order").unwrap();
+    let r1 = rw.read().await.unwrap();
+    let s2 = session(&etcd).await;
+    let w = tokio::spawn(async move { RwMutex::new(&s2, "rw/order").unwrap().write().await });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while etcd.keys("rw/order/").len() < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(rw.try_read().await.unwrap().is_none());
+    assert!(rw.try_write().await.unwrap().is_none());
+    r1.unlock().await.unwrap();
+    w.await.unwrap().unwrap().unlock().await.unwrap();
+    assert!(rw.try_read().await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_one_leader_at_a_time_resign_hands_over_observe_sees_all() {
+    let Some(etcd) = Etcd::start() else { return };
+    let watcher = session(&etcd).await;
+    let election = Election::new(&watcher, "elect/main").unwrap();
+    let mut observer = election.observe();
+    // The first item is the current state: no leader.
+    assert_eq!(observer.next().await.unwrap().unwrap(), None);
+
+    const CAMPAIGNERS: usize = 5;
+    let leaders = Arc::new(Level::default());
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..CAMPAIGNERS {
+        let s = session(&etcd).await;
+        let (leaders, order) = (leaders.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let e = Election::new(&s, "elect/main").unwrap();
+            let l = e.campaign(format!("c{i}")).await.unwrap();
+            assert_eq!(leaders.add(1), 1, "two leaders at once");
+            let current = e.leader().await.unwrap().expect("a leader");
+            assert_eq!(current.key, l.key());
+            l.proclaim(format!("c{i}-proclaimed")).await.unwrap();
+            order.lock().unwrap().push(l.token().get());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            leaders.add(-1);
+            l.resign().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(leaders.max.load(Ordering::SeqCst), 1);
+    let order = order.lock().unwrap().clone();
+    assert_eq!(order.len(), CAMPAIGNERS);
+
+    // The observer saw, in order: each leader with its campaign value, then its proclaimed
+    // value, and "no leader" at the end.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let item = tokio::time::timeout_at(deadline.into(), observer.next())
+            .await
+            .expect("observer items")
+            .unwrap()
+            .unwrap();
+        let done = item.is_none() && seen.len() >= 2 * CAMPAIGNERS;
+        seen.push(item);
+        if done {
+            break;
+        }
+    }
+    let leader_tokens: Vec<u64> =
+        seen.iter()
+            .flatten()
+            .map(|l| l.token)
+            .fold(Vec::new(), |mut v, t| {
+                if v.last() != Some(&t) {
+                    v.push(t);
+                }
+                v
+            });
+    assert_eq!(leader_tokens, order, "observe saw every leader in order");
+    for l in seen.iter().flatten() {
+        let v = String::from_utf8(l.value.clone()).unwrap();
+        assert!(v.starts_with('c'), "{v}");
+    }
+    assert!(seen
+        .iter()
+        .flatten()
+        .any(|l| l.value.ends_with(b"-proclaimed")));
+
+    // A resigned leader cannot proclaim; nothing is left.
+    let s = session(&etcd).await;
+    let e = Election::new(&s, "elect/main").unwrap();
+    let l = e.campaign("x").await.unwrap();
+    let mut admin = s.client().clone();
+    admin.delete(l.key(), None).await.unwrap();
+    assert!(matches!(l.proclaim("y").await, Err(Error::NotLeader)));
+    drop(l);
+    assert!(e.leader().await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barrier_enters_and_leaves_together() {
+    let Some(etcd) = Etcd::start() else { return };
+    const N: usize = 3;
+    let entered = Arc::new(AtomicUsize::new(0));
+    let left = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let s = session(&etcd).await;
+        let (entered, left) = (entered.clone(), left.clone());
+        tasks.push(tokio::spawn(async move {
+            // Stagger the arrivals so that early ones really wait.
+            tokio::time::sleep(Duration::from_millis(50 * i as u64)).await;
+            let b = Barrier::new(&s, "barrier/b", N).unwrap();
+            entered.fetch_add(1, Ordering::SeqCst);
+            let inside = b.enter().await.unwrap();
+            assert_eq!(
+                entered.load(Ordering::SeqCst),
+                N,
+                "entered before all arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(50 * (N - i) as u64)).await;
+            left.fetch_add(1, Ordering::SeqCst);
+            inside.leave().await.unwrap();
+            assert_eq!(left.load(Ordering::SeqCst), N, "left before all left");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(etcd.keys("barrier/b/").is_empty(), "the barrier cleans up");
+    let s = session(&etcd).await;
+    assert!(matches!(
+        Barrier::new(&s, "barrier/zero", 0),
+        Err(Error::InvalidArgument(_))
+    ));
+}
