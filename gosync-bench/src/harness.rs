@@ -188,8 +188,13 @@ pub struct Record {
     pub family: String,
     /// Workload name (mirrors Go's benchmark name where there is one).
     pub workload: String,
-    /// Threads (or tasks/clients) used.
+    /// The cell's thread count as labelled: Go's `-cpu` for mirrored workloads, otherwise the
+    /// threads (or tasks/clients) used.
     pub threads: usize,
+    /// OS threads the cell ran on when that differs from `threads` (e.g. 10 per `-cpu` for
+    /// Go's `SetParallelism(10)` workloads, 2 runtime workers for async tasks); 0 = `threads`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub os_threads: usize,
     /// Implementation (`gosync`, `std`, `parking_lot`, ...).
     pub implementation: String,
     /// Median ns per operation over the rounds.
@@ -200,12 +205,31 @@ pub struct Record {
     pub ns_max: f64,
     /// Rounds measured.
     pub rounds: usize,
+    /// ns/op of each round, in round order (rounds interleave the implementations, so the
+    /// k-th samples of two implementations were taken at nearly the same time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<f64>,
     /// Iterations per round.
     pub iters: u64,
     /// Latency percentiles merged over all rounds, when the workload measures them.
     pub latency: Option<Percentiles>,
     /// Median of each extra metric over the rounds.
     pub extra: BTreeMap<String, f64>,
+}
+
+impl Record {
+    /// OS threads the cell ran on.
+    pub fn os_threads(&self) -> usize {
+        if self.os_threads == 0 {
+            self.threads
+        } else {
+            self.os_threads
+        }
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A figure from Go's own benchmarks, for the Go column.
@@ -217,8 +241,27 @@ pub struct GoRecord {
     pub workload: String,
     /// GOMAXPROCS.
     pub threads: usize,
-    /// Go's reported ns/op.
+    /// Go's reported ns/op: the median of `runs` when Go ran the benchmark more than once.
     pub ns_per_op: f64,
+    /// Every ns/op Go reported for this cell (`go test -count N`), in run order.
+    #[serde(default)]
+    pub runs: Vec<f64>,
+    /// Measured in the same rounds as the Rust implementations (see `go::mirror`), rather
+    /// than by a separate `go test` run after them.
+    #[serde(default)]
+    pub interleaved: bool,
+}
+
+impl GoRecord {
+    /// Fastest and slowest of the runs (both `ns_per_op` when there is one run).
+    pub fn range(&self) -> (f64, f64) {
+        if self.runs.is_empty() {
+            return (self.ns_per_op, self.ns_per_op);
+        }
+        let min = self.runs.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self.runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (min, max)
+    }
 }
 
 /// A free-form metric that is not a timing (memory per entry, computations run, ...).
@@ -241,6 +284,7 @@ pub struct Ctx {
     quick: bool,
     go: bool,
     threads: Vec<usize>,
+    cores: usize,
     rounds: usize,
     target: Duration,
     /// All measured cells, in order.
@@ -251,6 +295,14 @@ pub struct Ctx {
     pub metrics: Vec<Metric>,
     /// Notes printed in the summary (settings, caveats).
     pub notes: Vec<String>,
+    /// Measure only workloads whose name contains this text (`--only`).
+    pub only: Option<String>,
+    /// Go benchmarks to measure interleaved with the Rust implementations (`go::mirror`).
+    pub go_mirrors: Vec<crate::go::Mirror>,
+    /// Where compiled Go test binaries go (removed when the run ends).
+    go_dir: std::path::PathBuf,
+    /// Go benchmarks that failed once (not tried again), by binary and name.
+    go_failed: Vec<String>,
     progress: ProgressBar,
 }
 
@@ -261,12 +313,17 @@ impl Ctx {
             quick,
             go: go && crate::go::available(),
             threads,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             rounds: if quick { 3 } else { 7 },
             target: Duration::from_millis(if quick { 25 } else { 100 }),
             records: Vec::new(),
             go_records: Vec::new(),
             metrics: Vec::new(),
             notes: Vec::new(),
+            only: None,
+            go_mirrors: Vec::new(),
+            go_dir: std::env::temp_dir().join(format!("gosync-bench-go-{}", std::process::id())),
+            go_failed: Vec::new(),
             progress,
         }
     }
@@ -282,6 +339,10 @@ impl Ctx {
     pub fn threads(&self) -> Vec<usize> {
         self.threads.clone()
     }
+    /// The cores this process may run on (cells with more OS threads are oversubscribed).
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
     /// Prints a line above the progress bar.
     pub fn println(&self, line: impl AsRef<str>) {
         self.progress.suspend(|| println!("{}", line.as_ref()));
@@ -292,13 +353,27 @@ impl Ctx {
         self.println(format!("  note: {text}"));
         self.notes.push(text);
     }
-    /// Adds a Go figure for the Go column.
+    /// Adds a Go figure for the Go column. Adding the same cell again (Go ran it several
+    /// times) adds a run: the cell's figure becomes the median of its runs.
     pub fn add_go(&mut self, family: &str, workload: &str, threads: usize, ns_per_op: f64) {
+        if let Some(g) = self
+            .go_records
+            .iter_mut()
+            .find(|g| g.family == family && g.workload == workload && g.threads == threads)
+        {
+            g.runs.push(ns_per_op);
+            let mut v = g.runs.clone();
+            v.sort_by(f64::total_cmp);
+            g.ns_per_op = median(&v);
+            return;
+        }
         self.go_records.push(GoRecord {
             family: family.into(),
             workload: workload.into(),
             threads,
             ns_per_op,
+            runs: vec![ns_per_op],
+            interleaved: false,
         });
     }
     /// Records a non-timing metric (and prints it).
@@ -324,19 +399,72 @@ impl Ctx {
 
     /// Calibrates, then measures the implementations interleaved, records and prints the block.
     /// The first implementation is the reference (gosync) for the ratio column.
-    pub fn compare(
+    pub fn compare(&mut self, family: &str, workload: &str, threads: usize, impls: Vec<Impl<'_>>) {
+        self.compare_with_os_threads(family, workload, threads, threads, impls);
+    }
+
+    /// [`Ctx::compare`] for a cell labelled `threads` that runs on `os_threads` OS threads (Go's
+    /// `SetParallelism(p)` workloads: `p × threads`; async tasks: the runtime's workers). The
+    /// report marks cells with more OS threads than cores as oversubscribed.
+    pub fn compare_with_os_threads(
         &mut self,
         family: &str,
         workload: &str,
         threads: usize,
+        os_threads: usize,
         mut impls: Vec<Impl<'_>>,
     ) {
+        if self
+            .only
+            .as_ref()
+            .is_some_and(|o| !workload.contains(o.as_str()))
+        {
+            return;
+        }
+        // Go's mirror of this workload, if the family registered one: one more implementation,
+        // measured in the same rounds; its figures go to the Go column, not the peers.
+        let go_failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+        let mut go_index = None;
+        if let Some((bin, name)) = self.go_mirror_for(family, workload) {
+            let failure = go_failure.clone();
+            let target = self.target;
+            let key = format!("{}:{name}", bin.display());
+            go_index = Some((impls.len(), key));
+            impls.push(Impl::new(GO_IMPL, move |n| {
+                if failure.borrow().is_some() {
+                    return Duration::from_secs(1).into();
+                }
+                // Go sizes its own run (see `go::run_once`); the result is scaled to `n`
+                // iterations so that calibration and the per-op figure work as for Rust.
+                match crate::go::run_once(&bin, &name, threads, target) {
+                    Ok(ns) => Duration::from_nanos((ns * n as f64).round().max(1.0) as u64).into(),
+                    Err(e) => {
+                        *failure.borrow_mut() = Some(e);
+                        Duration::from_secs(1).into()
+                    }
+                }
+            }));
+        }
+        // A work-only row with Go beside it proves the Go mirror (see `report::MirrorCheck`):
+        // more rounds, so that the median of the paired Rust/Go ratios rests on many pairs.
+        // (Shorter rounds would give more pairs in the same time, but Go's figure drifts up
+        // below ~25 ms: its ramp-up and goroutine start-up weigh more.)
+        let rounds = if go_index.is_some() && crate::report::is_work_only(workload) {
+            self.rounds.max(WORK_ONLY_ROUNDS)
+        } else {
+            self.rounds
+        };
         self.progress
             .set_message(format!("{family}/{workload} ×{threads}"));
         // Calibrate each implementation on its own: grow `iters` until one run takes at least
         // a fifth of the target, then scale to the target.
         let mut iters: Vec<u64> = Vec::with_capacity(impls.len());
-        for imp in impls.iter_mut() {
+        for (i, imp) in impls.iter_mut().enumerate() {
+            if go_index.as_ref().is_some_and(|(g, _)| *g == i) {
+                // Go sizes its own runs; any count works (its figure is ns/op × count).
+                iters.push(1_000_000);
+                continue;
+            }
             let mut n: u64 = 1;
             loop {
                 let s = (imp.run)(n);
@@ -362,7 +490,7 @@ impl Ctx {
         let mut ns: Vec<Vec<f64>> = vec![Vec::new(); k];
         let mut hists: Vec<Option<Histogram<u64>>> = (0..k).map(|_| None).collect();
         let mut extras: Vec<BTreeMap<String, Vec<f64>>> = vec![BTreeMap::new(); k];
-        for _round in 0..self.rounds {
+        for _round in 0..rounds {
             for (i, imp) in impls.iter_mut().enumerate() {
                 let s = (imp.run)(iters[i]);
                 ns[i].push(s.elapsed.as_nanos() as f64 / iters[i] as f64);
@@ -386,11 +514,13 @@ impl Ctx {
                 family: family.into(),
                 workload: workload.into(),
                 threads,
+                os_threads: if os_threads == threads { 0 } else { os_threads },
                 implementation: imp.name.clone(),
                 ns_per_op: median(&v),
                 ns_min: v[0],
                 ns_max: v[v.len() - 1],
                 rounds: v.len(),
+                samples: ns[i].clone(),
                 iters: iters[i],
                 latency: hists[i].as_ref().map(Percentiles::of),
                 extra: extras[i]
@@ -403,8 +533,69 @@ impl Ctx {
                     .collect(),
             });
         }
+        if let Some((i, key)) = go_index {
+            let go = block.remove(i);
+            let failure = go_failure.borrow().clone();
+            match failure {
+                Some(e) => {
+                    self.println(format!("  go: {e}"));
+                    self.go_failed.push(key);
+                }
+                None => {
+                    self.go_records.push(GoRecord {
+                        family: family.into(),
+                        workload: workload.into(),
+                        threads,
+                        ns_per_op: go.ns_per_op,
+                        runs: ns[i].clone(),
+                        interleaved: true,
+                    });
+                    block.push(go);
+                }
+            }
+        }
         self.println(format_block(&block));
+        block.retain(|r| r.implementation != GO_IMPL);
         self.records.extend(block);
+    }
+
+    /// The compiled test binary and benchmark name of Go's mirror of a workload, if one is
+    /// registered (and has not failed before). Compiles the binary on first use.
+    fn go_mirror_for(
+        &mut self,
+        family: &str,
+        workload: &str,
+    ) -> Option<(std::path::PathBuf, String)> {
+        let (target, name) = self.go_mirrors.iter().find_map(|m| {
+            (m.family == family)
+                .then(|| m.names.iter().find(|(_, w)| w == workload))
+                .flatten()
+                .map(|(g, _)| (m.target, g.clone()))
+        })?;
+        match crate::go::test_binary(&self.go_dir, target) {
+            Ok(bin) => {
+                let key = format!("{}:{name}", bin.display());
+                (!self.go_failed.contains(&key)).then_some((bin, name))
+            }
+            Err(e) => {
+                self.println(format!("  go: {e}"));
+                // Forget the target so the error is printed once.
+                self.go_mirrors.retain(|m| m.target != target);
+                None
+            }
+        }
+    }
+}
+
+/// Rounds of a work-only row (at least).
+pub const WORK_ONLY_ROUNDS: usize = 21;
+
+/// The implementation name of Go's interleaved figure in a printed block.
+pub const GO_IMPL: &str = "Go (interleaved)";
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.go_dir);
     }
 }
 
@@ -445,8 +636,15 @@ fn format_block(block: &[Record]) -> String {
     let reference = first.ns_per_op;
     let _ = writeln!(
         out,
-        "{} / {} / {} threads",
-        first.family, first.workload, first.threads
+        "{} / {} / {} threads{}",
+        first.family,
+        first.workload,
+        first.threads,
+        if first.os_threads() != first.threads {
+            format!(" ({} OS threads)", first.os_threads())
+        } else {
+            String::new()
+        }
     );
     let has_lat = block.iter().any(|r| r.latency.is_some());
     let extra_names: Vec<String> = {
@@ -531,6 +729,55 @@ mod tests {
                 assert_eq!(count.load(Ordering::Relaxed), iters, "threads={threads}");
             }
         }
+    }
+
+    /// The interleaved Go path, with a stand-in for a compiled Go test binary that prints one
+    /// benchmark line for whatever `-test.cpu` it is given.
+    #[test]
+    fn interleaved_go_figures_go_to_the_go_column() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("std-sync.test");
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = -test.cpu ] && cpu=$2; shift; done\n\
+             echo \"BenchmarkMutex-$cpu   1000   12.5 ns/op\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut ctx = Ctx::new(true, false, vec![2], ProgressBar::hidden());
+        ctx.go = true; // as if `go` were on PATH
+        ctx.go_dir = dir.path().to_path_buf();
+        crate::go::mirror(
+            &mut ctx,
+            "mutex",
+            crate::go::Target::Std("sync"),
+            &[("BenchmarkMutex", "Mutex")],
+        );
+        ctx.compare(
+            "mutex",
+            "Mutex",
+            2,
+            vec![
+                Impl::new("gosync", |n| Duration::from_nanos(10 * n).into()),
+                Impl::new("std", |n| Duration::from_nanos(11 * n).into()),
+            ],
+        );
+        // A workload without a mirror gets no Go figure.
+        ctx.compare(
+            "mutex",
+            "Other",
+            2,
+            vec![Impl::new("gosync", |n| Duration::from_nanos(10 * n).into())],
+        );
+        assert_eq!(ctx.records.len(), 3, "Go is not a peer row");
+        assert!(ctx.records.iter().all(|r| r.implementation != GO_IMPL));
+        assert_eq!(ctx.go_records.len(), 1);
+        let g = &ctx.go_records[0];
+        assert_eq!((g.workload.as_str(), g.threads), ("Mutex", 2));
+        assert!(g.interleaved);
+        assert_eq!(g.runs.len(), ctx.rounds);
+        assert!((g.ns_per_op - 12.5).abs() < 1e-9, "{}", g.ns_per_op);
     }
 
     #[test]

@@ -9,10 +9,15 @@
 //!
 //! Every workload measures all implementations interleaved in the same process (see
 //! [`harness`]), prints a table per workload, and ends with a summary: gosync's figure, the best
-//! peer's, their ratio and Go's. Results are written as JSON to `target/gosync-bench/`.
+//! peer's, their ratio and Go's, then the Go mirror check (each family's benchmark loop run
+//! without its lock in Rust and in Go: see [`gowork`]) and the counts per family. With `--go`,
+//! Go's benchmarks of the mutex, rwmutex and waitgroup families run interleaved with the Rust
+//! implementations (see [`go`]). Results are written as JSON and a self-contained HTML page to
+//! `target/gosync-bench/`.
 
 mod families;
 mod go;
+mod gowork;
 mod harness;
 mod memory;
 mod report;
@@ -22,7 +27,7 @@ mod report;
 #[global_allocator]
 static ALLOC: memory::Counting = memory::Counting;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Parser;
@@ -60,6 +65,9 @@ struct Args {
     /// Directory for results.json and report.html (default: target/gosync-bench).
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Measure only the workloads whose name contains this text (e.g. `work-only`).
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
     /// Print the summary as a Markdown table (what the README's results section holds).
     #[arg(long)]
     markdown: bool,
@@ -67,9 +75,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let out_dir = args.out_dir.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/gosync-bench")
-    });
+    let out_dir = args.out_dir.clone().unwrap_or_else(default_out_dir);
     if let Some(p) = &args.report_only {
         let report: Report = match std::fs::read_to_string(p)
             .map_err(|e| e.to_string())
@@ -162,6 +168,7 @@ fn main() {
     );
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
     let mut ctx = Ctx::new(args.quick, args.go, args.threads.clone(), pb.clone());
+    ctx.only = args.only.clone();
     let started = Instant::now();
     for (name, entry, about) in selected {
         ctx.println(format!("\n## {name}: {about}\n"));
@@ -196,12 +203,26 @@ fn main() {
     println!("total time: {:.0} s", report.meta.duration_s);
 }
 
+/// `target/gosync-bench` of the workspace this binary was built in (the workspace root is
+/// this crate's parent directory, so the path has no `..` in it).
+fn default_out_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .unwrap_or(manifest)
+        .join("target")
+        .join("gosync-bench")
+}
+
 /// Writes `results.json` (unless rebuilding from it) and `report.html` into `dir`.
-fn write_outputs(report: &Report, dir: &PathBuf, json: bool) {
+fn write_outputs(report: &Report, dir: &Path, json: bool) {
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("gosync-bench: could not create {}: {e}", dir.display());
         return;
     }
+    // Print the directory as the absolute path it resolves to (no `.` or `..` segments).
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = dir.as_path();
     if json {
         let path = dir.join("results.json");
         let text = serde_json::to_string_pretty(report).expect("serializable report");
@@ -217,40 +238,69 @@ fn write_outputs(report: &Report, dir: &PathBuf, json: bool) {
     }
 }
 
-/// One summary line per (family, workload, threads): gosync, best peer, ratio, Go.
+/// One summary line per (family, workload, threads): gosync, best peer, ratio, Go; then the Go
+/// mirror check and the counts per family.
 fn print_summary(report: &Report) {
+    println!("\n# Summary\n");
+    for l in report.legend() {
+        println!("{l}");
+    }
+    println!();
     println!(
-        "\n# Summary (ratio = best peer ns/op ÷ gosync ns/op: > 1.00 means gosync is faster)\n"
+        "{:<10} {:<28} {:>7} {:>10} {:<20} {:>10} {:>6} {:>10} {:>6}",
+        "family", "workload", "thr", "gosync", "best peer", "peer", "ratio", "Go", "÷Go"
     );
-    println!(
-        "{:<10} {:<28} {:>3} {:>10} {:<20} {:>10} {:>7} {:>10}",
-        "family", "workload", "thr", "gosync", "best peer", "peer", "ratio", "Go 1.19"
-    );
-    let rows = report.summary();
-    let wins = rows.iter().filter(|r| r.ratio() >= 1.0).count();
-    for r in &rows {
+    for r in &report.summary() {
+        let (peer, peer_ns) = match &r.best_peer {
+            Some((n, ns)) => (n.clone(), fmt_ns(*ns)),
+            None => ("-".into(), "-".into()),
+        };
         println!(
-            "{:<10} {:<28} {:>3} {:>10} {:<20} {:>10} {:>7.2} {:>10}",
+            "{:<10} {:<28} {:>7} {:>10} {:<20} {:>10} {:>6} {:>10} {:>6}",
             r.family,
             truncate(&r.workload, 28),
-            r.threads,
+            report::fmt_threads(r),
             fmt_ns(r.gosync.1),
-            truncate(&r.best_peer.0, 20),
-            fmt_ns(r.best_peer.1),
-            r.ratio(),
-            r.go.map(fmt_ns).unwrap_or_else(|| "-".into())
+            truncate(&peer, 20),
+            peer_ns,
+            report::fmt_ratio(r.ratio()),
+            report::fmt_go(r),
+            report::fmt_ratio(r.go_ratio())
         );
     }
-    println!(
-        "\ngosync at least as fast as the best peer in {wins} of {} cells.",
-        rows.len()
-    );
+    let checks = report.mirror_checks();
+    if !checks.is_empty() {
+        println!(
+            "\n# Go mirror check: work-only rows, Rust ÷ Go ns/op, median of the paired rounds (must be 1.00 ± {:.2})\n",
+            report::MIRROR_TOLERANCE
+        );
+        for c in &checks {
+            println!(
+                "{:<10} {:<16} {:>3}  rust {:>9} ±{:>3.0}%  go {:>9} ±{:>3.0}%  {:>5.3} (pairs {:.2}..{:.2})  {}",
+                c.family,
+                c.workload,
+                c.threads,
+                fmt_ns(c.rust.0),
+                c.rust.1,
+                fmt_ns(c.go.0),
+                c.go.1,
+                c.ratio(),
+                c.paired.1,
+                c.paired.2,
+                if c.ok() { "ok" } else { "OFF" }
+            );
+        }
+    }
+    println!();
+    for t in report.tallies() {
+        println!("{:<10} {}", t.family, t.line());
+    }
     for n in &report.notes {
         println!("note: {n}");
     }
 }
 
-fn compare_with(report: &Report, path: &PathBuf) {
+fn compare_with(report: &Report, path: &Path) {
     let old: Report = match std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
         .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))

@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::harness::{fmt_ns, GoRecord, Metric, Record};
 
+/// Half the min..max range as a percentage of the median.
+fn spread(min: f64, max: f64, median: f64) -> f64 {
+    (max - min) / 2.0 / median * 100.0
+}
+
 /// The JSON document a run writes.
 #[derive(Serialize, Deserialize, Clone)]
 pub struct Report {
@@ -50,6 +55,109 @@ pub struct Meta {
     pub duration_s: f64,
 }
 
+/// Workloads whose cells count as *contended* in the summary line "contended cells at ≥ 0.9×
+/// the best peer": `(family, workload prefix)`, where an empty prefix takes every workload of
+/// the family. A listed workload's cell is contended when it runs on 2 or more threads; workloads
+/// whose name contains "uncontended" (any case) and the `work-only` rows never are. Add a line
+/// here when a family gains contended workloads.
+pub const CONTENDED: &[(&str, &str)] =
+    &[("mutex", ""), ("rwmutex", ""), ("cond", ""), ("x", "sem_")];
+
+/// Whether a cell counts as contended (see [`CONTENDED`]).
+pub fn is_contended(family: &str, workload: &str, threads: usize) -> bool {
+    threads >= 2
+        && !is_work_only(workload)
+        && !workload.to_ascii_lowercase().contains("uncontended")
+        && CONTENDED
+            .iter()
+            .any(|(f, prefix)| *f == family && workload.starts_with(prefix))
+}
+
+/// A contended cell "holds" when gosync reaches at least this fraction of the best peer's
+/// throughput (best peer ns/op ÷ gosync ns/op ≥ 0.9).
+pub const CONTENDED_FLOOR: f64 = 0.9;
+
+/// Name prefix of the workloads that run a family's Go work loop with no lock (see
+/// `gowork`): one `rust` row, and Go's figure from `go/mirror`.
+pub const WORK_ONLY: &str = "work-only";
+
+/// Whether `workload` is a work-only row.
+pub fn is_work_only(workload: &str) -> bool {
+    workload.starts_with(WORK_ONLY)
+}
+
+/// The work-only rows (by name, of one family) that cover `workload`: a row named
+/// `work-only X` covers the workloads whose name contains `X` (`work-only Spin` covers
+/// `MutexSpin` and `MutexNoSpin`); the plain `work-only` row covers every other workload.
+pub fn covering_work_only<'a>(work_only: &[&'a str], workload: &str) -> Vec<&'a str> {
+    if is_work_only(workload) {
+        return vec![];
+    }
+    let specific: Vec<&str> = work_only
+        .iter()
+        .copied()
+        .filter(|w| {
+            let suffix = w[WORK_ONLY.len()..].trim();
+            !suffix.is_empty() && workload.contains(suffix)
+        })
+        .collect();
+    if !specific.is_empty() {
+        return specific;
+    }
+    work_only
+        .iter()
+        .copied()
+        .filter(|w| w[WORK_ONLY.len()..].trim().is_empty())
+        .collect()
+}
+
+/// How far (as a fraction) a work-only row's Rust figure may be from Go's before the family's
+/// Go column at that thread count is left out of the Go comparison.
+pub const MIRROR_TOLERANCE: f64 = 0.05;
+
+/// A work-only row measured on both sides.
+///
+/// The check's figure is the median of the per-round ratios Rust ÷ Go when Go ran interleaved
+/// (each pair was measured back to back, so a machine that speeds up or slows down between
+/// rounds moves both halves of a pair), else the ratio of the two medians.
+pub struct MirrorCheck {
+    /// Family.
+    pub family: String,
+    /// The work-only workload.
+    pub workload: String,
+    /// Threads (Go's `-cpu`).
+    pub threads: usize,
+    /// Rust ns/op (median) and its spread (± % of the median).
+    pub rust: (f64, f64),
+    /// Go ns/op (median of its runs) and its spread.
+    pub go: (f64, f64),
+    /// Rust ÷ Go: the median of the paired per-round ratios (or the ratio of the medians),
+    /// with the smallest and largest paired ratio.
+    pub paired: (f64, f64, f64),
+}
+
+impl MirrorCheck {
+    /// Rust ns/op ÷ Go ns/op: 1.00 means the loops cost the same.
+    pub fn ratio(&self) -> f64 {
+        self.paired.0
+    }
+    /// Whether the ratio is within [`MIRROR_TOLERANCE`] of 1.
+    pub fn ok(&self) -> bool {
+        (self.ratio() - 1.0).abs() <= MIRROR_TOLERANCE
+    }
+}
+
+/// Whether Go's figure for a cell may be compared with gosync's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoCheck {
+    /// The family's work-only rows at this thread count agree with Go.
+    Checked,
+    /// The family runs no Go work loop, so there is nothing to check.
+    NoLoop,
+    /// A work-only row of the family disagrees with Go (or has no Go figure): left out.
+    Failed,
+}
+
 /// One summary row: a workload at a thread count.
 pub struct SummaryRow {
     /// Family.
@@ -58,24 +166,195 @@ pub struct SummaryRow {
     pub workload: String,
     /// Threads.
     pub threads: usize,
+    /// OS threads the cell ran on.
+    pub os_threads: usize,
+    /// More OS threads than cores.
+    pub oversubscribed: bool,
     /// gosync's implementation name and ns/op.
     pub gosync: (String, f64),
-    /// The fastest peer's name and ns/op.
-    pub best_peer: (String, f64),
-    /// Go's ns/op, when measured.
-    pub go: Option<f64>,
+    /// The fastest peer's name and ns/op, when the workload has a peer.
+    pub best_peer: Option<(String, f64)>,
+    /// Go's ns/op, when measured, and whether it may be compared.
+    pub go: Option<(f64, GoCheck)>,
+    /// Counts as contended (see [`CONTENDED`]).
+    pub contended: bool,
 }
 
 impl SummaryRow {
-    /// Best peer ns/op ÷ gosync ns/op: above 1 gosync is faster.
+    /// Best peer ns/op ÷ gosync ns/op: above 1 gosync is faster (NaN without a peer).
     pub fn ratio(&self) -> f64 {
-        self.best_peer.1 / self.gosync.1
+        self.best_peer
+            .as_ref()
+            .map_or(f64::NAN, |p| p.1 / self.gosync.1)
+    }
+    /// Go ns/op ÷ gosync ns/op: above 1 gosync is faster (NaN without Go).
+    pub fn go_ratio(&self) -> f64 {
+        self.go.map_or(f64::NAN, |g| g.0 / self.gosync.1)
+    }
+}
+
+/// Counts of one family (or of all).
+#[derive(Default, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// Family name, or "all".
+    pub family: String,
+    /// Cells with a peer, and those where gosync is at least as fast as the best peer.
+    pub cells: usize,
+    /// See `cells`.
+    pub wins: usize,
+    /// Contended cells with a peer, and those at ≥ [`CONTENDED_FLOOR`] of the best peer.
+    pub contended: usize,
+    /// See `contended`.
+    pub contended_held: usize,
+    /// Cells with a comparable Go figure, and those where gosync is faster than Go.
+    pub go_cells: usize,
+    /// See `go_cells`.
+    pub go_wins: usize,
+    /// Cells with a Go figure left out because the family's work-only check failed.
+    pub go_left_out: usize,
+    /// Cells running on more OS threads than cores.
+    pub oversubscribed: usize,
+}
+
+impl Tally {
+    fn add(&mut self, r: &SummaryRow) {
+        if r.best_peer.is_some() {
+            self.cells += 1;
+            self.wins += usize::from(r.ratio() >= 1.0);
+            if r.contended {
+                self.contended += 1;
+                self.contended_held += usize::from(r.ratio() >= CONTENDED_FLOOR);
+            }
+        }
+        match r.go {
+            Some((go, GoCheck::Checked | GoCheck::NoLoop)) => {
+                self.go_cells += 1;
+                self.go_wins += usize::from(r.gosync.1 < go);
+            }
+            Some((_, GoCheck::Failed)) => self.go_left_out += 1,
+            None => {}
+        }
+        self.oversubscribed += usize::from(r.oversubscribed);
+    }
+
+    /// The three counts as one line of text.
+    pub fn line(&self) -> String {
+        let mut s = format!("gosync ≥ best peer: {} of {}", self.wins, self.cells);
+        if self.contended > 0 {
+            s += &format!(
+                " · contended cells at ≥ {CONTENDED_FLOOR}× the best peer: {} of {}",
+                self.contended_held, self.contended
+            );
+        }
+        if self.go_cells > 0 || self.go_left_out > 0 {
+            s += &format!(
+                " · faster than Go on {} of {} mirrored cells",
+                self.go_wins, self.go_cells
+            );
+            if self.go_left_out > 0 {
+                s += &format!(
+                    " ({} more left out: work-only check failed)",
+                    self.go_left_out
+                );
+            }
+        }
+        s
+    }
+}
+
+/// Formats a thread count, starred when the cell is oversubscribed.
+pub fn fmt_threads(r: &SummaryRow) -> String {
+    let mut s = r.threads.to_string();
+    if r.os_threads != r.threads {
+        s += &format!(" ({})", r.os_threads);
+    }
+    if r.oversubscribed {
+        s.push('*');
+    }
+    s
+}
+
+/// Formats Go's figure, daggered when it is left out of the comparison.
+pub fn fmt_go(r: &SummaryRow) -> String {
+    match r.go {
+        None => "-".into(),
+        Some((ns, GoCheck::Failed)) => format!("{}†", fmt_ns(ns)),
+        Some((ns, _)) => fmt_ns(ns),
+    }
+}
+
+/// Formats a ratio, or "-" when there is none.
+pub fn fmt_ratio(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        "-".into()
     }
 }
 
 impl Report {
-    /// Rows for the summary, in measurement order. Workloads without a gosync row or without a
-    /// peer are left out.
+    /// Every work-only row that has both a Rust and a Go figure, in measurement order.
+    pub fn mirror_checks(&self) -> Vec<MirrorCheck> {
+        self.records
+            .iter()
+            .filter(|r| is_work_only(&r.workload))
+            .filter_map(|r| {
+                let g = self.go.iter().find(|g| {
+                    g.family == r.family && g.workload == r.workload && g.threads == r.threads
+                })?;
+                let (gmin, gmax) = g.range();
+                let paired =
+                    if g.interleaved && r.samples.len() == g.runs.len() && !g.runs.is_empty() {
+                        let mut v: Vec<f64> =
+                            r.samples.iter().zip(&g.runs).map(|(a, b)| a / b).collect();
+                        v.sort_by(f64::total_cmp);
+                        (crate::harness::median(&v), v[0], v[v.len() - 1])
+                    } else {
+                        let q = r.ns_per_op / g.ns_per_op;
+                        (q, q, q)
+                    };
+                Some(MirrorCheck {
+                    paired,
+                    family: r.family.clone(),
+                    workload: r.workload.clone(),
+                    threads: r.threads,
+                    rust: (r.ns_per_op, spread(r.ns_min, r.ns_max, r.ns_per_op)),
+                    go: (g.ns_per_op, spread(gmin, gmax, g.ns_per_op)),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether Go's figure for `workload` of `family` at `threads` may be compared with
+    /// gosync's: the work-only rows that cover the workload (see [`covering_work_only`]) must
+    /// have a Go figure at that thread count, within [`MIRROR_TOLERANCE`].
+    pub fn go_check(&self, family: &str, workload: &str, threads: usize) -> GoCheck {
+        let mut names: Vec<&str> = Vec::new();
+        for r in self.records.iter().filter(|r| r.family == family) {
+            if is_work_only(&r.workload) && !names.contains(&r.workload.as_str()) {
+                names.push(&r.workload);
+            }
+        }
+        let covering = covering_work_only(&names, workload);
+        if covering.is_empty() {
+            return GoCheck::NoLoop;
+        }
+        let checks = self.mirror_checks();
+        let ok = covering.iter().all(|w| {
+            checks
+                .iter()
+                .find(|c| c.family == family && c.workload == *w && c.threads == threads)
+                .is_some_and(MirrorCheck::ok)
+        });
+        if ok {
+            GoCheck::Checked
+        } else {
+            GoCheck::Failed
+        }
+    }
+
+    /// Rows for the summary, in measurement order. Workloads without a gosync row, or with
+    /// neither a peer nor a Go figure, are left out (so are the work-only rows).
     pub fn summary(&self) -> Vec<SummaryRow> {
         let mut order: Vec<(String, String, usize)> = Vec::new();
         let mut groups: BTreeMap<(String, String, usize), Vec<&Record>> = BTreeMap::new();
@@ -99,32 +378,74 @@ impl Report {
         let mut rows = Vec::new();
         for k in order2 {
             let rs = &groups[&k];
-            let gosync = rs.iter().find(|r| r.implementation.starts_with("gosync"));
+            let Some(g) = rs.iter().find(|r| r.implementation.starts_with("gosync")) else {
+                continue;
+            };
             let best = rs
                 .iter()
                 .filter(|r| !r.implementation.starts_with("gosync"))
                 .min_by(|a, b| a.ns_per_op.total_cmp(&b.ns_per_op));
-            let (Some(g), Some(b)) = (gosync, best) else {
-                continue;
-            };
             let go = self
                 .go
                 .iter()
                 .find(|x| x.family == k.0 && x.workload == k.1 && x.threads == k.2)
-                .map(|x| x.ns_per_op);
+                .map(|x| (x.ns_per_op, self.go_check(&k.0, &k.1, k.2)));
+            if best.is_none() && go.is_none() {
+                continue;
+            }
+            let os_threads = rs.iter().map(|r| r.os_threads()).max().unwrap_or(k.2);
             rows.push(SummaryRow {
+                contended: is_contended(&k.0, &k.1, k.2),
                 family: k.0,
                 workload: k.1,
                 threads: k.2,
+                os_threads,
+                oversubscribed: os_threads > self.meta.cores,
                 gosync: (g.implementation.clone(), g.ns_per_op),
-                best_peer: (b.implementation.clone(), b.ns_per_op),
+                best_peer: best.map(|b| (b.implementation.clone(), b.ns_per_op)),
                 go,
             });
         }
         rows
     }
 
-    /// The summary as a Markdown table (for the README).
+    /// One tally per family (in measurement order), then the total (family "all").
+    pub fn tallies(&self) -> Vec<Tally> {
+        let rows = self.summary();
+        let mut out: Vec<Tally> = Vec::new();
+        let mut all = Tally {
+            family: "all".into(),
+            ..Tally::default()
+        };
+        for r in &rows {
+            if !out.iter().any(|t| t.family == r.family) {
+                out.push(Tally {
+                    family: r.family.clone(),
+                    ..Tally::default()
+                });
+            }
+            let t = out
+                .iter_mut()
+                .find(|t| t.family == r.family)
+                .expect("just added");
+            t.add(r);
+            all.add(r);
+        }
+        out.push(all);
+        out
+    }
+
+    /// The legend lines for the marks the summary uses.
+    pub fn legend(&self) -> Vec<String> {
+        let m = &self.meta;
+        vec![
+            "ratio = best peer's ns/op ÷ gosync's; ÷Go = Go's ns/op ÷ gosync's (above 1.00 gosync is faster); medians of interleaved rounds.".into(),
+            format!("threads = the cell's thread count (Go's -cpu); (n) = OS threads when they differ; * = oversubscribed: more OS threads than the machine's {} cores.", m.cores),
+            format!("† = Go figure left out of the Go comparison: the work-only row for its loop at that thread count is not within ±{:.0}% of Go's.", MIRROR_TOLERANCE * 100.0),
+        ]
+    }
+
+    /// The summary as Markdown: per-family counts, the Go mirror check, then one row per cell.
     pub fn summary_markdown(&self) -> String {
         let mut out = String::new();
         let m = &self.meta;
@@ -145,26 +466,89 @@ impl Report {
             if m.quick { "quick" } else { "full" },
             m.duration_s
         );
-        let _ = writeln!(out, "ratio = best peer's ns/op ÷ gosync's (above 1.00 gosync is faster); medians of interleaved rounds.\n");
+        for l in self.legend() {
+            let _ = writeln!(out, "{l}  ");
+        }
+        out.push('\n');
+        out.push_str(&self.tallies_markdown());
+        out.push('\n');
+        out.push_str(&self.mirror_markdown());
         let _ = writeln!(
             out,
-            "| family | workload | threads | gosync | best peer | peer | ratio | Go 1.19 |"
+            "| family | workload | threads | gosync | best peer | peer | ratio | Go | ÷Go |"
         );
-        let _ = writeln!(out, "|---|---|---:|---:|---|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---|---:|---:|---|---:|---:|---:|---:|");
         for r in self.summary() {
+            let (peer, peer_ns) = match &r.best_peer {
+                Some((n, ns)) => (n.clone(), fmt_ns(*ns)),
+                None => ("-".into(), "-".into()),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.family,
                 r.workload,
-                r.threads,
+                fmt_threads(&r),
                 fmt_ns(r.gosync.1),
-                r.best_peer.0,
-                fmt_ns(r.best_peer.1),
-                r.ratio(),
-                r.go.map(fmt_ns).unwrap_or_else(|| "-".into())
+                peer,
+                peer_ns,
+                fmt_ratio(r.ratio()),
+                fmt_go(&r),
+                fmt_ratio(r.go_ratio())
             );
         }
+        out
+    }
+
+    /// The per-family counts as a Markdown list.
+    pub fn tallies_markdown(&self) -> String {
+        let mut out = String::new();
+        for t in self.tallies() {
+            let name = if t.family == "all" {
+                "**all families**".to_string()
+            } else {
+                format!("**{}**", t.family)
+            };
+            let _ = writeln!(out, "- {name}: {}", t.line());
+        }
+        out
+    }
+
+    /// The work-only rows as a Markdown table (empty when Go did not run).
+    pub fn mirror_markdown(&self) -> String {
+        let checks = self.mirror_checks();
+        if checks.is_empty() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Go mirror check: each family's benchmark loop without its lock, Rust ÷ Go (must be 1.00 ± {:.2}).\n",
+            MIRROR_TOLERANCE
+        );
+        let _ = writeln!(
+            out,
+            "| family | work-only row | threads | Rust | ± | Go | ± | Rust ÷ Go | pairs min..max | |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---|---|");
+        for c in &checks {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.0}% | {} | {:.0}% | {:.3} | {:.2}..{:.2} | {} |",
+                c.family,
+                c.workload,
+                c.threads,
+                fmt_ns(c.rust.0),
+                c.rust.1,
+                fmt_ns(c.go.0),
+                c.go.1,
+                c.ratio(),
+                c.paired.1,
+                c.paired.2,
+                if c.ok() { "ok" } else { "**off**" }
+            );
+        }
+        out.push('\n');
         out
     }
 
@@ -187,23 +571,68 @@ impl Report {
         // Summary table.
         let rows = self.summary();
         if !rows.is_empty() {
-            out.push_str("<h2>Summary</h2>\n<table class=\"summary\"><tr><th>family</th><th>workload</th><th>threads</th><th>gosync</th><th>best peer</th><th>peer</th><th>ratio</th><th>Go 1.19</th></tr>\n");
-            for r in &rows {
-                let cls = if r.ratio() >= 1.0 { "win" } else { "loss" };
+            out.push_str("<h2>Summary</h2>\n<ul class=\"tally\">\n");
+            for t in self.tallies() {
                 let _ = writeln!(
                     out,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{:.2}</td><td>{}</td></tr>",
-                    esc(&r.family),
-                    esc(&r.workload),
-                    r.threads,
-                    fmt_ns(r.gosync.1),
-                    esc(&r.best_peer.0),
-                    fmt_ns(r.best_peer.1),
-                    r.ratio(),
-                    r.go.map(fmt_ns).unwrap_or_else(|| "-".into())
+                    "<li><b>{}</b>: {}</li>",
+                    esc(&t.family),
+                    esc(&t.line())
                 );
             }
-            out.push_str("</table>\n");
+            out.push_str("</ul>\n");
+            let checks = self.mirror_checks();
+            if !checks.is_empty() {
+                let _ = writeln!(out, "<p>Go mirror check: each family's benchmark loop without its lock, Rust ÷ Go (must be 1.00 ± {MIRROR_TOLERANCE:.2}).</p>\n<table class=\"summary\"><tr><th>family</th><th>work-only row</th><th>threads</th><th>Rust</th><th>Go</th><th>Rust ÷ Go</th></tr>");
+                for c in &checks {
+                    let cls = if c.ok() { "win" } else { "loss" };
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ±{:.0}%</td><td>{} ±{:.0}%</td><td class=\"{cls}\">{:.3}</td></tr>",
+                        esc(&c.family),
+                        esc(&c.workload),
+                        c.threads,
+                        fmt_ns(c.rust.0),
+                        c.rust.1,
+                        fmt_ns(c.go.0),
+                        c.go.1,
+                        c.ratio()
+                    );
+                }
+                out.push_str("</table>\n");
+            }
+            out.push_str("<table class=\"summary\"><tr><th>family</th><th>workload</th><th>threads</th><th>gosync</th><th>best peer</th><th>peer</th><th>ratio</th><th>Go</th><th>÷Go</th></tr>\n");
+            for r in &rows {
+                let cls = if !r.ratio().is_finite() {
+                    ""
+                } else if r.ratio() >= 1.0 {
+                    "win"
+                } else {
+                    "loss"
+                };
+                let (peer, peer_ns) = match &r.best_peer {
+                    Some((n, ns)) => (n.clone(), fmt_ns(*ns)),
+                    None => ("-".into(), "-".into()),
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&r.family),
+                    esc(&r.workload),
+                    esc(&fmt_threads(r)),
+                    fmt_ns(r.gosync.1),
+                    esc(&peer),
+                    peer_ns,
+                    fmt_ratio(r.ratio()),
+                    esc(&fmt_go(r)),
+                    fmt_ratio(r.go_ratio())
+                );
+            }
+            out.push_str("</table>\n<p class=\"meta\">");
+            for l in self.legend() {
+                let _ = write!(out, "{}<br>", esc(&l));
+            }
+            out.push_str("</p>\n");
         }
         // One section per family, one chart per workload.
         let mut families: Vec<String> = Vec::new();
@@ -530,4 +959,181 @@ fn metric_chart(name: &str, ms: &[&Metric]) -> String {
     );
     out.push_str("</svg></figure>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(cores: usize) -> Meta {
+        Meta {
+            date_utc: "2026-01-01 00:00 UTC".into(),
+            command: "test".into(),
+            cpu: "test".into(),
+            cores,
+            load_before: String::new(),
+            quick: true,
+            go_version: None,
+            rustc: "rustc".into(),
+            duration_s: 0.0,
+        }
+    }
+
+    fn rec(family: &str, workload: &str, threads: usize, imp: &str, ns: f64) -> Record {
+        Record {
+            family: family.into(),
+            workload: workload.into(),
+            threads,
+            os_threads: 0,
+            implementation: imp.into(),
+            ns_per_op: ns,
+            ns_min: ns * 0.9,
+            ns_max: ns * 1.1,
+            rounds: 3,
+            iters: 1,
+            samples: Vec::new(),
+            latency: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    fn go(family: &str, workload: &str, threads: usize, ns: f64) -> GoRecord {
+        GoRecord {
+            family: family.into(),
+            workload: workload.into(),
+            threads,
+            ns_per_op: ns,
+            runs: vec![ns],
+            interleaved: false,
+        }
+    }
+
+    fn report(records: Vec<Record>, go: Vec<GoRecord>) -> Report {
+        Report {
+            meta: meta(2),
+            records,
+            go,
+            metrics: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn contended_set_is_the_listed_families_at_two_threads_or_more() {
+        assert!(is_contended("mutex", "Mutex", 2));
+        assert!(!is_contended("mutex", "Mutex", 1));
+        assert!(!is_contended("mutex", "MutexUncontended", 8));
+        assert!(!is_contended("rwmutex", "RWMutexUncontended", 4));
+        assert!(!is_contended("mutex", "work-only", 4));
+        assert!(is_contended("cond", "Cond1", 2));
+        assert!(is_contended("x", "sem_blocking_contended", 4));
+        assert!(!is_contended("x", "sem_async_uncontended", 4));
+        assert!(!is_contended("x", "singleflight_stampede", 1000));
+        assert!(!is_contended("map", "LoadMostlyHits", 8));
+    }
+
+    #[test]
+    fn go_is_compared_only_where_the_work_only_row_agrees() {
+        let r = report(
+            vec![
+                rec("mutex", "work-only", 1, "rust", 30.0),
+                rec("mutex", "work-only", 2, "rust", 40.0),
+                rec("mutex", "MutexWork", 1, "gosync", 35.0),
+                rec("mutex", "MutexWork", 1, "std", 36.0),
+                rec("mutex", "MutexWork", 2, "gosync", 50.0),
+                rec("mutex", "MutexWork", 2, "std", 45.0),
+                rec("cond", "Cond1", 2, "gosync", 900.0),
+                rec("cond", "Cond1", 2, "std", 1000.0),
+            ],
+            vec![
+                go("mutex", "work-only", 1, 31.0), // 0.97: ok
+                go("mutex", "work-only", 2, 30.0), // 1.33: off
+                go("mutex", "MutexWork", 1, 40.0),
+                go("mutex", "MutexWork", 2, 60.0),
+                go("cond", "Cond1", 2, 800.0),
+            ],
+        );
+        let checks = r.mirror_checks();
+        assert_eq!(checks.len(), 2);
+        assert!(checks[0].ok() && !checks[1].ok());
+        assert_eq!(r.go_check("mutex", "MutexWork", 1), GoCheck::Checked);
+        assert_eq!(r.go_check("mutex", "MutexWork", 2), GoCheck::Failed);
+        assert_eq!(r.go_check("mutex", "MutexWork", 4), GoCheck::Failed); // no row at 4
+        assert_eq!(r.go_check("cond", "Cond1", 2), GoCheck::NoLoop);
+
+        let rows = r.summary();
+        assert_eq!(rows.len(), 3, "work-only rows are not summary rows");
+        let t = r.tallies();
+        let mutex = t.iter().find(|t| t.family == "mutex").unwrap();
+        // MutexWork ×1: gosync 35 vs std 36 (win), vs Go 40 (faster); ×2: a loss, Go left out.
+        assert_eq!((mutex.wins, mutex.cells), (1, 2));
+        assert_eq!((mutex.contended_held, mutex.contended), (1, 1)); // 45/50 = 0.9
+        assert_eq!(
+            (mutex.go_wins, mutex.go_cells, mutex.go_left_out),
+            (1, 1, 1)
+        );
+        let all = t.last().unwrap();
+        assert_eq!(all.family, "all");
+        // cond: 1000/900 win, contended, slower than Go's 800.
+        assert_eq!((all.wins, all.cells), (2, 3));
+        assert_eq!((all.contended_held, all.contended), (2, 2));
+        assert_eq!((all.go_wins, all.go_cells, all.go_left_out), (1, 2, 1));
+        assert!(all
+            .line()
+            .contains("faster than Go on 1 of 2 mirrored cells"));
+        assert!(all
+            .line()
+            .contains("contended cells at ≥ 0.9× the best peer: 2 of 2"));
+        let md = r.summary_markdown();
+        assert!(
+            md.contains(
+                "| mutex | MutexWork | 2 | 50.0ns | std | 45.0ns | 0.90 | 60.0ns† | 1.20 |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| mutex | work-only | 2 | 40.0ns |"), "{md}");
+    }
+
+    #[test]
+    fn each_workload_is_covered_by_its_own_loop() {
+        let rows = ["work-only", "work-only Spin"];
+        assert_eq!(covering_work_only(&rows, "MutexWork"), ["work-only"]);
+        assert_eq!(covering_work_only(&rows, "MutexSpin"), ["work-only Spin"]);
+        assert_eq!(covering_work_only(&rows, "MutexNoSpin"), ["work-only Spin"]);
+        assert!(covering_work_only(&rows, "work-only Spin").is_empty());
+        assert!(covering_work_only(&[], "Cond1").is_empty());
+        assert!(covering_work_only(&["work-only Spin"], "Mutex").is_empty());
+    }
+
+    #[test]
+    fn oversubscribed_cells_are_marked() {
+        let mut slack = rec("mutex", "MutexSlack", 1, "gosync", 10.0);
+        slack.os_threads = 10;
+        let mut peer = rec("mutex", "MutexSlack", 1, "std", 10.0);
+        peer.os_threads = 10;
+        let r = report(
+            vec![
+                slack,
+                peer,
+                rec("mutex", "Mutex", 2, "gosync", 10.0),
+                rec("mutex", "Mutex", 2, "std", 10.0),
+                rec("mutex", "Mutex", 4, "gosync", 10.0),
+                rec("mutex", "Mutex", 4, "std", 10.0),
+            ],
+            Vec::new(),
+        );
+        let rows = r.summary();
+        let marks: Vec<String> = rows.iter().map(fmt_threads).collect();
+        assert_eq!(marks, ["1 (10)*", "2", "4*"]);
+        assert_eq!(r.tallies().last().unwrap().oversubscribed, 2);
+    }
+
+    #[test]
+    fn go_runs_report_their_range() {
+        let mut g = go("mutex", "Mutex", 1, 20.0);
+        g.runs = vec![22.0, 20.0, 19.0];
+        assert_eq!(g.range(), (19.0, 22.0));
+        g.runs.clear();
+        assert_eq!(g.range(), (20.0, 20.0));
+    }
 }

@@ -28,7 +28,7 @@ fn build_report(dir: &Path) -> PathBuf {
     );
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(
-        md.contains("| mutex | Mutex | 4 |"),
+        md.contains("| mutex | Mutex | 4* |"),
         "markdown summary missing rows:\n{md}"
     );
     dir.join("report.html")

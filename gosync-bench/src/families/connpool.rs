@@ -24,6 +24,9 @@ use gosync::connpool as gp;
 const POOL: usize = 8;
 const FAMILY: &str = "connpool";
 
+/// Worker threads of the tokio runtime the async cells run on (their OS thread count).
+const RUNTIME_WORKERS: usize = 2;
+
 // ---------------------------------------------------------------- the echo server
 
 /// An in-process TCP echo server, started once: one thread running a single-threaded
@@ -252,7 +255,7 @@ where
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(RUNTIME_WORKERS)
         .enable_all()
         .build()
         .expect("tokio runtime")
@@ -349,10 +352,11 @@ fn asynchronous(ctx: &mut Ctx) {
     let b = rt.block_on(bb8_pool(Trivial));
     let d = rt.block_on(deadpool_pool(Trivial));
     for &t in &clients(ctx) {
-        ctx.compare(
+        ctx.compare_with_os_threads(
             FAMILY,
             "async/trivial",
             t,
+            RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
                     run_tasks(&rt, t, iters, |n| {
@@ -399,10 +403,11 @@ fn asynchronous(ctx: &mut Ctx) {
     let b = rt.block_on(bb8_pool(TcpAsync));
     let d = rt.block_on(deadpool_pool(TcpAsync));
     for &t in &clients(ctx) {
-        ctx.compare(
+        ctx.compare_with_os_threads(
             FAMILY,
             "async/tcp",
             t,
+            RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
                     run_tasks(&rt, t, iters, |n| {

@@ -15,6 +15,10 @@
 //!   move under the lock, the others touch every 4th word of a private 32 KiB array and then
 //!   yield (Go yields by a channel round-trip with a fresh goroutine; here `yield_now`).
 //!
+//! `work-only` and `work-only Spin` run the Work and Spin loops with no lock at all, in Rust and
+//! (from `go/mirror`) in Go: where the two agree, the locked rows compare the locks. The loops
+//! are [`crate::gowork`]'s copies of what Go compiles (see there).
+//!
 //! `Fairness` (not in Go): every thread re-locks at once after a ~10 µs critical section (the
 //! shape of Go's `TestMutexFairness`/golang/go#13086 "lock skew"), recording how long each
 //! acquisition waited. Go's starvation mode caps the wait near its 1 ms threshold plus a queue
@@ -30,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
+use crate::gowork;
 use crate::harness::{latency_histogram, run_parallel, Ctx, Impl, Sample};
 
 /// A lock guarding an `Accounts` value, over the four implementations.
@@ -94,15 +99,6 @@ type Gosync = gosync::Mutex<Accounts>;
 type Std = std::sync::Mutex<Accounts>;
 type Pl = parking_lot::Mutex<Accounts>;
 
-/// Go's `work(k)`: `foo *= 2; foo /= 2` k times on a thread-local value.
-#[inline]
-fn work(acc: &mut u64, k: u32) {
-    for _ in 0..k {
-        *acc = black_box(*acc * 2);
-        *acc /= 2;
-    }
-}
-
 /// Go's `acc0 -= 100; acc1 += 100` under the lock.
 #[inline]
 fn transfer(a: &mut Accounts) {
@@ -122,16 +118,26 @@ fn uncontended<L: Lock>(threads: usize, iters: u64) -> Sample {
 }
 
 /// `BenchmarkMutex` / `Slack` / `Work` / `WorkSlack`: a shared lock, empty section, then
-/// `work(local_work)` outside.
-fn shared<L: Lock>(threads: usize, iters: u64, local_work: u32) -> Sample {
+/// Go's work loop outside (`work` = Work/WorkSlack; Go compiles the loop to 100 empty rounds).
+fn shared<L: Lock>(threads: usize, iters: u64, work: bool) -> Sample {
     let lock = L::default();
     run_parallel(threads, iters, |_, it| {
-        let mut local = 0u64;
         while it.next() {
             lock.with(|_| {});
-            work(&mut local, local_work);
+            if work {
+                gowork::empty_loop(100);
+            }
         }
-        black_box(local);
+    })
+    .into()
+}
+
+/// `work-only`: `BenchmarkMutexWork` without the lock.
+fn work_only(threads: usize, iters: u64) -> Sample {
+    run_parallel(threads, iters, |_, it| {
+        while it.next() {
+            gowork::empty_loop(100);
+        }
     })
     .into()
 }
@@ -143,9 +149,19 @@ fn spin<L: Lock>(threads: usize, iters: u64) -> Sample {
         let mut data = vec![0u64; 16 << 10];
         while it.next() {
             lock.with(transfer);
-            for i in (0..data.len()).step_by(4) {
-                data[i] += 1;
-            }
+            gowork::stride_inc(&mut data);
+        }
+        black_box(&data);
+    })
+    .into()
+}
+
+/// `work-only Spin`: `BenchmarkMutexSpin` without the locked transfer.
+fn spin_work_only(threads: usize, iters: u64) -> Sample {
+    run_parallel(threads, iters, |_, it| {
+        let mut data = vec![0u64; 16 << 10];
+        while it.next() {
+            gowork::stride_inc(&mut data);
         }
         black_box(&data);
     })
@@ -164,9 +180,7 @@ fn no_spin<L: Lock>(threads: usize, iters: u64) -> Sample {
             if local % 4 == 0 {
                 lock.with(transfer);
             } else {
-                for i in (0..data.len()).step_by(4) {
-                    data[i] += 1;
-                }
+                gowork::stride_inc(&mut data);
                 std::thread::yield_now();
             }
         }
@@ -231,11 +245,42 @@ const GO_NAMES: &[(&str, &str)] = &[
     ("BenchmarkMutexNoSpin", "MutexNoSpin"),
 ];
 
+/// The work-only rows' Go side, in `go/mirror`.
+const GO_MIRROR_NAMES: &[(&str, &str)] = &[
+    ("BenchmarkMutexWorkOnly", "work-only"),
+    ("BenchmarkMutexSpinWorkOnly", "work-only Spin"),
+];
+
 /// The family's entry point.
 pub fn run(ctx: &mut Ctx) {
     let threads = ctx.threads();
     // A spinlock is only safe from livelock when threads ≤ cores.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = ctx.cores();
+    // With --go, Go's benchmarks run interleaved with the Rust implementations of each cell.
+    crate::go::mirror(ctx, "mutex", crate::go::Target::Std("sync"), GO_NAMES);
+    crate::go::mirror(
+        ctx,
+        "mutex",
+        crate::go::Target::Dir("go/mirror"),
+        GO_MIRROR_NAMES,
+    );
+    // Go's loops without the lock (Go's side: go/mirror).
+    for &t in &threads {
+        ctx.compare(
+            "mutex",
+            "work-only",
+            t,
+            vec![Impl::new("rust", |n| work_only(t, n))],
+        );
+    }
+    for &t in &threads {
+        ctx.compare(
+            "mutex",
+            "work-only Spin",
+            t,
+            vec![Impl::new("rust", |n| spin_work_only(t, n))],
+        );
+    }
     for &t in &threads {
         ctx.compare(
             "mutex",
@@ -250,24 +295,25 @@ pub fn run(ctx: &mut Ctx) {
             ),
         );
     }
-    for (name, work_k, slack) in [
-        ("Mutex", 0, 1),
-        ("MutexSlack", 0, 10),
-        ("MutexWork", 100, 1),
-        ("MutexWorkSlack", 100, 10),
+    for (name, work, slack) in [
+        ("Mutex", false, 1),
+        ("MutexSlack", false, 10),
+        ("MutexWork", true, 1),
+        ("MutexWorkSlack", true, 10),
     ] {
         for &t in &threads {
             let n_threads = t * slack;
-            ctx.compare(
+            ctx.compare_with_os_threads(
                 "mutex",
                 name,
                 t,
+                n_threads,
                 impls(
                     n_threads <= cores,
-                    |n| shared::<Gosync>(n_threads, n, work_k),
-                    |n| shared::<Std>(n_threads, n, work_k),
-                    |n| shared::<Pl>(n_threads, n, work_k),
-                    |n| shared::<SpinLock>(n_threads, n, work_k),
+                    |n| shared::<Gosync>(n_threads, n, work),
+                    |n| shared::<Std>(n_threads, n, work),
+                    |n| shared::<Pl>(n_threads, n, work),
+                    |n| shared::<SpinLock>(n_threads, n, work),
                 ),
             );
         }
@@ -287,10 +333,11 @@ pub fn run(ctx: &mut Ctx) {
         );
     }
     for &t in &threads {
-        ctx.compare(
+        ctx.compare_with_os_threads(
             "mutex",
             "MutexNoSpin",
             t,
+            4 * t,
             impls(
                 false,
                 |n| no_spin::<Gosync>(t, n),
@@ -313,14 +360,5 @@ pub fn run(ctx: &mut Ctx) {
                 |n| fairness::<SpinLock>(t, n),
             ),
         );
-    }
-    if ctx.go_enabled() {
-        let rows = crate::go::bench_std(
-            ctx,
-            "sync",
-            "^BenchmarkMutex(Uncontended|Slack|Work|WorkSlack|Spin|NoSpin)?$",
-            &threads,
-        );
-        crate::go::add_rows(ctx, "mutex", &rows, GO_NAMES);
     }
 }

@@ -1,11 +1,16 @@
 //! `rwmutex`: Go's RWMutex benchmarks (`src/sync/rwmutex_test.go`) mirrored for gosync's
 //! `RwMutex`, `std::sync::RwLock`, `parking_lot::RwLock` and crossbeam's `ShardedLock`, plus a
 //! writer-starvation workload: how long a writer waits under a continuous flood of readers.
+//!
+//! `work-only` runs `benchmarkRWMutex(100, 100)`'s loop with no lock, in Rust and (from
+//! `go/mirror`) in Go: where the two agree, the locked rows compare the locks. The loop is
+//! [`crate::gowork::mul_div_loop`], a copy of what Go compiles.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::gowork;
 use crate::harness::{latency_histogram, run_parallel, Ctx, Impl, Sample};
 
 /// The lock operations every workload needs, over the four implementations.
@@ -66,31 +71,38 @@ impl RwLike for crossbeam_utils::sync::ShardedLock<()> {
     }
 }
 
-/// Go's `work(k)`: `foo *= 2; foo /= 2` k times on a thread-local value.
-#[inline]
-fn work(acc: &mut u64, k: u32) {
-    for _ in 0..k {
-        *acc = black_box(*acc * 2);
-        *acc /= 2;
-    }
-}
-
 /// Go's `benchmarkRWMutex(localWork, writeRatio)`: every `writeRatio`-th operation is an empty
-/// write section, the others are read sections doing `work(localWork)` inside.
-fn mixed<L: RwLike>(threads: usize, iters: u64, local_work: u32, write_ratio: u64) -> Sample {
+/// write section, the others are read sections doing Go's work loop inside. As in Go, one
+/// value (Go's `foo`) is both the operation counter and the loop's operand.
+fn mixed<L: RwLike>(threads: usize, iters: u64, local_work: i64, write_ratio: i64) -> Sample {
     let lock = L::default();
     run_parallel(threads, iters, |_, it| {
-        let mut op: u64 = 0;
-        let mut local: u64 = 0;
+        let mut op: i64 = 0;
         while it.next() {
             op += 1;
             if op % write_ratio == 0 {
                 lock.write_section(|| {});
             } else {
-                lock.read_section(|| work(&mut local, local_work));
+                lock.read_section(|| op = gowork::mul_div_loop(op, local_work));
             }
         }
-        black_box(local);
+        black_box(op);
+    })
+    .into()
+}
+
+/// `work-only`: `benchmarkRWMutex(100, 100)` without the lock.
+fn work_only(threads: usize, iters: u64, local_work: i64, write_ratio: i64) -> Sample {
+    run_parallel(threads, iters, |_, it| {
+        let mut op: i64 = 0;
+        while it.next() {
+            op += 1;
+            if op % write_ratio == 0 {
+                continue;
+            }
+            op = gowork::mul_div_loop(op, local_work);
+        }
+        black_box(op);
     })
     .into()
 }
@@ -120,9 +132,9 @@ fn writer_wait<L: RwLike>(readers: usize, iters: u64) -> Sample {
     std::thread::scope(|s| {
         for _ in 0..readers {
             s.spawn(|| {
-                let mut local = 0u64;
+                let mut local = 0i64;
                 while !stop.load(Ordering::Relaxed) {
-                    lock.read_section(|| work(&mut local, 200));
+                    lock.read_section(|| local = gowork::mul_div_loop(local, 200));
                 }
                 black_box(local);
             });
@@ -150,7 +162,7 @@ type PlRw = parking_lot::RwLock<()>;
 type Sharded = crossbeam_utils::sync::ShardedLock<()>;
 
 /// Go's names for the mirrored workloads, and `(local_work, write_ratio)`.
-const MIXED: &[(&str, &str, u32, u64)] = &[
+const MIXED: &[(&str, &str, i64, i64)] = &[
     ("BenchmarkRWMutexWrite100", "RWMutexWrite100", 0, 100),
     ("BenchmarkRWMutexWrite10", "RWMutexWrite10", 0, 10),
     (
@@ -165,6 +177,27 @@ const MIXED: &[(&str, &str, u32, u64)] = &[
 /// The family's entry point.
 pub fn run(ctx: &mut Ctx) {
     let threads = ctx.threads();
+    // With --go, Go's benchmarks run interleaved with the Rust implementations of each cell.
+    let mut names: Vec<(&str, &str)> = MIXED.iter().map(|&(g, w, _, _)| (g, w)).collect();
+    names.push(("BenchmarkRWMutexUncontended", "RWMutexUncontended"));
+    crate::go::mirror(ctx, "rwmutex", crate::go::Target::Std("sync"), &names);
+    crate::go::mirror(
+        ctx,
+        "rwmutex",
+        crate::go::Target::Dir("go/mirror"),
+        &[("BenchmarkRWMutexWorkOnly", "work-only")],
+    );
+    // Go's loop without the lock (Go's side: go/mirror). The parameters come through
+    // `black_box` because Go's closure reads them from its context.
+    for &t in &threads {
+        let (work, ratio) = (black_box(100), black_box(100));
+        ctx.compare(
+            "rwmutex",
+            "work-only",
+            t,
+            vec![Impl::new("rust", |n| work_only(t, n, work, ratio))],
+        );
+    }
     for &(_, name, local_work, ratio) in MIXED {
         for &t in &threads {
             ctx.compare(
@@ -214,13 +247,4 @@ pub fn run(ctx: &mut Ctx) {
          continuously (work(200) inside); one writer locks repeatedly; ns/op is per write, \
          the latency columns are the writer's wait (max = worst case).",
     );
-    let rows = crate::go::bench_std(
-        ctx,
-        "sync",
-        "BenchmarkRWMutex(Uncontended|Write100|Write10|WorkWrite100|WorkWrite10)$",
-        &threads,
-    );
-    let mut names: Vec<(&str, &str)> = MIXED.iter().map(|&(g, w, _, _)| (g, w)).collect();
-    names.push(("BenchmarkRWMutexUncontended", "RWMutexUncontended"));
-    crate::go::add_rows(ctx, "rwmutex", &rows, &names);
 }

@@ -13,35 +13,17 @@ use crossbeam_utils::CachePadded;
 use gosync::WaitGroup;
 
 use crate::go;
+use crate::gowork;
 use crate::harness::{run_parallel, Ctx, Impl};
 
 const FAMILY: &str = "waitgroup";
 
-/// Go's `work(k)`: `for i < k { foo *= 2; foo /= 2 }` on a goroutine-local `int`. The value
-/// goes through an empty `asm!` each round so the optimiser cannot fold the loop away, while it
-/// stays in a register as in Go's compiled loop (`black_box` would add a store and a load).
+/// Go's `for i := 0; i < localWork; i++ { foo *= 2; foo /= 2 }` in the WaitGroup benchmarks:
+/// `foo` is never read, so Go compiles it to `k` empty rounds, and so does this (see
+/// [`crate::gowork`]).
 #[inline(always)]
-fn work(k: u32) {
-    let mut x: i64 = 1;
-    for _ in 0..k {
-        x = opaque(x.wrapping_mul(2)) / 2;
-    }
-    black_box(x);
-}
-
-#[inline(always)]
-fn opaque(x: i64) -> i64 {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    {
-        let mut x = x;
-        // SAFETY: an empty instruction sequence that only claims to modify a register.
-        unsafe { std::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack)) };
-        x
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        black_box(x)
-    }
+fn work(k: i64) {
+    gowork::empty_loop(k);
 }
 
 /// Go benchmark name → workload name used here.
@@ -57,6 +39,34 @@ const GO_NAMES: &[(&str, &str)] = &[
 /// Runs the family.
 pub fn run(ctx: &mut Ctx) {
     let threads = ctx.threads();
+    // With --go, Go's benchmarks run interleaved with the Rust implementations of each cell.
+    go::mirror(ctx, FAMILY, go::Target::Std("sync"), GO_NAMES);
+    go::mirror(
+        ctx,
+        FAMILY,
+        go::Target::Dir("go/mirror"),
+        &[("BenchmarkWaitGroupWorkOnly", "work-only")],
+    );
+
+    // Go's loop without the group (`benchmarkWaitGroupAddDone(100)` minus Add/Done; Go's side:
+    // go/mirror). `k` comes through `black_box` because Go's closure reads `localWork` from its
+    // context.
+    for &t in &threads {
+        let k = black_box(100);
+        ctx.compare(
+            FAMILY,
+            "work-only",
+            t,
+            vec![Impl::new("rust", |n| {
+                run_parallel(t, n, |_, it| {
+                    while it.next() {
+                        work(k);
+                    }
+                })
+                .into()
+            })],
+        );
+    }
 
     // BenchmarkWaitGroupUncontended: each thread its own (padded) group; Add(1); Done(); Wait().
     for &t in &threads {
@@ -224,7 +234,4 @@ pub fn run(ctx: &mut Ctx) {
             }),
         ],
     );
-
-    let rows = go::bench_std(ctx, "sync", "BenchmarkWaitGroup", &threads);
-    go::add_rows(ctx, FAMILY, &rows, GO_NAMES);
 }

@@ -27,6 +27,9 @@ use crate::harness::{latency_histogram, run_parallel, Ctx, Impl, Sample};
 
 const FAMILY: &str = "x";
 
+/// Worker threads of the tokio runtime the async cells run on (their OS thread count).
+const RUNTIME_WORKERS: usize = 2;
+
 /// The textbook blocking semaphore: a counter under a mutex, a condvar to wait on. It
 /// notifies only when someone waits (std's `notify_one` is a syscall even with no waiter).
 struct CondvarSemaphore {
@@ -102,7 +105,7 @@ where
 /// Runs the family.
 pub fn run(ctx: &mut Ctx) {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(RUNTIME_WORKERS)
         .enable_all()
         .build()
         .expect("tokio runtime");
@@ -112,10 +115,11 @@ pub fn run(ctx: &mut Ctx) {
             Arc::new(Semaphore::new(t)),
             Arc::new(tokio::sync::Semaphore::new(t)),
         );
-        ctx.compare(
+        ctx.compare_with_os_threads(
             FAMILY,
             "sem_async_uncontended",
             t,
+            RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
                     run_tasks(&rt, t, iters, |n| {
@@ -148,10 +152,11 @@ pub fn run(ctx: &mut Ctx) {
             Arc::new(Semaphore::new(1)),
             Arc::new(tokio::sync::Semaphore::new(1)),
         );
-        ctx.compare(
+        ctx.compare_with_os_threads(
             FAMILY,
             "sem_async_contended",
             t,
+            RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
                     run_tasks(&rt, t, iters, |n| {
@@ -307,10 +312,11 @@ fn stampede(ctx: &mut Ctx, rt: &tokio::runtime::Runtime) {
             .extra("computations", computations as f64 / iters.max(1) as f64)
     };
     let run = std::cell::RefCell::new(&mut run);
-    ctx.compare(
+    ctx.compare_with_os_threads(
         FAMILY,
         "singleflight_stampede",
         CALLERS,
+        RUNTIME_WORKERS,
         vec![
             Impl::new("gosync", |iters| (run.borrow_mut())(iters, Some(&group))),
             Impl::new("no dedup", |iters| (run.borrow_mut())(iters, None)),

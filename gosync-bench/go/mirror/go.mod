@@ -1,0 +1,3 @@
+module gosyncbench/mirror
+
+go 1.19
