@@ -414,10 +414,12 @@ impl Ctx {
         os_threads: usize,
         mut impls: Vec<Impl<'_>>,
     ) {
+        // `--only` keeps the work-only rows: they decide whether Go's figures may be compared.
         if self
             .only
             .as_ref()
             .is_some_and(|o| !workload.contains(o.as_str()))
+            && !crate::report::is_work_only(workload)
         {
             return;
         }

@@ -65,7 +65,8 @@ struct Args {
     /// Directory for results.json and report.html (default: target/gosync-bench).
     #[arg(long)]
     out_dir: Option<PathBuf>,
-    /// Measure only the workloads whose name contains this text (e.g. `work-only`).
+    /// Measure only the workloads whose name contains this text, and the work-only rows
+    /// (they decide whether Go's figures may be compared).
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
     /// Print the summary as a Markdown table (what the README's results section holds).
