@@ -363,19 +363,24 @@ async fn wait_turn(
     }
 }
 
-/// Returns once `key` has been deleted at or after `from_rev`, or when the watch ended for
-/// another reason (compaction, a member change): the caller checks again either way.
-async fn wait_deleted(session: &Session, key: &str, from_rev: i64) -> Result<()> {
+/// Returns once `key` has been deleted, or when the watch ended for another reason
+/// (compaction, a member change): the caller checks again either way.
+///
+/// The watch starts at the server's current revision (so etcd delivers its events at once:
+/// a watch that starts at an older revision is served by a catch-up loop that runs only every
+/// 100 ms), and the gap before it is closed by reading the key once the watch exists: a key
+/// already gone by then returns at once. `_from_rev` is the revision the caller read the key
+/// at; the read after the watch supersedes it.
+async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()> {
     session.count_watch();
-    let opts = WatchOptions::new()
-        .with_start_revision(from_rev)
-        .with_filters([WatchFilterType::NoPut]);
+    let opts = WatchOptions::new().with_filters([WatchFilterType::NoPut]);
     let mut stream = session
         .request(|mut c| {
             let opts = opts.clone();
             async move { c.watch(key, Some(opts)).await }
         })
         .await?;
+    let mut checked = false;
     loop {
         match stream.message().await {
             Ok(Some(resp)) => {
@@ -386,6 +391,19 @@ async fn wait_deleted(session: &Session, key: &str, from_rev: i64) -> Result<()>
                         .any(|e| e.event_type() == EventType::Delete)
                 {
                     return Ok(());
+                }
+                if !checked && resp.created() {
+                    checked = true;
+                    // The watch is registered: from now on the deletion cannot be missed.
+                    // Was the key deleted before?
+                    let r = session
+                        .request(|mut c| async move {
+                            c.get(key, Some(GetOptions::new().with_count_only())).await
+                        })
+                        .await?;
+                    if r.count() == 0 {
+                        return Ok(());
+                    }
                 }
             }
             Ok(None) => return Ok(()),

@@ -7,6 +7,7 @@ use crate::harness::Ctx;
 pub mod cond;
 pub mod connpool;
 pub mod detect;
+pub mod dist;
 pub mod map;
 pub mod mutex;
 pub mod pool;
@@ -78,6 +79,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "detect",
         detect::run,
         "deadlock detector cost: gosync Mutex/RwMutex (this build) vs tracing-mutex and parking_lot",
+    ),
+    (
+        "dist",
+        dist::run,
+        "etcd Mutex (gosync-dist) vs etcd's Lock RPC and Go's concurrency.Mutex: lock+unlock, 1/4/16 clients, watches per acquisition",
     ),
     // -- end of registered families -------------------------------------------------------
 ];
