@@ -17,6 +17,8 @@ gosync_ci_services() {
   command -v memcached >/dev/null 2>&1 || need+=(memcached)
   command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
   command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+  # Go's etcd client sources, for the Go column of `gosync-bench dist --go` (GOPATH build).
+  [ -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3/concurrency ] || need+=(golang-etcd-server-dev)
   if [ "${#need[@]}" -gt 0 ]; then
     echo "installing ${need[*]}"
     local sudo=""
