@@ -87,6 +87,23 @@ pub(crate) mod parking {
     };
 }
 
+/// Parking the calling thread and waking a parked one (`std::thread`'s parker; loom's under
+/// loom, where a timed park waits until it is unparked).
+#[cfg(not(loom))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{current, park, park_timeout, Thread};
+}
+
+/// Under loom: loom's threads. Loom has no time, so `park_timeout` is a plain `park`; callers
+/// check their deadline against the fake clock before they park.
+#[cfg(loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{current, park, Thread};
+    pub(crate) fn park_timeout(_timeout: core::time::Duration) {
+        park()
+    }
+}
+
 /// A plain blocking mutex for short internal critical sections (wait queues).
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
@@ -104,6 +121,16 @@ pub(crate) use std::time::Instant;
 #[inline]
 pub(crate) fn now() -> Instant {
     Instant::now()
+}
+
+/// `at` as nanoseconds since a fixed origin of the crate's clock (for storing times in
+/// atomics). Saturates far beyond any run time.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn nanos(at: Instant) -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    u64::try_from(at.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One spin-wait hint.
@@ -174,4 +201,4 @@ mod loom_impl;
 #[cfg(loom)]
 pub use loom_impl::loom_clock;
 #[cfg(loom)]
-pub(crate) use loom_impl::{now, parking, thread_id, Instant};
+pub(crate) use loom_impl::{nanos, now, parking, thread_id, Instant};

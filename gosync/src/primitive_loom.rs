@@ -393,6 +393,11 @@ impl Sub<Instant> for Instant {
     }
 }
 
+/// `at` as nanoseconds since the fake clock's origin.
+pub(crate) fn nanos(at: Instant) -> u64 {
+    at.0
+}
+
 /// The current time on the fake clock.
 pub(crate) fn now() -> Instant {
     Instant(CLOCK.with(Cell::get))

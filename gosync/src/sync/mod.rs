@@ -32,6 +32,7 @@ pub use lock_api_impls::{RawMutex, RawRwMutex};
 // -- WaitGroup and the Once family --------------------------------------------------------
 mod once;
 mod once_func;
+pub(crate) mod wait_queue;
 mod waitgroup;
 pub use once::{Once, TryOnce};
 pub use once_func::{OnceFunc, OnceValue, OnceValues};
