@@ -4,7 +4,11 @@
 
 // -- Mutex family: Mutex, ReentrantMutex, TokenMutex --------------------------------------
 mod mutex;
+#[cfg(not(gosync_stats))]
 pub(crate) mod raw_mutex;
+#[cfg(gosync_stats)]
+#[doc(hidden)]
+pub mod raw_mutex;
 mod reentrant;
 
 #[allow(unused_imports)] // crate-internal hook for Cond

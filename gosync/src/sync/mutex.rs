@@ -1,4 +1,4 @@
-//! [`Mutex`]: Go's `sync.Mutex` (normal and starvation modes) holding the data it protects.
+//! [`Mutex`]: Go's `sync.Mutex` (barging with bounded waits) holding the data it protects.
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
@@ -11,24 +11,28 @@ use super::raw_mutex::RawMutex;
 use crate::primitive::UnsafeCell;
 
 /// A mutual-exclusion lock with Go's `sync.Mutex` algorithm: fast and barging in normal mode,
-/// bounded-wait FIFO handoff in starvation mode.
+/// bounded waits through spaced-out FIFO handoffs.
 ///
 /// Like `std::sync::Mutex`, it owns the data it protects; [`lock`](Self::lock) returns a
 /// [`MutexGuard`] that derefs to the data and unlocks when dropped.
 ///
-/// # Fairness: Go's two modes
+/// # Fairness: Go's normal mode, with bounded waits that do not convoy
 ///
-/// - **Normal mode**: a thread that finds the lock free takes it, even if others sleep
-///   (barging); a thread that finds it held spins briefly (at most 4 × 30 pause instructions,
-///   only on multi-core machines), then sleeps. An unlock wakes one sleeper, which competes with
-///   arriving threads; if it loses it goes back to the *front* of the queue.
-/// - **Starvation mode**: as soon as a waiter has waited more than 1 ms, the mutex hands
-///   ownership directly from each unlocker to the front waiter; arriving threads queue at the
-///   back without spinning. It goes back to normal mode when the waiter that receives the lock
-///   waited less than 1 ms or was the last one.
+/// - **Normal operation is Go's normal mode**: a thread that finds the lock free takes it, even
+///   if others sleep (barging); a thread that finds it held spins briefly (multi-core only),
+///   yields its time slice a few times while its wait is short, then sleeps in a FIFO queue. An
+///   unlock wakes the front sleeper, which competes with running threads; if it loses it goes
+///   back to the *front* of the queue.
+/// - **Bounded waits through handoffs**: once the front sleeper has waited more than 1 ms (Go's
+///   starvation threshold), the lock is handed to it directly at an unlock, ownership passing
+///   without the lock ever being free. Handoffs are spaced out (at least 100 µs apart, more when
+///   the machine makes them expensive), and a waiter that asked for one stays awake for it, so
+///   the handoff costs no wake-up. Between handoffs the lock barges again.
 ///
-/// So throughput is that of a barging lock while waits are short, and no waiter waits much
-/// longer than the queue ahead of it once waits get long.
+/// So throughput is that of a barging lock, and a waiter's wait is bounded by the 1 ms threshold
+/// plus one handoff interval per waiter ahead of it.
+///
+/// [`is_starving`](Self::is_starving) is true while a handoff is requested and not yet done.
 ///
 /// # Differences from Go
 ///
@@ -40,30 +44,38 @@ use crate::primitive::UnsafeCell;
 ///   ([`is_locked`](Self::is_locked), [`is_starving`](Self::is_starving),
 ///   [`waiters`](Self::waiters)).
 /// - Go's spin rule also asks the scheduler whether other goroutines are runnable; gosync spins
-///   whenever more than one CPU is available.
+///   whenever more than one CPU is available, and then yields a few times.
+/// - **No sticky starvation mode.** Go hands the lock from every unlocker to the front waiter
+///   from the moment one waiter has waited 1 ms until a waiter is served in under 1 ms. That is
+///   cheap for goroutines; for OS threads each handoff to a sleeping thread costs a wake-up with
+///   the lock idle, and when threads outnumber cores every wait exceeds 1 ms, so the lock would
+///   stay in that mode and run at the speed of the scheduler. gosync grants one handoff at a
+///   time, spaced out, to a waiter that is awake for it; waits stay bounded (by the queue ahead
+///   times the spacing, instead of Go's queue ahead times the hold time).
 ///
 /// # Differences from `std::sync::Mutex`
 ///
 /// - **No poisoning** (Go has none): if a thread panics while holding the lock, the guard's drop
 ///   unlocks it and the next `lock` succeeds normally. `lock` returns the guard, not a `Result`.
 /// - Bounded waiting: std's futex mutex has no fairness mechanism at all; a thread can be
-///   starved indefinitely under heavy contention. Here starvation mode caps waits.
+///   starved indefinitely under heavy contention. Here handoffs to the front waiter cap waits.
 /// - `try_lock_for`, `is_locked`, `is_starving`, `waiters`.
 /// - `new` is `const`, as in std.
 ///
 /// # State layout
 ///
-/// One `u32` state word plus Go's semaphore (`u32`) and a count of re-queued sleepers (`u32`):
+/// One `u32` state word, the time the front waiter becomes due for a handoff, the measured cost
+/// of a handoff, and a FIFO wait queue (shared by blocked threads and async tasks):
 ///
 /// | state bits | meaning |
 /// |---|---|
-/// | 0 `LOCKED` | held (in starvation mode, clear while ownership is being handed off) |
+/// | 0 `LOCKED` | held (clear only while a requested handoff is in flight) |
 /// | 1 `WOKEN` | a spinner or woken waiter is competing; unlock must not wake another |
-/// | 2 `STARVING` | starvation mode: unlock hands ownership to the front waiter |
-/// | 3.. waiters | sleeping (or about to sleep) waiters not yet woken |
+/// | 2 `STARVING` | a handoff is requested: the holder's unlock hands the lock to the front waiter |
+/// | 3.. waiters | waiters in the queue |
 ///
-/// Invariants: at most one thread owns `WOKEN`; `STARVING` is only set while held and with
-/// waiters; a starving mutex with `LOCKED` clear is still taken (handoff in flight).
+/// Invariants: at most one thread owns `WOKEN`; `STARVING` is only set while the lock is held
+/// and a waiter is queued; while it is set nobody but the front waiter can take the lock.
 ///
 /// # Examples
 ///
@@ -218,7 +230,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Acquires the lock if it is free right now (Go's `TryLock`).
     ///
-    /// Fails if the lock is held or in starvation mode (ownership is reserved for the waiters),
+    /// Fails if the lock is held or a handoff to a waiter is pending (ownership is reserved for it),
     /// even if it is momentarily unlocked. As in Go, correct uses are rare: prefer `lock`.
     #[doc(alias = "TryLock")]
     #[inline]
@@ -233,7 +245,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Acquires the lock, waiting at most `timeout` (not in Go). The waiter takes part in the
-    /// normal queue (and in starvation mode) while it waits.
+    /// FIFO queue (and receives handoffs) while it waits.
     ///
     /// For the deadlock detector this is a `try_lock`: it records no lock-order edge.
     #[inline]
@@ -323,13 +335,14 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Whether the mutex is held right now (a snapshot; also true while ownership is being
-    /// handed to a waiter in starvation mode).
+    /// handed to a waiter).
     #[inline]
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
-    /// Whether the mutex is in starvation mode right now (a snapshot).
+    /// Whether a handoff to the front waiter is requested right now: the lock's form of Go's
+    /// starvation mode (a snapshot).
     #[inline]
     pub fn is_starving(&self) -> bool {
         self.raw.is_starving()

@@ -1,26 +1,43 @@
-//! The untyped lock behind [`Mutex`](super::Mutex): Go's `sync.Mutex` algorithm on a state
-//! word plus a semaphore built on address-keyed parking.
+//! The untyped lock behind [`Mutex`](super::Mutex): Go's `sync.Mutex` (barging normal mode,
+//! bounded waits through direct handoff) retuned for OS threads, on a FIFO wait queue that
+//! blocked threads and async tasks share.
 //!
-//! # The algorithm (Go's, restated)
+//! # The algorithm
 //!
-//! The mutex has two modes.
+//! **Normal operation is Go's normal mode.** A thread that finds the lock free takes it, even
+//! when others sleep (barging): the thread that is already running is the cheapest owner. A
+//! thread that finds it held spins a little (multi-core only), then yields its time slice a few
+//! times (the holder may be waiting for a CPU), then links itself into the wait queue and
+//! sleeps. An unlock wakes the front waiter, which does *not* own the lock: it competes with
+//! running threads, and if it loses it goes back to the *front* of the queue, since it has
+//! already waited. While one thread is awake and competing (a spinner, or a woken waiter) the
+//! `WOKEN` bit is set and unlocks wake nobody else.
 //!
-//! **Normal mode.** Waiters queue in FIFO order, but a waiter that is woken does not own the
-//! lock: it competes with threads that are arriving right now, and those usually win because
-//! they are already running. A woken waiter that loses is queued at the *front* of the queue
-//! (LIFO re-queue), since it has already waited. A thread that finds the lock held may spin a
-//! few rounds first (at most 4 rounds of 30 pause instructions, only on a multi-core machine,
-//! only in normal mode); while spinning it sets the *woken* bit so that an unlocker does not
-//! wake a sleeper needlessly.
+//! **Bounded waits come from rate-limited handoffs, not from a mode.** Go's starvation mode
+//! hands the lock from every unlocker to the front waiter as soon as one waiter has waited
+//! 1 ms, and stays in that mode until a waiter is served in under 1 ms. A goroutine handoff
+//! costs ~100 ns; handing a lock to a sleeping OS thread costs a wake-up (several µs, much more
+//! when threads outnumber cores), during which nobody runs under the lock. When threads
+//! outnumber cores every wait exceeds 1 ms, so Go's rule would keep the lock in that mode for
+//! good and run it at the speed of the scheduler (a convoy). Here handoffs are granted one at a
+//! time, on a clock:
 //!
-//! **Starvation mode.** When a waiter has waited more than 1 ms for the lock, it switches the
-//! mutex to starvation mode. Then the unlocker hands ownership directly to the waiter at the
-//! front of the queue; arriving threads neither try to take the lock nor spin, they queue at
-//! the tail. The waiter that receives the lock switches back to normal mode if it is the last
-//! waiter or if it waited less than 1 ms (the *exit rule*).
+//! - The front waiter becomes *due* when it has waited longer than the *patience* since it
+//!   first queued **and** the last handoff is more than the *handoff interval* ago. The queue
+//!   lock keeps that moment up to date in `fair_at`.
+//! - A due front waiter is handed the lock directly: by the unlocker that was going to wake it,
+//!   by the woken front waiter itself when it loses the race (as in Go: it sets `STARVING`
+//!   while the lock is held, and the holder's unlock hands over), or — checked against the
+//!   clock every few unlocks — by a holder whose unlocks wake nobody because a woken thread has
+//!   not run yet (without this, a woken thread that waits for a CPU would stall the queue).
+//! - A handoff passes ownership with the lock still taken (`LOCKED` or `STARVING`), so no
+//!   running thread can take it meanwhile; `STARVING` ends with that handoff (no exit rule).
 //!
-//! Normal mode is much faster (a thread can take the lock many times in a row although others
-//! wait); starvation mode bounds how long any waiter waits.
+//! So a waiter at position *k* of the queue waits about `patience + (k - 1) · interval` plus
+//! hold times, while at most one wake-up per interval is paid with the lock idle. Go bounds a
+//! wait by the queue ahead of it (its handoffs cost next to nothing); parking_lot bounds
+//! nothing (its fair unlocks go to the front of a queue that a woken-and-lost waiter rejoins at
+//! the back).
 //!
 //! # State layout
 //!
@@ -28,93 +45,145 @@
 //!
 //! | bits | name | meaning |
 //! |---|---|---|
-//! | 0 | `LOCKED` | the lock is held (in starvation mode it is clear during a handoff, see below) |
-//! | 1 | `WOKEN` | a thread is awake and competing for the lock (a spinner or a woken waiter): unlockers must not wake another one |
-//! | 2 | `STARVING` | starvation mode: unlock hands ownership to the front waiter |
-//! | 3..32 | waiters | threads registered as waiting and not yet claimed by an unlocker |
+//! | 0 | `LOCKED` | the lock is held (by a thread, or by a waiter it was handed to that has not run yet) |
+//! | 1 | `WOKEN` | a thread is awake and competing (a spinner or a woken waiter): unlocks wake nobody |
+//! | 2 | `STARVING` | a handoff is requested: the holder's unlock hands the lock to the front waiter |
+//! | 3..32 | waiters | waiters linked in the queue |
 //!
-//! `sema: u32`: Go's `sema`, a counting semaphore. Each unit is a wake-up an unlocker has granted
-//! and no waiter has consumed yet. In normal mode the unlocker takes one waiter off the count
-//! (and sets `WOKEN`) before releasing a unit; in starvation mode it releases a unit without
-//! touching the count, and the waiter that takes the unit owns the lock and fixes the state up
-//! (sets `LOCKED`, takes itself off the count, maybe leaves starvation mode).
-//!
-//! `requeued: u32`: how many threads are parked on the *front* key (waiters that already waited
-//! once). Changed only while that key's queue is locked, so it is exact there.
+//! `fair_at: u64`: when the current front waiter becomes due (nanoseconds on the crate clock;
+//! `NEVER` with no waiter). Written under the queue lock; read without it by unlockers, for
+//! whom a stale value only means an extra or a later check under the lock.
 //!
 //! Invariants:
-//! - At most one thread owns `WOKEN` (it is set by an unlocker granting a wake-up, or by a
-//!   spinner when it was clear, and cleared only by the thread that owns it).
-//! - `STARVING` is set only while the lock is held and only with waiters; it is cleared by the
-//!   waiter that receives the lock (exit rule) or by the last waiter leaving on a timeout.
-//! - In starvation mode `LOCKED` clear means "ownership is being handed off", not "free".
+//! - The waiter count equals the queue's length: both change together under the queue lock.
+//! - `STARVING` is set (under the queue lock) only while the lock is held and a waiter is
+//!   queued. The holder's unlock then clears `LOCKED` but nobody takes the lock while
+//!   `STARVING` is set; the handoff (under the queue lock) clears `STARVING` and sets `LOCKED`
+//!   for the receiver in one step. If the last waiter leaves on a timeout first, it clears
+//!   `STARVING` and the lock is free.
+//! - At most one thread owns `WOKEN`: it is set by an unlocker that wakes a waiter (on the
+//!   waiter's behalf) or by a spinner when it was clear, and cleared only by its owner (when it
+//!   takes the lock, queues, or gives up on a timeout).
+//! - A thread queues only while the lock is held, and gives up `WOKEN` in the same atomic step
+//!   that counts it as a waiter: whoever holds the lock will unlock and wake someone.
 //!
-//! # Parking
+//! # Tokens
 //!
-//! Waiters sleep on two `parking_lot_core` keys inside this struct: the *back* key (first-time
-//! waiters, FIFO) and the *front* key (re-queued waiters). A release wakes the newest thread on
-//! the front key if there is one, else the oldest on the back key, which is exactly the order of
-//! Go's semaphore queue with its `lifo` flag.
+//! A waiter is woken with [`TOKEN_WOKEN`] (it owns `WOKEN` and must compete) or
+//! [`TOKEN_HANDOFF`] (it owns the lock; the notifier already took it off the count).
 //!
 //! # Timeouts (not in Go)
 //!
-//! `try_lock_for` parks with a deadline. A waiter whose park times out either finds a wake-up
-//! unit that an unlocker granted meanwhile (it takes it and behaves as a woken waiter, making
-//! one last attempt) or takes itself off the waiter count (clearing `STARVING` if it was the last
-//! waiter); it never leaves while a starvation handoff is in flight.
+//! A timed waiter whose deadline passes while it is queued unlinks itself under the queue lock
+//! (taking itself off the count, and clearing `STARVING` if it was the last waiter). If it was
+//! notified first, the notification wins: with a handoff it owns the lock; woken, it makes one
+//! last attempt and, failing, hands back `WOKEN`.
 use core::time::Duration;
 
-use crate::primitive::atomic::{fence, AtomicU32, Ordering};
-use crate::primitive::parking::{
-    self, FilterOp, ParkResult, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN,
-};
-use crate::primitive::{multi_core, now, spin_loop, yield_now, Instant};
+use crate::primitive::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{multi_core, nanos, now, spin_loop, yield_now, Instant};
+
+use super::wait_queue::{Kind, QueueGuard, WaitQueue, Waiter};
+
+/// Event counters for tuning (`RUSTFLAGS="--cfg gosync_stats"` only).
+#[cfg(gosync_stats)]
+#[allow(missing_docs)]
+pub mod stats {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    pub static C: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+    pub const NAMES: [&str; 10] = [
+        "lock_slow",
+        "yield",
+        "enqueue",
+        "requested",
+        "wake",
+        "handoff",
+        "serve_due",
+        "unlock_slow",
+        "clock",
+        "park",
+    ];
+    pub fn bump(i: usize) {
+        C[i].fetch_add(1, Relaxed);
+    }
+    pub fn take() -> Vec<(&'static str, u64)> {
+        NAMES
+            .iter()
+            .zip(C.iter())
+            .map(|(n, c)| (*n, c.swap(0, Relaxed)))
+            .collect()
+    }
+}
+macro_rules! stat {
+    ($i:expr) => {
+        #[cfg(gosync_stats)]
+        stats::bump($i);
+    };
+}
 
 /// Bit 0: the lock is held.
 pub(crate) const LOCKED: u32 = 1;
 /// Bit 1: a thread is awake and competing; unlockers must not wake another one.
 pub(crate) const WOKEN: u32 = 1 << 1;
-/// Bit 2: starvation mode (direct handoff).
+/// Bit 2: a handoff to the front waiter is requested.
 pub(crate) const STARVING: u32 = 1 << 2;
 /// The waiter count lives in the bits above this shift.
 pub(crate) const WAITER_SHIFT: u32 = 3;
 const WAITER: u32 = 1 << WAITER_SHIFT;
 
-/// A waiter that waited longer than this switches the mutex to starvation mode (Go: 1e6 ns).
-pub(crate) const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
-/// Spin rounds per wake cycle (Go's `active_spin`).
+/// `fair_at` when no waiter is queued.
+const NEVER: u64 = u64::MAX;
+
+/// A waiter becomes due for a handoff after waiting this long (Go's `starvationThresholdNs`).
+pub(crate) const PATIENCE: Duration = Duration::from_millis(1);
+/// At most one handoff per this interval; normal (barging) mode runs in between.
+pub(crate) const HANDOFF_INTERVAL: Duration = Duration::from_micros(100);
+
+/// Spin rounds of pause instructions per wake cycle (Go's `active_spin`).
 const ACTIVE_SPIN: u32 = 4;
 /// Pause instructions per spin round (Go's `active_spin_cnt`).
 #[cfg(not(loom))]
 const ACTIVE_SPIN_CNT: u32 = 30;
 #[cfg(loom)]
 const ACTIVE_SPIN_CNT: u32 = 1;
+/// Handoffs are spaced by at least this many times their measured cost.
+const HANDOFF_SPACING: u64 = 20;
+/// Upper bound of the handoff spacing.
+pub(crate) const MAX_HANDOFF_INTERVAL: Duration = Duration::from_millis(2);
+/// Rounds of `yield_now` after the spin rounds, before queueing.
+#[cfg(not(loom))]
+const YIELD_ROUNDS: u32 = 6;
+/// Under loom every spin round is already a yield: one more keeps the models small.
+#[cfg(loom)]
+const YIELD_ROUNDS: u32 = 1;
+/// Rounds a waiter that requested a handoff polls for it before it sleeps.
+const HANDOFF_SPIN: u32 = 64;
 
-/// Unpark token: the semaphore unit was transferred to the woken thread (starvation handoff).
-const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
-/// Unpark token: woken, the thread must take a unit itself.
-const TOKEN_NORMAL: UnparkToken = UnparkToken(0);
+/// Token: woken, owns `WOKEN`, must compete for the lock.
+pub(crate) const TOKEN_WOKEN: usize = 1;
+/// Token: the lock was handed over; the receiver owns it.
+pub(crate) const TOKEN_HANDOFF: usize = 2;
 
-/// Go's mutex algorithm without the data. See the module docs for the state layout.
+/// What the queue lock protects besides the list.
+pub(crate) struct Fairness {
+    /// When the last handoff happened.
+    last_handoff: Option<Instant>,
+}
+
+/// Go's mutex algorithm, retuned for threads, without the data. See the module docs.
 ///
 /// Crate-internal: [`Cond`](crate::Cond) releases and re-acquires the lock behind a
-/// `MutexGuard` through [`RawMutex::unlock`] / [`RawMutex::lock`]. Any deadlock-detection hook
-/// belongs in those three entry points (`lock`, `try_lock`/`try_lock_for`, `unlock`) only.
+/// `MutexGuard` through [`RawMutex::unlock`] / [`RawMutex::lock`].
 pub(crate) struct RawMutex {
     /// `LOCKED | WOKEN | STARVING | waiters << 3`, see the module docs.
     state: AtomicU32,
-    /// Go's `sema`: granted and not yet consumed wake-ups (or, in starvation mode, handoffs).
-    sema: AtomicU32,
-    /// Threads parked on the front key; modified only under that key's queue lock.
-    requeued: AtomicU32,
-}
-
-/// Outcome of a semaphore acquire with a deadline.
-enum Sema {
-    /// A unit was taken.
-    Acquired,
-    /// The deadline passed before a unit could be taken.
-    TimedOut,
+    /// What a handoff has been costing: the time from the grant to the receiver running
+    /// (nanoseconds, a moving average). Spaces the handoffs out.
+    handoff_cost: AtomicU32,
+    /// When the front waiter becomes due for a handoff (crate-clock nanoseconds, or `NEVER`).
+    fair_at: AtomicU64,
+    /// The sleeping waiters, FIFO (woken-and-lost waiters rejoin at the front).
+    queue: WaitQueue<Fairness>,
 }
 
 impl RawMutex {
@@ -123,8 +192,9 @@ impl RawMutex {
     pub(crate) const fn new() -> Self {
         Self {
             state: AtomicU32::new(0),
-            sema: AtomicU32::new(0),
-            requeued: AtomicU32::new(0),
+            handoff_cost: AtomicU32::new(0),
+            fair_at: AtomicU64::new(NEVER),
+            queue: WaitQueue::with_extra(Fairness { last_handoff: None }),
         }
     }
     /// An unlocked mutex.
@@ -132,29 +202,42 @@ impl RawMutex {
     pub(crate) fn new() -> Self {
         Self {
             state: AtomicU32::new(0),
-            sema: AtomicU32::new(0),
-            requeued: AtomicU32::new(0),
+            handoff_cost: AtomicU32::new(0),
+            fair_at: AtomicU64::new(NEVER),
+            queue: WaitQueue::with_extra(Fairness { last_handoff: None }),
         }
     }
 
     // ---- entry points (the only places that acquire or release) -------------------------
 
     /// Acquires the lock, blocking as long as needed.
-    ///
-    /// Deadlock-detection hook point for "acquire" (and "about to block" in `lock_slow`).
     #[inline]
     pub(crate) fn lock(&self) {
-        if self
-            .state
-            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
+        if let Err(old) =
+            self.state
+                .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
         {
-            self.lock_slow(None);
+            self.lock_contended(old);
         }
     }
 
+    /// The lock was not plainly free: take it if it is free with waiters or a woken thread
+    /// around (barging, as in Go), else go to the slow path.
+    #[inline]
+    fn lock_contended(&self, old: u32) {
+        if old & (LOCKED | STARVING) == 0
+            && self
+                .state
+                .compare_exchange_weak(old, old | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            return;
+        }
+        self.lock_slow(None);
+    }
+
     /// Tries to acquire the lock without blocking (Go's `TryLock`): fails if the lock is held
-    /// or in starvation mode, may barge past sleeping waiters otherwise.
+    /// (or being handed to a waiter), may barge past sleeping waiters otherwise.
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
         let old = self.state.load(Ordering::Relaxed);
@@ -201,7 +284,7 @@ impl RawMutex {
     /// # Safety
     /// The lock must be held (by anyone: like Go's, the lock has no owner thread), and the caller
     /// must give up its access to the protected data. Unlocking an unlocked mutex panics with
-    /// Go's message `sync: unlock of unlocked mutex` (the state is then corrupt).
+    /// Go's message `sync: unlock of unlocked mutex`.
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
         // Release: publishes the critical section to the next owner.
@@ -222,19 +305,19 @@ impl RawMutex {
         self.state.load(Ordering::Relaxed)
     }
 
-    /// Whether the lock is held (or being handed off in starvation mode).
+    /// Whether the lock is held (or being handed to a waiter).
     #[inline]
     pub(crate) fn is_locked(&self) -> bool {
         self.state() & (LOCKED | STARVING) != 0
     }
 
-    /// Whether the mutex is in starvation mode.
+    /// Whether a handoff to the front waiter is requested.
     #[inline]
     pub(crate) fn is_starving(&self) -> bool {
         self.state() & STARVING != 0
     }
 
-    /// Registered waiters not yet claimed by an unlocker.
+    /// Waiters linked in the queue.
     #[inline]
     pub(crate) fn waiters(&self) -> usize {
         (self.state() >> WAITER_SHIFT) as usize
@@ -246,113 +329,227 @@ impl RawMutex {
         self.state() & WOKEN != 0
     }
 
-    // ---- slow paths ---------------------------------------------------------------------
+    // ---- lock slow path -----------------------------------------------------------------
 
-    /// Go's `lockSlow`, plus an optional deadline. Returns whether the lock was acquired.
+    /// Go's `lockSlow`, plus a deadline. Returns whether the lock was acquired.
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
-        let mut wait_start: Option<Instant> = None;
-        let mut starving = false;
+        stat!(0);
+        // Created when we first queue (most slow paths succeed while spinning).
+        let mut node_slot: Option<Waiter> = None;
+        // When we started to wait: at the first yield, or when we first queued.
+        let mut since: Option<Instant> = None;
+        // Whether we own WOKEN.
         let mut awoke = false;
-        // Set once the deadline passed while we hold a granted wake-up: one last try, then leave.
-        let mut expired = false;
+        loop {
+            if self.spin(&mut awoke, &mut since) {
+                return true;
+            }
+            if deadline.is_some_and(|d| now() >= d) {
+                // Out of time while awake: do not queue (again).
+                return awoke && self.give_up_wake();
+            }
+            // Queue up (or take the lock if it came free meanwhile); gives up WOKEN.
+            let requeue = node_slot.is_some();
+            let node = &*node_slot.get_or_insert_with(Waiter::new);
+            let spin = match self.enqueue(node, &mut since, awoke, requeue) {
+                Enqueued::Acquired => return true,
+                // We asked for the lock to be handed to us at the holder's next unlock: stay
+                // awake for it a while, so the handoff costs no wake-up.
+                Enqueued::Requested => HANDOFF_SPIN,
+                Enqueued::Queued => 0,
+            };
+            match self
+                .queue
+                .wait(node, deadline, spin, |q| self.leave_queue(q))
+            {
+                None => return false,
+                Some(TOKEN_HANDOFF) => {
+                    self.record_handoff_cost(node);
+                    return true;
+                }
+                Some(_) => {
+                    // TOKEN_WOKEN: we own WOKEN; compete again.
+                    awoke = true;
+                    node.reset_token();
+                }
+            }
+        }
+    }
+
+    /// Takes the lock if it is free; otherwise spins, then yields, while that is worth it.
+    /// Returns whether it took the lock (then `WOKEN`, if we owned it, is cleared).
+    #[inline]
+    fn spin(&self, awoke: &mut bool, since: &mut Option<Instant>) -> bool {
         let mut iter = 0u32;
         let mut old = self.state.load(Ordering::Relaxed);
         loop {
-            // Spin only in normal mode while the lock is held: in starvation mode ownership goes
-            // to the waiters anyway.
-            if !expired && old & (LOCKED | STARVING) == LOCKED && can_spin(iter) {
-                // Tell unlockers not to wake a sleeper: we will take the lock.
-                if !awoke
-                    && old & WOKEN == 0
-                    && old >> WAITER_SHIFT != 0
-                    && self
-                        .state
-                        .compare_exchange_weak(
-                            old,
-                            old | WOKEN,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                {
-                    awoke = true;
+            if old & (LOCKED | STARVING) == 0 {
+                let new = if *awoke {
+                    (old | LOCKED) & !WOKEN
+                } else {
+                    old | LOCKED
+                };
+                match self.state.compare_exchange_weak(
+                    old,
+                    new,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(current) => {
+                        old = current;
+                        continue;
+                    }
                 }
-                do_spin();
-                iter += 1;
-                old = self.state.load(Ordering::Relaxed);
-                continue;
             }
-            if expired {
-                return self.give_up_wake(old);
+            // Spin, then yield, while our own wait is short; a long wait queues (where handoffs
+            // serve it). A pending handoff (STARVING) is waited out like a held lock: parking
+            // behind it would pile every arriving thread into the queue while the receiver
+            // wakes up.
+            if iter >= ACTIVE_SPIN + YIELD_ROUNDS || !multi_core() {
+                return false;
             }
-            let mut new = old;
-            // Never try to take a starving mutex: arriving threads queue.
-            if old & STARVING == 0 {
-                new |= LOCKED;
+            if iter >= ACTIVE_SPIN {
+                let t = now();
+                if t.saturating_duration_since(*since.get_or_insert(t)) > PATIENCE {
+                    return false;
+                }
             }
-            if old & (LOCKED | STARVING) != 0 {
-                new += WAITER;
+            // Tell unlockers not to wake a sleeper: we are awake and will take the lock.
+            if !*awoke
+                && old & WOKEN == 0
+                && old >> WAITER_SHIFT != 0
+                && self
+                    .state
+                    .compare_exchange_weak(old, old | WOKEN, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                *awoke = true;
             }
-            // Switch to starvation mode, but only while the lock is held: unlock expects a
-            // starving mutex to have waiters.
-            if starving && old & LOCKED != 0 {
-                new |= STARVING;
+            if iter < ACTIVE_SPIN {
+                for _ in 0..ACTIVE_SPIN_CNT {
+                    spin_loop();
+                }
+            } else {
+                stat!(1);
+                yield_now();
             }
+            iter += 1;
+            old = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Links `node` into the queue (at the front if it has queued before), counting it as a
+    /// waiter and giving up `WOKEN` in the same step; or takes the lock if it is free now. If
+    /// the front waiter is due, requests a handoff (`STARVING`) in that same step.
+    fn enqueue(
+        &self,
+        node: &Waiter,
+        since: &mut Option<Instant>,
+        awoke: bool,
+        requeue: bool,
+    ) -> Enqueued {
+        let mut q = self.queue.lock();
+        let now = now();
+        let since = *since.get_or_insert(now);
+        // The front after we link: us (requeue, or an empty queue) or the current front.
+        let front_since = match q.front() {
+            // SAFETY: `front` is linked in this queue.
+            Some(front) if !requeue => unsafe { q.since(front) }.unwrap_or(since),
+            _ => since,
+        };
+        let due = nanos(now) >= self.due_time(&mut q, front_since);
+        let mut old = self.state.load(Ordering::Relaxed);
+        loop {
+            if old & (LOCKED | STARVING) == 0 {
+                let new = if awoke {
+                    (old | LOCKED) & !WOKEN
+                } else {
+                    old | LOCKED
+                };
+                match self.state.compare_exchange_weak(
+                    old,
+                    new,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Enqueued::Acquired,
+                    Err(current) => {
+                        old = current;
+                        continue;
+                    }
+                }
+            }
+            let mut new = old + WAITER;
             if awoke {
-                // We own WOKEN and must clear it.
-                if new & WOKEN == 0 {
+                if old & WOKEN == 0 {
                     inconsistent();
                 }
                 new &= !WOKEN;
             }
-            if let Err(current) =
-                self.state
-                    .compare_exchange_weak(old, new, Ordering::Acquire, Ordering::Relaxed)
+            // The lock is held here (LOCKED, or a handoff in flight).
+            if due {
+                new |= STARVING;
+            }
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
             {
-                old = current;
-                continue;
+                Ok(_) => break,
+                Err(current) => old = current,
             }
-            if old & (LOCKED | STARVING) == 0 {
-                return true; // took the lock with the CAS
-            }
-            // Registered as a waiter. A thread that already waited queues at the front.
-            let lifo = wait_start.is_some();
-            let start = *wait_start.get_or_insert_with(now);
-            if let Sema::TimedOut = self.semacquire(lifo, deadline) {
-                if !self.leave_after_timeout() {
-                    return false;
-                }
-                // A wake-up was granted to us after all: behave as woken, but only once more.
-                expired = true;
-            }
-            starving = starving || now().saturating_duration_since(start) > STARVATION_THRESHOLD;
-            old = self.state.load(Ordering::Acquire);
-            if old & STARVING != 0 {
-                // Ownership was handed to us; the state is inconsistent until we fix it:
-                // LOCKED is clear and we are still counted as a waiter.
-                if old & (LOCKED | WOKEN) != 0 || old >> WAITER_SHIFT == 0 {
-                    inconsistent();
-                }
-                let mut delta = LOCKED.wrapping_sub(WAITER);
-                // Exit rule: leave starvation mode if we waited < 1 ms or are the last waiter.
-                // (Staying in it when we are the last would let the next lock/unlock pair
-                // hand off to nobody.)
-                if !starving || old >> WAITER_SHIFT == 1 {
-                    delta = delta.wrapping_sub(STARVING);
-                }
-                self.state.fetch_add(delta, Ordering::Acquire);
-                return true;
-            }
-            awoke = true;
-            iter = 0;
         }
+        q.set_since(node, Some(since));
+        // SAFETY: `node` lives on this thread's stack until `wait` returns, which is after it
+        // has been notified or has unlinked itself.
+        unsafe {
+            if requeue {
+                q.push_front(node, Kind::Thread);
+            } else {
+                q.push_back(node, Kind::Thread);
+            }
+        }
+        self.update_fair_at(&mut q);
+        stat!(2);
+        if due && requeue {
+            stat!(3);
+        }
+        if due && requeue {
+            Enqueued::Requested
+        } else {
+            Enqueued::Queued
+        }
+    }
+
+    /// A timed-out waiter has been unlinked (queue lock held): take it off the count, and end a
+    /// requested handoff if nobody is left to receive it.
+    fn leave_queue(&self, q: &mut QueueGuard<'_, Fairness>) {
+        let mut old = self.state.load(Ordering::Relaxed);
+        loop {
+            if old >> WAITER_SHIFT == 0 {
+                inconsistent();
+            }
+            let mut new = old - WAITER;
+            if q.is_empty() {
+                new &= !STARVING;
+            }
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(current) => old = current,
+            }
+        }
+        self.update_fair_at(q);
     }
 
     /// A woken thread whose deadline has passed: take the lock if it is free, else hand back
     /// `WOKEN` (in the same CAS, so an unlock in between cannot be missed) and fail.
-    fn give_up_wake(&self, mut old: u32) -> bool {
+    fn give_up_wake(&self) -> bool {
+        let mut old = self.state.load(Ordering::Relaxed);
         loop {
             if old & WOKEN == 0 {
                 inconsistent();
@@ -372,66 +569,121 @@ impl RawMutex {
         }
     }
 
-    /// After a timed-out park: returns `true` if we took a granted wake-up unit (we are now a
-    /// woken waiter, or the handoff owner in starvation mode), `false` if we took ourselves
-    /// off the waiter count.
-    fn leave_after_timeout(&self) -> bool {
-        loop {
-            if self.cansemacquire() {
-                return true;
-            }
-            let old = self.state.load(Ordering::Relaxed);
-            // A starvation handoff is in flight (or a granted unit is about to appear): it may
-            // be meant for us, so we cannot leave now. The releaser is mid-way; wait for it.
-            if (old & STARVING != 0 && old & LOCKED == 0) || old >> WAITER_SHIFT == 0 {
-                yield_now();
-                continue;
-            }
-            let mut new = old - WAITER;
-            if new >> WAITER_SHIFT == 0 {
-                // Last waiter gone: a starving mutex must have waiters.
-                new &= !STARVING;
-            }
-            if self
-                .state
-                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return false;
-            }
-        }
-    }
+    // ---- unlock slow path ---------------------------------------------------------------
 
     /// Go's `unlockSlow`: `new` is the state right after clearing `LOCKED`.
     #[cold]
     #[inline(never)]
     fn unlock_slow(&self, new: u32) {
+        stat!(7);
         if new.wrapping_add(LOCKED) & LOCKED == 0 {
             panic!("sync: unlock of unlocked mutex");
         }
-        if new & STARVING != 0 {
-            // Starvation mode: hand ownership to the front waiter. LOCKED stays clear; the
-            // receiver sets it. Arriving threads see STARVING and queue.
-            self.semrelease(true);
-            // Go's semrelease then yields so the new owner runs at once on this CPU
-            // (`goyield`); the closest a thread can do is give up its time slice.
-            yield_now();
+        if new & STARVING != 0 && self.handoff() {
             return;
         }
-        let mut old = new;
+        let old = self.state.load(Ordering::Relaxed);
+        if old >> WAITER_SHIFT == 0 || old & STARVING != 0 {
+            return;
+        }
+        if old & (LOCKED | WOKEN) == 0 {
+            self.wake_one();
+        } else if clock_check_due() && {
+            stat!(8);
+            nanos(now()) >= self.fair_at.load(Ordering::Relaxed)
+        } {
+            // Someone is awake (or took the lock again), so Go would stop here. But a woken
+            // thread that waits for a CPU must not stall the queue: now and then, check the
+            // clock and serve a due front waiter anyway.
+            self.serve_due();
+        }
+    }
+
+    /// The holder unlocked while a handoff was requested: pass the lock to the front waiter
+    /// (`LOCKED` is clear and `STARVING` set, so nobody else takes it meanwhile). Returns
+    /// `false` if the request vanished first (its last waiter left on a timeout; the lock is
+    /// then simply free).
+    fn handoff(&self) -> bool {
+        let mut q = self.queue.lock();
+        // Under the queue lock neither the count nor STARVING can change.
+        if self.state.load(Ordering::Relaxed) & STARVING == 0 {
+            return false;
+        }
+        let Some(front) = q.front() else {
+            inconsistent();
+        };
+        // LOCKED for the receiver, which is no longer a waiter; the request is served. The
+        // receiver synchronises with us through its token (stored with Release).
+        self.state.fetch_add(
+            LOCKED.wrapping_sub(WAITER).wrapping_sub(STARVING),
+            Ordering::Relaxed,
+        );
+        self.hand_to(&mut q, front);
+        true
+    }
+
+    /// After an unlock that found waiters and nobody awake: wake the front waiter to compete
+    /// (Go's normal mode). If it is due and loses, it asks for a handoff and stays awake for
+    /// it, so the handoff costs no wake-up.
+    fn wake_one(&self) {
+        let mut q = self.queue.lock();
+        let Some(front) = q.front() else {
+            return;
+        };
+        let mut old = self.state.load(Ordering::Relaxed);
         loop {
-            // Nobody to wake, or someone is already awake / took the lock / started starving.
+            // Someone else is awake now, a handoff is requested, or the lock was taken again
+            // (as in Go: whoever took it wakes someone when it unlocks).
             if old >> WAITER_SHIFT == 0 || old & (LOCKED | WOKEN | STARVING) != 0 {
                 return;
             }
-            // Claim the right to wake one waiter.
-            let new = (old - WAITER) | WOKEN;
+            // The front waiter owns WOKEN until it takes the lock or queues again.
+            match self.state.compare_exchange_weak(
+                old,
+                (old - WAITER) | WOKEN,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(current) => old = current,
+            }
+        }
+        stat!(4);
+        // SAFETY: `front` is linked in this queue.
+        unsafe { q.notify(front, TOKEN_WOKEN) };
+        self.update_fair_at(&mut q);
+    }
+
+    /// A due front waiter found by the clock check: hand it the lock if it is free, or request
+    /// the handoff from whoever holds it. `WOKEN` is left to its owner.
+    #[cold]
+    fn serve_due(&self) {
+        stat!(6);
+        let mut q = self.queue.lock();
+        let Some(front) = q.front() else {
+            return;
+        };
+        if nanos(now()) < self.fair_at.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut old = self.state.load(Ordering::Relaxed);
+        loop {
+            if old & STARVING != 0 {
+                return;
+            }
+            let new = if old & LOCKED == 0 {
+                (old | LOCKED) - WAITER
+            } else {
+                old | STARVING
+            };
             match self
                 .state
-                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(old, new, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => {
-                    self.semrelease(false);
+                    if old & LOCKED == 0 {
+                        self.hand_to(&mut q, front);
+                    }
                     return;
                 }
                 Err(current) => old = current,
@@ -439,132 +691,94 @@ impl RawMutex {
         }
     }
 
-    // ---- the semaphore (Go's runtime_SemacquireMutex / runtime_Semrelease) ----------------
-
-    /// Key of the back queue (first-time waiters).
-    #[inline]
-    fn key_back(&self) -> usize {
-        &self.sema as *const AtomicU32 as usize
+    /// Hands the lock to `front` (the state already counts it as the owner, not a waiter).
+    fn hand_to(&self, q: &mut QueueGuard<'_, Fairness>, front: core::ptr::NonNull<Waiter>) {
+        stat!(5);
+        let now = now();
+        q.extra().last_handoff = Some(now);
+        // The receiver measures the handoff's cost from this moment.
+        // SAFETY: `front` is linked in this queue.
+        unsafe { q.set_since_of(front, Some(now)) };
+        // SAFETY: `front` is linked in this queue.
+        unsafe { q.notify(front, TOKEN_HANDOFF) };
+        self.update_fair_at(q);
     }
 
-    /// Key of the front queue (waiters that already waited once).
-    #[inline]
-    fn key_front(&self) -> usize {
-        &self.requeued as *const AtomicU32 as usize
+    // ---- fairness clock -----------------------------------------------------------------
+
+    /// When a front waiter that started waiting at `front_since` becomes due (queue lock held).
+    fn due_time(&self, q: &mut QueueGuard<'_, Fairness>, front_since: Instant) -> u64 {
+        let waited = nanos(front_since).saturating_add(PATIENCE.as_nanos() as u64);
+        let spaced = q
+            .extra()
+            .last_handoff
+            .map_or(0, |t| nanos(t).saturating_add(self.handoff_interval()));
+        waited.max(spaced)
     }
 
-    /// Takes one unit if there is one.
-    #[inline]
-    fn cansemacquire(&self) -> bool {
-        let mut v = self.sema.load(Ordering::Relaxed);
-        while v != 0 {
-            // Acquire: pairs with the Release in `semrelease`.
-            match self
-                .sema
-                .compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(current) => v = current,
-            }
-        }
-        false
+    /// The minimum time between two handoffs: `HANDOFF_SPACING` times what a handoff has been
+    /// costing, so that the lock is idle for handoffs at most `1 / HANDOFF_SPACING` of the
+    /// time, within `[HANDOFF_INTERVAL, MAX_HANDOFF_INTERVAL]`.
+    fn handoff_interval(&self) -> u64 {
+        let cost = u64::from(self.handoff_cost.load(Ordering::Relaxed));
+        (cost * HANDOFF_SPACING).clamp(
+            HANDOFF_INTERVAL.as_nanos() as u64,
+            MAX_HANDOFF_INTERVAL.as_nanos() as u64,
+        )
     }
 
-    /// Sleeps until a unit is taken (or the deadline passes). `lifo` queues at the front.
-    fn semacquire(&self, lifo: bool, deadline: Option<Instant>) -> Sema {
-        loop {
-            if self.cansemacquire() {
-                return Sema::Acquired;
-            }
-            let key = if lifo {
-                self.key_front()
-            } else {
-                self.key_back()
-            };
-            let validate = || {
-                if lifo {
-                    self.requeued.fetch_add(1, Ordering::Relaxed);
-                    // Pairs with the fence in `semrelease`: either we see its unit or it sees
-                    // our `requeued` increment (it skips the front queue when that is 0).
-                    fence(Ordering::SeqCst);
-                }
-                if self.sema.load(Ordering::Relaxed) != 0 {
-                    if lifo {
-                        self.requeued.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    return false;
-                }
-                true
-            };
-            let timed_out = |_key: usize, _was_last: bool| {
-                if lifo {
-                    self.requeued.fetch_sub(1, Ordering::Relaxed);
-                }
-            };
-            // SAFETY: `key` is the address of a field of `self`, which outlives the call; the
-            // callbacks only touch atomics (no panics, no parking).
-            let result = unsafe {
-                parking::park(
-                    key,
-                    validate,
-                    || {},
-                    timed_out,
-                    DEFAULT_PARK_TOKEN,
-                    deadline,
-                )
-            };
-            match result {
-                ParkResult::Unparked(TOKEN_HANDOFF) => return Sema::Acquired,
-                ParkResult::Unparked(_) | ParkResult::Invalid => {}
-                ParkResult::TimedOut => return Sema::TimedOut,
-            }
-        }
-    }
-
-    /// Adds a unit and wakes the front waiter. With `handoff`, the unit goes straight to the
-    /// woken thread (no one else can take it), as in Go's starvation mode.
-    fn semrelease(&self, handoff: bool) {
-        self.sema.fetch_add(1, Ordering::Release);
-        // Pairs with the fence in `semacquire`'s validate for the front queue.
-        fence(Ordering::SeqCst);
-        let token = |result: &UnparkResult| {
-            if handoff && result.unparked_threads != 0 && self.cansemacquire() {
-                TOKEN_HANDOFF
-            } else {
-                TOKEN_NORMAL
-            }
+    /// The receiver of a handoff reports how long it took to get going.
+    fn record_handoff_cost(&self, node: &Waiter) {
+        let Some(granted) = node.since_after_notify() else {
+            return;
         };
-        if self.requeued.load(Ordering::Relaxed) != 0 {
-            // Wake the newest thread on the front queue (Go pushes re-queued waiters at the
-            // head). `requeued` is exact while the queue is locked, i.e. inside the filter.
-            let mut seen = 0u32;
-            let mut count = 0u32;
-            let filter = |_| {
-                if seen == 0 {
-                    count = self.requeued.load(Ordering::Relaxed);
-                }
-                seen += 1;
-                if seen >= count {
-                    FilterOp::Unpark
-                } else {
-                    FilterOp::Skip
-                }
-            };
-            let callback = |result: UnparkResult| {
-                if result.unparked_threads != 0 {
-                    self.requeued.fetch_sub(1, Ordering::Relaxed);
-                }
-                token(&result)
-            };
-            // SAFETY: the key is a field of `self`; callbacks only touch atomics.
-            let result = unsafe { parking::unpark_filter(self.key_front(), filter, callback) };
-            if result.unparked_threads != 0 {
-                return;
-            }
-        }
-        // SAFETY: as above.
-        unsafe { parking::unpark_one(self.key_back(), |result| token(&result)) };
+        let took =
+            u32::try_from(now().saturating_duration_since(granted).as_nanos()).unwrap_or(u32::MAX);
+        let old = self.handoff_cost.load(Ordering::Relaxed);
+        // A moving average over about 4 handoffs (receivers are serialised by the lock).
+        let new = old - old / 4 + took / 4;
+        self.handoff_cost.store(new, Ordering::Relaxed);
     }
+
+    /// Recomputes `fair_at` for the current front (queue lock held).
+    fn update_fair_at(&self, q: &mut QueueGuard<'_, Fairness>) {
+        let at = match q.front() {
+            // SAFETY: `front` is linked in this queue.
+            Some(front) => match unsafe { q.since(front) } {
+                Some(since) => self.due_time(q, since),
+                None => NEVER,
+            },
+            None => NEVER,
+        };
+        self.fair_at.store(at, Ordering::Relaxed);
+    }
+}
+
+/// Result of [`RawMutex::enqueue`].
+enum Enqueued {
+    /// The lock came free; we took it instead of queueing.
+    Acquired,
+    /// Linked into the queue; sleep.
+    Queued,
+    /// Linked at the front with a handoff requested: it comes at the holder's unlock.
+    Requested,
+}
+
+/// Whether this unlock should look at the clock (one unlock in sixteen per thread: reading the
+/// clock costs more than the rest of a contended unlock).
+#[cfg(not(loom))]
+#[inline]
+fn clock_check_due() -> bool {
+    std::thread_local!(static TICK: core::cell::Cell<u8> = const { core::cell::Cell::new(0) });
+    TICK.with(|t| {
+        let v = t.get().wrapping_add(1);
+        t.set(v);
+        v % 16 == 0
+    })
+}
+#[cfg(loom)]
+fn clock_check_due() -> bool {
+    true
 }
 
 impl core::fmt::Debug for RawMutex {
@@ -576,20 +790,6 @@ impl core::fmt::Debug for RawMutex {
             .field("starving", &(s & STARVING != 0))
             .field("waiters", &(s >> WAITER_SHIFT))
             .finish()
-    }
-}
-
-/// Go's `runtime_canSpin`, minus what only Go's scheduler knows (idle Ps, local run queue).
-#[inline]
-fn can_spin(iter: u32) -> bool {
-    iter < ACTIVE_SPIN && multi_core()
-}
-
-/// Go's `runtime_doSpin`: `procyield(30)`.
-#[inline]
-fn do_spin() {
-    for _ in 0..ACTIVE_SPIN_CNT {
-        spin_loop();
     }
 }
 
