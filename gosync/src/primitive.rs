@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `atomic::*` | `core::sync::atomic` | `loom::sync::atomic` |
 //! | `UnsafeCell` | wrapper over `core::cell::UnsafeCell` with loom's `with`/`with_mut` API | `loom::cell::UnsafeCell` |
-//! | `parking::*` | `parking_lot_core` (address-keyed wait queues, handoff tokens, timeouts) | a loom-visible queue with the same API (timeouts never fire) |
+//! | `parking::*` | `parking_lot_core` (address-keyed wait queues, handoff tokens, timeouts) | a loom-visible queue with the same API (timeouts fire when the fake clock passes them) |
 //! | `Instant`, `now()` | `std::time::Instant` | a deterministic clock that only moves when a test calls `advance` |
 //! | `thread_id()` | address of a thread-local | address of a loom thread-local |
 //! | `spin_loop()`, `yield_now()` | `core::hint::spin_loop`, `std::thread::yield_now` | `loom::thread::yield_now` |

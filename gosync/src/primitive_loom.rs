@@ -3,10 +3,12 @@
 //!
 //! - `parking`: the `parking_lot_core` subset gosync uses (`park` with validate / before_sleep /
 //!   timed_out / token / timeout, `unpark_one`, `unpark_all`, `unpark_filter`,
-//!   `unpark_requeue`), over one global FIFO list protected by a loom `Mutex` (the analogue of
+//!   `unpark_requeue`), over one global FIFO list protected by a spin lock on a loom atomic (the analogue of
 //!   parking_lot_core's bucket lock: callbacks run while it is held).
-//! - Timeouts: loom has no time. A timed `park` times out only if the fake clock is already at
-//!   or past the deadline when the thread would go to sleep; otherwise it waits until unparked.
+//! - Timeouts: loom has no time. A timed `park` times out when the fake clock is at or past its
+//!   deadline: checked before it sleeps, and again whenever [`loom_clock::advance`] wakes it
+//!   (advance wakes every timed sleeper whose deadline it passed). So a timeout can race an
+//!   unpark in either order, as with a real clock.
 //! - `Instant`/`now()`: a deterministic fake clock that starts at 0 in every model execution
 //!   that calls [`loom_clock::reset`] and moves only when a test calls [`loom_clock::advance`].
 //! - `thread_id()`: the address of a loom thread-local (unique among live loom threads).
@@ -17,7 +19,9 @@ use std::cell::Cell;
 /// The `parking_lot_core` API, modelled with loom primitives.
 pub(crate) mod parking {
     use super::{now, Instant};
-    use loom::sync::{Arc, Mutex};
+    use loom::cell::{MutPtr, UnsafeCell};
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
 
     /// Token a parked thread leaves for unparkers (`parking_lot_core::ParkToken`).
     #[derive(Copy, Clone, Debug, Eq, PartialEq, Hash)]
@@ -93,28 +97,108 @@ pub(crate) mod parking {
         token: ParkToken,
         thread: loom::thread::Thread,
         /// Set (under the queue lock) when unparked.
-        slot: Arc<Mutex<Option<UnparkToken>>>,
+        slot: Arc<SpinLock<Option<UnparkToken>>>,
+        /// When a timed waiter gives up (`loom_clock::advance` wakes it to check).
+        deadline: Option<Instant>,
     }
 
     loom::lazy_static! {
         /// Every parked thread, in arrival order.
-        static ref QUEUE: Mutex<Vec<Waiter>> = Mutex::new(Vec::new());
+        static ref QUEUE: SpinLock<Vec<Waiter>> = SpinLock::new(Vec::new());
     }
 
-    /// Takes `m` by spinning on `try_lock` (yielding to loom between attempts) instead of
-    /// blocking in `lock`. Loom 0.7's `Thread::unpark` makes a thread that is blocked in a loom
-    /// `Mutex::lock` runnable while the mutex is still held, and loom then panics with
-    /// "expected to be able to acquire lock". `wake` unparks a waiter while holding the queue
-    /// lock, and that waiter can be blocked on the queue lock at that moment (a timed waiter
-    /// removing itself), so no thread that can be unparked may block in `lock`.
-    fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
-        loop {
-            match m.try_lock() {
-                Ok(guard) => return guard,
-                Err(std::sync::TryLockError::WouldBlock) => loom::thread::yield_now(),
-                Err(std::sync::TryLockError::Poisoned(e)) => panic!("parking queue poisoned: {e}"),
+    /// The queue's lock. Taking and releasing it are single steps for loom (the flag is a std
+    /// atomic, which loom does not schedule around), a thread that finds it held sleeps (loom
+    /// `park`) until the holder releases it, and a loom read-modify-write on each side orders
+    /// the critical sections for loom's happens-before tracking.
+    ///
+    /// Not a loom `Mutex`, for two reasons. Loom 0.7's `Thread::unpark` makes a thread that is
+    /// blocked in a loom `Mutex::lock` runnable while the mutex is still held (loom then panics
+    /// with "expected to be able to acquire lock"), and `wake` unparks waiters while holding the
+    /// queue lock. And a loom `Mutex` wraps a std mutex that a guard dropped during unwinding
+    /// poisons for the rest of the execution, while gosync parks and unparks from drop code
+    /// that also runs when a panic unwinds (`Once` wakes its waiters after a panicking `f`).
+    /// Nor a flag spun on with `yield_now`: loom prefers the threads that yielded least, so
+    /// spinners can starve a holder that yielded more (it then never releases).
+    struct SpinLock<T> {
+        held: std::sync::atomic::AtomicBool,
+        /// Threads sleeping until `held` is cleared (a wake-up may be spurious).
+        sleepers: std::sync::Mutex<Vec<loom::thread::Thread>>,
+        /// Touched once by each acquire and each release: loom's view of the ordering.
+        order: AtomicUsize,
+        data: UnsafeCell<T>,
+    }
+
+    // SAFETY: `data` is only reached through a guard, and one guard exists at a time.
+    unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+    struct SpinGuard<'a, T> {
+        lock: &'a SpinLock<T>,
+        /// Loom tracks the access for as long as the guard lives.
+        data: Option<MutPtr<T>>,
+    }
+
+    impl<T> SpinLock<T> {
+        fn new(value: T) -> Self {
+            Self {
+                held: std::sync::atomic::AtomicBool::new(false),
+                sleepers: std::sync::Mutex::new(Vec::new()),
+                order: AtomicUsize::new(0),
+                data: UnsafeCell::new(value),
             }
         }
+
+        fn sleepers(&self) -> std::sync::MutexGuard<'_, Vec<loom::thread::Thread>> {
+            // Loom runs one thread at a time: this std mutex is never contended, only
+            // possibly poisoned by an unwinding thread, which changes nothing here.
+            self.sleepers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        fn lock(&self) -> SpinGuard<'_, T> {
+            while self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                self.sleepers().push(loom::thread::current());
+                loom::thread::park();
+            }
+            // A read-modify-write reads the previous holder's release: we are ordered after it.
+            self.order.fetch_add(1, Ordering::SeqCst);
+            SpinGuard {
+                lock: self,
+                data: Some(self.data.get_mut()),
+            }
+        }
+    }
+
+    impl<T> core::ops::Deref for SpinGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            // SAFETY: we hold the lock.
+            unsafe { self.data.as_ref().unwrap().deref() }
+        }
+    }
+
+    impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            // SAFETY: we hold the lock.
+            unsafe { self.data.as_ref().unwrap().deref() }
+        }
+    }
+
+    impl<T> Drop for SpinGuard<'_, T> {
+        fn drop(&mut self) {
+            self.data = None; // end the access before the lock is free
+            let lock = self.lock;
+            lock.order.fetch_add(1, Ordering::SeqCst);
+            lock.held.store(false, std::sync::atomic::Ordering::SeqCst);
+            for t in lock.sleepers().drain(..) {
+                t.unpark();
+            }
+        }
+    }
+
+    fn lock<T>(m: &SpinLock<T>) -> SpinGuard<'_, T> {
+        m.lock()
     }
 
     fn wake(w: Waiter, token: UnparkToken) {
@@ -134,7 +218,7 @@ pub(crate) mod parking {
         park_token: ParkToken,
         timeout: Option<Instant>,
     ) -> ParkResult {
-        let slot = Arc::new(Mutex::new(None));
+        let slot = Arc::new(SpinLock::new(None));
         {
             let mut q = lock(&QUEUE);
             if !validate() {
@@ -145,25 +229,45 @@ pub(crate) mod parking {
                 token: park_token,
                 thread: loom::thread::current(),
                 slot: slot.clone(),
+                deadline: timeout,
             });
         }
         before_sleep();
-        if timeout.is_some_and(|deadline| now() >= deadline) {
-            let mut q = lock(&QUEUE);
-            let me = Arc::as_ptr(&slot);
-            if let Some(i) = q.iter().position(|w| Arc::as_ptr(&w.slot) == me) {
-                let w = q.remove(i);
-                let last = !q.iter().any(|o| o.key == w.key);
-                timed_out(w.key, last);
-                return ParkResult::TimedOut;
-            }
-            // Unparked before we could time out: fall through and take the token.
-        }
+        let mut timed_out = Some(timed_out);
         loop {
             if let Some(token) = *lock(&slot) {
                 return ParkResult::Unparked(token);
             }
+            // Checked before the first sleep and after every wake-up: `advance` wakes the
+            // timed sleepers whose deadline it passed, so a timeout can fire while asleep and
+            // race an unpark, as with the real clock.
+            if timeout.is_some_and(|deadline| now() >= deadline) {
+                let mut q = lock(&QUEUE);
+                let me = Arc::as_ptr(&slot);
+                if let Some(i) = q.iter().position(|w| Arc::as_ptr(&w.slot) == me) {
+                    let w = q.remove(i);
+                    let last = !q.iter().any(|o| o.key == w.key);
+                    if let Some(f) = timed_out.take() {
+                        f(w.key, last);
+                    }
+                    return ParkResult::TimedOut;
+                }
+                // Unparked before we could time out: the token is in the slot.
+                continue;
+            }
             loom::thread::park();
+        }
+    }
+
+    /// Wakes every timed sleeper whose deadline is at or before `now()`, so that it times
+    /// out (called by `loom_clock::advance`).
+    pub(crate) fn wake_expired() {
+        let q = lock(&QUEUE);
+        let t = now();
+        for w in q.iter() {
+            if w.deadline.is_some_and(|d| t >= d) {
+                w.thread.unpark();
+            }
         }
     }
 
@@ -316,9 +420,11 @@ pub mod loom_clock {
         CLOCK.with(|c| c.set(0));
     }
 
-    /// Moves the fake clock forward by `d`.
+    /// Moves the fake clock forward by `d`, and wakes the timed waiters whose deadline has
+    /// passed (each then times out unless an unpark reaches it first).
     pub fn advance(d: Duration) {
         CLOCK.with(|c| c.set(c.get().saturating_add(d.as_nanos() as u64)));
+        super::parking::wake_expired();
     }
 }
 

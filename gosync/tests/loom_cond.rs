@@ -1,6 +1,7 @@
 //! Loom models of the Cond ticket protocol: a signal is never lost (the waiter either sees its
-//! ticket notified before it sleeps or is found asleep), broadcast wakes everyone waiting, and a
-//! timed-out waiter gives its ticket up so a signal never lands on it.
+//! ticket notified before it sleeps or is found asleep), broadcast wakes everyone waiting, a
+//! timed-out waiter gives its ticket up so a signal never lands on it, and signals wake the
+//! waiters in the order they started waiting (FIFO).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_cond`
 //!
@@ -16,6 +17,7 @@ mod support;
 use std::time::Duration;
 
 use gosync::{loom_clock, Cond, Mutex};
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use support::explore;
@@ -112,4 +114,68 @@ fn timed_wait_and_signal_agree() {
         [if timed_out { "timed out" } else { "signalled" }]
     });
     ex.assert_saw(&["timed out", "signalled"]);
+}
+
+/// What the waiters of [`signal_wakes_in_fifo_order`] share.
+#[derive(Default)]
+struct Fifo {
+    m: Mutex<()>,
+    c: Cond,
+    /// Waiters that have taken the lock on their way to `wait`.
+    ready: AtomicUsize,
+    /// The first waiter to return from `wait` (1 = A, 2 = B).
+    first: AtomicUsize,
+}
+
+/// A waiter of [`signal_wakes_in_fifo_order`]; `then` runs under the lock, just before `wait`.
+fn fifo_waiter(
+    f: Arc<Fifo>,
+    me: usize,
+    then: Option<fn(Arc<Fifo>) -> thread::JoinHandle<()>>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut g = f.m.lock();
+        f.ready.fetch_add(1, Ordering::SeqCst);
+        let next = then.map(|spawn| spawn(Arc::clone(&f)));
+        f.c.wait(&mut g);
+        let _ = f
+            .first
+            .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst);
+        drop(g);
+        if let Some(next) = next {
+            next.join().unwrap();
+        }
+    })
+}
+
+/// FIFO: A waits, then B waits; the first `signal` wakes A (the oldest ticket), never B, and
+/// the second wakes B. With no spurious wake-ups (Go's guarantee) only a signalled waiter can
+/// return from `wait`, so the first waiter to return is the one the first signal chose.
+#[test]
+fn signal_wakes_in_fifo_order() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let f = Arc::new(Fifo::default());
+        // A starts B while it holds the lock, so B's ticket comes after A's.
+        let a = fifo_waiter(Arc::clone(&f), 1, Some(|f| fifo_waiter(f, 2, None)));
+        // Both hold tickets once both counted themselves and released the lock.
+        while f.ready.load(Ordering::SeqCst) < 2 {
+            thread::yield_now();
+        }
+        drop(f.m.lock());
+        assert!(f.c.signal(), "two waiters, yet the signal found none");
+        while f.first.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        assert_eq!(
+            f.first.load(Ordering::SeqCst),
+            1,
+            "the first signal must wake the oldest waiter"
+        );
+        assert!(f.c.signal(), "B is still waiting");
+        a.join().unwrap();
+        assert!(!f.c.signal());
+        [""]
+    });
+    assert!(ex.runs > 1, "model did not explore: {ex:?}");
 }

@@ -1,6 +1,11 @@
 //! Loom models of the Mutex state machine: mutual exclusion, wake-ups, the LIFO re-queue,
-//! starvation mode with direct handoff and the exit rule (driven by the fake clock), and timed
-//! waiters leaving the queue.
+//! starvation mode with direct handoff and the exit rule (driven by the fake clock), timed
+//! waiters leaving the queue, a starvation handoff racing the deadline of the waiter it goes to,
+//! and the ownership rules of `ReentrantMutex` and `TokenMutex`.
+//!
+//! The models use only the public API, so they state the contract, not the algorithm. Where a
+//! model claims exclusion, a [`Guarded`](support::Guarded) section spans each critical section
+//! and loom checks that no two overlap.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_mutex`
 //!
@@ -15,11 +20,12 @@ mod support;
 
 use std::time::Duration;
 
-use gosync::{loom_clock, Mutex};
+use gosync::{loom_clock, Mutex, ReentrantMutex, TokenMutex};
 use loom::model::Builder;
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use support::{explore, explore_with, tally, Explored};
+use support::{explore, explore_with, tally, Explored, Guarded};
 
 /// Mutex state must be back to all-zero when nobody holds or wants the lock.
 fn assert_clean<T>(m: &Mutex<T>) {
@@ -47,28 +53,33 @@ fn wait_for_waiter<T>(m: &Mutex<T>, patience: usize) -> bool {
     false
 }
 
-/// Two threads increment under the lock; the cell tracking of loom checks exclusion.
+/// Two threads lock, each holding the lock across scheduling points; a [`Guarded`] section
+/// spanning each critical section makes loom check that they never overlap.
 #[test]
 fn two_lockers() {
     let mut ex = Explored::default();
     for patience in 0..=PATIENCE {
         ex.absorb(tally(Builder::new(), move || {
             loom_clock::reset();
-            let m = Arc::new(Mutex::new(Vec::new()));
+            let m = Arc::new((Mutex::new(Vec::new()), Guarded::new()));
             // Each locker records, under the lock, who it is and whether the other queued while
             // it held the lock (it gives the other a few turns to do so: see `PATIENCE`).
-            let locker = move |m: &Mutex<Vec<(char, bool)>>, me: char| {
+            let locker = move |(m, data): &(Mutex<Vec<(char, bool)>>, Guarded), me: char| {
                 let mut g = m.lock();
+                let section = data.exclusive();
                 let queued = wait_for_waiter(m, patience);
                 g.push((me, queued));
+                drop(section);
             };
             let m2 = Arc::clone(&m);
             let t = thread::spawn(move || locker(&m2, 'b'));
             locker(&m, 'a');
             t.join().unwrap();
+            let (m, data) = &*m;
+            assert_eq!(data.writes(), 2);
             let v = m.lock().clone();
             assert_eq!(v.len(), 2);
-            assert_clean(&m);
+            assert_clean(m);
             [
                 if v[0].0 == 'b' {
                     "spawned thread locked first"
@@ -277,4 +288,196 @@ fn timed_waiter_leaves_cleanly() {
         [if got { "got the lock" } else { "timed out" }]
     });
     ex.assert_saw(&["timed out", "got the lock"]);
+}
+
+/// Starvation mode's handoff races the deadline of the timed waiter it goes to.
+///
+/// The main thread holds the lock; B (`try_lock_for`, 10 ms) and C (`lock`) queue. After
+/// 5 ms on the fake clock the main thread unlocks and at once locks again; if it wins, the
+/// woken waiter queues again at the front and, having waited more than 1 ms, puts the mutex in
+/// starvation mode. Then B's deadline passes just as the main thread unlocks, handing the lock
+/// to the front waiter. Whichever wins, the contract holds: B either gets the lock (a handoff
+/// at the deadline is still a success) or times out and the lock goes on to C; no critical
+/// sections overlap ([`Guarded`]), nobody is left waiting, and the mutex ends clean. Some
+/// execution must hand the lock to B at its deadline, and some must have B time out.
+#[test]
+fn starvation_handoff_races_timeout() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new((Mutex::new(Vec::new()), Guarded::new()));
+        let (mx, data) = &*m;
+        let mut g = mx.lock();
+        let section = data.exclusive();
+        g.push('a');
+        let b = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (mx, data) = &*m;
+                let mut g = mx.try_lock_for(Duration::from_millis(10))?;
+                let _section = data.exclusive();
+                g.push('b');
+                Some(())
+            })
+        };
+        while mx.waiters() == 0 {
+            thread::yield_now();
+        }
+        let c = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (mx, data) = &*m;
+                let mut g = mx.lock();
+                let _section = data.exclusive();
+                g.push('c');
+            })
+        };
+        while mx.waiters() < 2 {
+            thread::yield_now();
+        }
+        loom_clock::advance(Duration::from_millis(5));
+        drop(section);
+        drop(g);
+        let mut g = mx.lock();
+        let section = data.exclusive();
+        g.push('a');
+        // If B was woken and is competing, let it lose: it queues again, starving.
+        while mx.is_woken() {
+            thread::yield_now();
+        }
+        let starving = mx.is_starving();
+        // B's deadline passes; its timeout races the unlock's handoff.
+        loom_clock::advance(Duration::from_millis(10));
+        drop(section);
+        drop(g);
+        let b_got = b.join().unwrap().is_some();
+        c.join().unwrap();
+        assert_clean(mx);
+        assert_eq!(data.writes(), 3 + u32::from(b_got));
+        let v = mx.lock().clone();
+        assert_eq!(v.iter().filter(|&&x| x == 'c').count(), 1);
+        assert_eq!(v.iter().filter(|&&x| x == 'b').count(), usize::from(b_got));
+        // Who held the lock right after the main thread's second turn: in starvation mode, the
+        // waiter it was handed to (B and C may have queued in either order).
+        let second = v.iter().rposition(|&x| x == 'a').unwrap();
+        let next = v.get(second + 1).copied();
+        if starving {
+            assert!(next.is_some(), "starving, but nobody was waiting");
+        }
+        [
+            if starving { "starvation mode" } else { "" },
+            match (starving, b_got) {
+                (true, true) if next == Some('b') => "handoff reached the timed waiter",
+                (true, false) => "the timed waiter timed out in starvation mode",
+                _ => "",
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "starvation mode",
+        "handoff reached the timed waiter",
+        "the timed waiter timed out in starvation mode",
+    ]);
+}
+
+/// ReentrantMutex: the owner re-enters without waiting; another thread waits until the owner's
+/// last guard is gone, and only then owns it. [`Guarded`] sections check that the two owners'
+/// tenures never overlap.
+#[test]
+fn reentrant_mutex_ownership() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new((ReentrantMutex::new(()), Guarded::new()));
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (m, data) = &*m;
+                assert!(!m.is_owned_by_current_thread());
+                let found_owned = m.is_locked();
+                let g = m.lock();
+                let section = data.exclusive();
+                assert!(m.is_owned_by_current_thread());
+                let again = m.try_lock().expect("the owner re-enters");
+                drop((again, section, g));
+                assert!(!m.is_owned_by_current_thread());
+                found_owned
+            })
+        };
+        let (mx, data) = &*m;
+        let outer = mx.lock();
+        let section = data.exclusive();
+        let inner = mx.lock(); // re-entry: must not wait
+        assert!(mx.is_owned_by_current_thread());
+        drop(outer);
+        // Still owned through `inner`: the other thread must not get in here.
+        let other_in = mx.try_lock().is_none();
+        assert!(!other_in, "the owner's try_lock must re-enter");
+        thread::yield_now();
+        assert!(mx.is_owned_by_current_thread());
+        drop(section);
+        drop(inner);
+        let found_owned = t.join().unwrap();
+        assert!(!mx.is_locked());
+        assert_eq!(data.writes(), 2);
+        [if found_owned {
+            "the other thread found the mutex owned"
+        } else {
+            ""
+        }]
+    });
+    ex.assert_saw(&["the other thread found the mutex owned"]);
+}
+
+/// TokenMutex: guards of one token share the lock across threads (the same token re-enters
+/// from another thread while held), another token waits until every guard of the owner is
+/// gone. The main thread and U hold token 1 (shared sections), T wants token 2 (an exclusive
+/// section); loom checks that T never overlaps a token-1 guard.
+#[test]
+fn token_mutex_ownership() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new((TokenMutex::new(()), Guarded::new(), AtomicBool::new(false)));
+        let (mx, data, main_holds) = &*m;
+        let g = mx.lock(1);
+        let section = data.shared();
+        main_holds.store(true, Ordering::SeqCst);
+        let u = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (mx, data, main_holds) = &*m;
+                let g = mx.lock(1);
+                let section = data.shared();
+                let shared = main_holds.load(Ordering::SeqCst);
+                assert_eq!(mx.owner(), Some(1));
+                drop(section);
+                drop(g);
+                shared
+            })
+        };
+        let t = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (mx, data, _) = &*m;
+                let g = mx.lock(2);
+                let section = data.exclusive();
+                assert_eq!(mx.owner(), Some(2));
+                drop(section);
+                drop(g);
+            })
+        };
+        thread::yield_now();
+        main_holds.store(false, Ordering::SeqCst);
+        drop(section);
+        drop(g);
+        let shared = u.join().unwrap();
+        t.join().unwrap();
+        assert_eq!(mx.owner(), None);
+        assert!(!mx.is_locked());
+        assert_eq!(data.writes(), 1);
+        [if shared {
+            "token 1 re-entered from another thread while held"
+        } else {
+            ""
+        }]
+    });
+    ex.assert_saw(&["token 1 re-entered from another thread while held"]);
 }

@@ -1,5 +1,6 @@
 //! Loom models of the Once family: one run, waiters block until it ends, publication of the
-//! initializer's writes, TryOnce's retry with exactly one success.
+//! initializer's writes, TryOnce's retry with exactly one success, and a panicking function
+//! (`Once` counts it as done, `OnceValue` re-raises it for every caller, waiters are woken).
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_once`
 //!
@@ -18,7 +19,7 @@ mod support;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use support::{explore, start};
+use support::{explore, panic_message, quiet_panics, start};
 
 use gosync::{Once, OnceValue, TryOnce};
 
@@ -201,5 +202,84 @@ fn try_once_retries_with_exactly_one_success() {
     ex.assert_saw(&[
         "spawned thread failed first",
         "the other caller arrived during the failed run",
+    ]);
+}
+
+const BOOM: &str = "initializer failed";
+
+/// Runs `f`, returning the message of its panic, if any.
+fn caught<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|e| panic_message(&*e).to_owned())
+}
+
+/// A panicking function, two callers (Go: "if f panics, Do considers it to have returned").
+///
+/// `Once`: `f` runs once; its caller gets the panic; the other caller, waiting for the run or
+/// arriving after it, returns normally without running `f`; the `Once` is done. `OnceValue`:
+/// `f` runs once and both callers panic with its message (Go 1.21's `OnceValue`). A caller that
+/// waits for a panicking run must be woken: a lost wake-up deadlocks the model.
+#[test]
+fn panicking_function() {
+    quiet_panics(&[BOOM]);
+    let ex = explore(|| {
+        let once = Arc::new(Once::new());
+        let value = Arc::new(
+            OnceValue::<u32, Box<dyn FnOnce() -> u32 + Send + Sync>>::new(Box::new(|| {
+                panic!("{BOOM}")
+            })),
+        );
+        let runs = Arc::new(AtomicUsize::new(0));
+        let entered = Arc::new(AtomicUsize::new(0));
+        let call = {
+            let (once, value) = (Arc::clone(&once), Arc::clone(&value));
+            let (runs, entered) = (Arc::clone(&runs), Arc::clone(&entered));
+            move || {
+                start(&entered);
+                let mut waited = false;
+                let mine = caught(|| {
+                    once.call_once(|| {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        waited = other_arrived(&entered);
+                        panic!("{BOOM}");
+                    })
+                });
+                let got = caught(|| *value.get());
+                (mine, got, waited)
+            }
+        };
+        let t = thread::spawn(call.clone());
+        let (mine, my_value, w1) = call();
+        let (theirs, their_value, w2) = t.join().unwrap();
+        assert_eq!(runs.load(Ordering::Relaxed), 1, "f ran more than once");
+        assert!(once.is_done(), "a panic counts as done");
+        let panics: Vec<&String> = [&mine, &theirs]
+            .into_iter()
+            .flat_map(|r| r.as_ref().err())
+            .collect();
+        assert_eq!(
+            panics,
+            [BOOM],
+            "exactly the caller that ran f gets its panic"
+        );
+        assert_eq!(my_value, Err(BOOM.to_owned()));
+        assert_eq!(their_value, Err(BOOM.to_owned()));
+        assert!(value.is_done());
+        [
+            if theirs.is_err() {
+                "spawned thread ran f"
+            } else {
+                ""
+            },
+            if w1 || w2 {
+                "the other caller arrived during the panicking run"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "spawned thread ran f",
+        "the other caller arrived during the panicking run",
     ]);
 }

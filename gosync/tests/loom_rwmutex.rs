@@ -1,6 +1,11 @@
-//! Loom models of the RwMutex reader/writer handshake: exclusion, a writer draining readers,
-//! readers queued behind a writer, and the withdrawal of timed-out readers and writers (the fake
-//! clock makes deadlines pass).
+//! Loom models of the RwMutex reader/writer handshake: exclusion (a writer and a reader, two
+//! writers and a reader), a writer draining readers, readers queued behind a writer, the
+//! withdrawal of timed-out readers and writers (the fake clock makes deadlines pass), and a
+//! withdrawn writer followed at once by another.
+//!
+//! The models use only the public API, so they state the contract, not the algorithm. Where a
+//! model claims exclusion, [`Guarded`](support::Guarded) sections span the critical sections and
+//! loom checks that a writer's never overlaps another.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_rwmutex`
 //!
@@ -20,7 +25,7 @@ use loom::model::Builder;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use support::{explore, start, tally, Explored};
+use support::{explore, start, tally, Explored, Guarded};
 
 /// The most times the lock holder of a timed model yields, waiting for the timed thread to
 /// finish, before it releases the lock anyway; the timed models run once for every patience
@@ -33,6 +38,10 @@ use support::{explore, start, tally, Explored};
 /// time out. Patiences near the spin length make the release race the timeout, so sweeping
 /// them covers both outcomes and the race between them, with room for the spinning to grow.
 const PATIENCE: usize = 32;
+
+/// Turns the main thread of [`withdrawn_writer_then_another`] gives the writers to finish
+/// spinning (`sync/backoff.rs`: 18 yields, the writer lock's spinning: fewer) and park.
+const SETTLE: usize = 48;
 
 /// Yields until `done` is set or `patience` runs out.
 fn wait_a_little(done: &AtomicBool, patience: usize) {
@@ -50,22 +59,32 @@ fn assert_clean<T>(m: &RwMutex<T>) {
     assert!(m.try_write().is_some(), "lock not free");
 }
 
-/// A writer and a reader; loom's cell tracking checks they never overlap.
+/// A writer and a reader; a [`Guarded`] section spanning each critical section makes loom
+/// check that they never overlap.
 #[test]
 fn writer_and_reader_exclude() {
     let ex = explore(|| {
         loom_clock::reset();
         let m = Arc::new(RwMutex::new(0u32));
+        let data = Arc::new(Guarded::new());
         let flag = Arc::new(AtomicUsize::new(0));
         let w = {
-            let (m, flag) = (Arc::clone(&m), Arc::clone(&flag));
+            let (m, data, flag) = (Arc::clone(&m), Arc::clone(&data), Arc::clone(&flag));
             thread::spawn(move || {
                 start(&flag);
-                *m.write() += 1;
+                let mut g = m.write();
+                let _section = data.exclusive();
+                *g += 1;
+                thread::yield_now();
             })
         };
         start(&flag);
-        let seen = *m.read();
+        let seen = {
+            let g = m.read();
+            let _section = data.shared();
+            thread::yield_now();
+            *g
+        };
         assert!(seen <= 1);
         w.join().unwrap();
         assert_eq!(*m.read(), 1);
@@ -245,4 +264,139 @@ fn downgrade_admits_readers_not_writers() {
         "reader shared the lock with the downgraded guard",
         "reader after the second writer",
     ]);
+}
+
+/// Two writers and a reader: the writers exclude each other and the reader, across their whole
+/// critical sections ([`Guarded`]); every update lands; the lock ends clean.
+#[test]
+fn two_writers_and_a_reader() {
+    let mut builder = Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
+    let ex = support::explore_with(builder, || {
+        loom_clock::reset();
+        let m = Arc::new((RwMutex::new(Vec::new()), Guarded::new()));
+        let writer = |me: char| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (m, data) = &*m;
+                let mut g = m.write();
+                let _section = data.exclusive();
+                g.push(me);
+                // A scheduling point inside the section: the other writer or the reader may
+                // try to come in here.
+                m.readers()
+            })
+        };
+        let a = writer('a');
+        let b = writer('b');
+        let (mx, data) = &*m;
+        let seen = {
+            let g = mx.read();
+            let _section = data.shared();
+            g.len()
+        };
+        let queued = [a.join().unwrap(), b.join().unwrap()];
+        assert_eq!(data.writes(), 2);
+        let v = mx.read().clone();
+        assert_eq!(v.len(), 2);
+        assert!(v.contains(&'a') && v.contains(&'b'));
+        assert_clean(mx);
+        [
+            if v[0] == 'b' {
+                "second writer first"
+            } else {
+                ""
+            },
+            if seen == 1 {
+                "reader between the writers"
+            } else {
+                ""
+            },
+            if queued.iter().any(|&r| r > 0) {
+                "reader queued behind a writer"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "second writer first",
+        "reader between the writers",
+        "reader queued behind a writer",
+    ]);
+}
+
+/// A writer withdraws (times out) while readers are inside, and a second writer announces
+/// itself at once: a reader that was counted by the first writer and leaves during the
+/// handover must not count towards the second (the `reader_wait` epoch check), or the second
+/// writer would enter while the other reader is still inside.
+///
+/// The main thread holds two read locks; W1 (`try_write_for`, 1 ms) announces itself, then W2
+/// (`write`) queues for the writer lock. The clock passes W1's deadline, and the main
+/// thread drops one read lock, racing W1's withdrawal and W2's announcement; it keeps the other
+/// read lock until W1 is gone and W2 has had time to try to enter. [`Guarded`] sections make
+/// loom check that W2 never overlaps that reader.
+#[test]
+fn withdrawn_writer_then_another() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new((RwMutex::new(0u32), Guarded::new()));
+        let (mx, data) = &*m;
+        let r1 = mx.read();
+        let r2 = mx.read();
+        let inside = data.shared();
+        let w1 = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (mx, data) = &*m;
+                let mut g = mx.try_write_for(Duration::from_millis(1))?;
+                let _section = data.exclusive();
+                *g += 1;
+                Some(())
+            })
+        };
+        // W1 has taken its deadline and the writer lock once it has announced itself.
+        while !mx.is_write_locked() {
+            thread::yield_now();
+        }
+        let w2 = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (mx, data) = &*m;
+                let mut g = mx.write();
+                let _section = data.exclusive();
+                *g += 10;
+            })
+        };
+        // Let both writers finish spinning and go to sleep (each of our yields gives them a
+        // turn): W1 then wakes only for its timeout, with no spinning left, so its withdrawal
+        // can fall between the two steps of our read unlock below.
+        for _ in 0..SETTLE {
+            thread::yield_now();
+        }
+        loom_clock::advance(Duration::from_millis(5));
+        drop(r1);
+        // W1 cannot get in while `r2` is held: it times out.
+        assert!(
+            w1.join().unwrap().is_none(),
+            "a writer entered past a reader"
+        );
+        let w2_announced = mx.is_write_locked();
+        // Give W2 turns to (wrongly) enter while `r2` is still held.
+        for _ in 0..2 {
+            thread::yield_now();
+        }
+        drop(inside);
+        drop(r2);
+        w2.join().unwrap();
+        assert_eq!(data.writes(), 1);
+        assert_eq!(*mx.read(), 10);
+        assert_clean(mx);
+        [if w2_announced {
+            "second writer announced while a reader was inside"
+        } else {
+            ""
+        }]
+    });
+    ex.assert_saw(&["second writer announced while a reader was inside"]);
 }

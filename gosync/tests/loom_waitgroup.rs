@@ -1,5 +1,7 @@
 //! Loom models of `WaitGroup`: add/done/wait, several waiters, reuse across rounds, a timed
-//! wait racing the release.
+//! wait racing the release, a timed-out waiter starting the next round while the release of
+//! the previous one is still under way, and a `done` too many (caught) racing a wait and a
+//! release.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_waitgroup`
 //!

@@ -56,6 +56,54 @@ pub fn panic_message(err: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("<not a string>")
 }
 
+/// A loom cell that stands for the data a lock protects. A model opens a section on it right
+/// after taking the lock and closes it right before releasing: loom then fails the model if
+/// an exclusive section overlaps any other section ("currently writing to cell" / "currently
+/// reading from cell"), or if two sections are not ordered by happens-before (a causality
+/// violation). This is what checks the lock's exclusion, across the whole critical section
+/// and whatever the guard does inside; the guards' own data accesses are momentary.
+///
+/// A section spans the scheduling points the model puts inside it (atomic loads such as
+/// `waiters()`, `yield_now`), so an overlap has a chance to happen there.
+#[derive(Debug)]
+pub struct Guarded(loom::cell::UnsafeCell<u32>);
+
+/// An exclusive section of a [`Guarded`] (see there); it writes the cell when it closes.
+pub struct Exclusive(loom::cell::MutPtr<u32>);
+
+/// A shared section of a [`Guarded`] (see there).
+pub struct Shared(#[allow(dead_code)] loom::cell::ConstPtr<u32>);
+
+impl Guarded {
+    /// A fresh cell.
+    pub fn new() -> Self {
+        Self(loom::cell::UnsafeCell::new(0))
+    }
+
+    /// Opens an exclusive section (a write lock, a mutex). Close it by dropping it.
+    pub fn exclusive(&self) -> Exclusive {
+        Exclusive(self.0.get_mut())
+    }
+
+    /// Opens a shared section (a read lock). Close it by dropping it.
+    pub fn shared(&self) -> Shared {
+        Shared(self.0.get())
+    }
+
+    /// Number of exclusive sections closed so far (call when no section is open).
+    pub fn writes(&self) -> u32 {
+        // SAFETY: loom checks this read against every section.
+        self.0.with(|p| unsafe { *p })
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        // SAFETY: the section's pointer; loom tracks it as a write for as long as it lives.
+        unsafe { *self.0.deref() += 1 };
+    }
+}
+
 /// A scheduling point shared by the threads of a model (see the module docs).
 pub fn start(flag: &AtomicUsize) {
     flag.fetch_add(1, Ordering::SeqCst);
