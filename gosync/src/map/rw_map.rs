@@ -138,6 +138,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> RwMap<K, V, S> {
     }
 
     /// Room for at least `additional` more entries without reallocating.
+    ///
+    /// ```
+    /// use gosync::map::RwMap;
+    ///
+    /// let m: RwMap<u32, u32> = RwMap::new();
+    /// m.reserve(100);
+    /// assert!(m.capacity() >= 100);
+    /// ```
     pub fn reserve(&self, additional: usize) {
         self.inner.write().reserve(additional);
     }

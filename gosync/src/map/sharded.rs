@@ -42,6 +42,11 @@ use super::DefaultHashBuilder;
 ///
 /// Prefer [`SyncMap`](super::SyncMap) unless you need this API: its reads take no lock.
 ///
+/// Beyond Go's API: [`entry`](Self::entry) (dashmap's insert-or-modify, closure-scoped),
+/// [`retain`](Self::retain), [`iter`](Self::iter), [`reserve`](Self::reserve)/
+/// [`capacity`](Self::capacity), `Extend`, `FromIterator`, `IntoIterator`, serde (feature
+/// `serde`).
+///
 /// # State layout
 ///
 /// `shards[i]`: a `RwLock<HashTable<(K, V)>>` holding exactly the keys whose hash has
@@ -389,6 +394,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardedMap<K, V, S> {
 
     /// Room for at least `additional` more entries before any shard grows, if keys spread
     /// evenly over the shards.
+    ///
+    /// ```
+    /// use gosync::map::ShardedMap;
+    ///
+    /// let m: ShardedMap<u32, u32> = ShardedMap::new();
+    /// m.reserve(1_000);
+    /// assert!(m.capacity() >= 1_000);
+    /// let all: Vec<(u32, u32)> = ShardedMap::with_capacity(10).into_iter().collect();
+    /// assert!(all.is_empty());
+    /// ```
     pub fn reserve(&self, additional: usize) {
         let per_shard = additional.div_ceil(self.shards.len());
         for s in self.shards.iter() {

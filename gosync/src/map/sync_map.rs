@@ -1055,6 +1055,15 @@ where
 
     /// Like [`update_or_insert`](Self::update_or_insert), but builds the inserted value only
     /// if the key is absent (`make` runs at most once, outside any lock).
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let lists: SyncMap<&str, Vec<u32>> = SyncMap::new();
+    /// lists.update_or_insert_with("a", |l| [l.as_slice(), &[2]].concat(), || vec![1]);
+    /// lists.update_or_insert_with("a", |l| [l.as_slice(), &[2]].concat(), || vec![1]);
+    /// assert_eq!(lists.load("a"), Some(vec![1, 2]));
+    /// ```
     pub fn update_or_insert_with<F, M>(&self, key: K, mut f: F, make: M) -> V
     where
         F: FnMut(&V) -> V,
@@ -1282,6 +1291,14 @@ where
     /// Makes room for at least `additional` more entries before any shard grows, if keys
     /// spread evenly over the shards (they spread by hash, so a shard that receives more than
     /// its share may still grow).
+    ///
+    /// ```
+    /// use gosync::map::SyncMap;
+    ///
+    /// let m: SyncMap<u32, u32> = SyncMap::new();
+    /// m.reserve(10_000);
+    /// assert!(m.capacity() >= 10_000);
+    /// ```
     pub fn reserve(&self, additional: usize) {
         let n = self.shards.len();
         let per_shard = additional.div_ceil(n);
@@ -1556,12 +1573,23 @@ where
     }
 }
 
+/// Stores each pair (as [`store`](SyncMap::store)); works on a shared map.
+///
+/// ```
+/// use gosync::map::SyncMap;
+///
+/// let m = SyncMap::new();
+/// let mut shared = &m;
+/// shared.extend([(1, "one"), (2, "two")]);
+/// let mut all: Vec<_> = m.into_iter().collect(); // owned entries
+/// all.sort_unstable();
+/// assert_eq!(all, [(1, "one"), (2, "two")]);
+/// ```
 impl<K, V, S> Extend<(K, V)> for &SyncMap<K, V, S>
 where
     K: Hash + Eq,
     S: BuildHasher,
 {
-    /// Stores each pair (as [`store`](SyncMap::store)); works on a shared map.
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
             self.store(k, v);

@@ -32,6 +32,22 @@ pub enum ExpiryReason {
 }
 
 /// Which entry a bounded [`TimedMap`] evicts when it is full.
+///
+/// ```
+/// use gosync::map::{EvictionPolicy, TimedMap};
+/// use std::time::Duration;
+///
+/// let recent: TimedMap<u32, u32> = TimedMap::builder()
+///     .max_capacity(2)
+///     .shards(1)
+///     .eviction_policy(EvictionPolicy::Lru)
+///     .build();
+/// for k in [1, 2, 3] {
+///     recent.insert(k, k, Duration::from_secs(60));
+/// }
+/// assert_eq!(recent.get(&1), None); // the least recently used went
+/// assert_eq!(recent.eviction_policy(), EvictionPolicy::Lru);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum EvictionPolicy {
     /// W-TinyLFU (Caffeine's policy; moka uses its TinyLFU admission): new entries pass through
@@ -637,6 +653,18 @@ where
     /// Keeps only the entries for which `keep(key, value)` returns `true`; the others leave
     /// with [`ExpiryReason::Removed`]. Expired entries are not shown to `keep` and leave too
     /// (as `Expired`). `keep` runs under the shard's lock: it must not call this map.
+    ///
+    /// ```
+    /// use gosync::map::TimedMap;
+    /// use std::time::Duration;
+    ///
+    /// let m = TimedMap::new();
+    /// for k in 0..10 {
+    ///     m.insert(k, k * k, Duration::from_secs(60));
+    /// }
+    /// m.retain(|_, v| *v > 20);
+    /// assert_eq!(m.len(), 5);
+    /// ```
     pub fn retain<F>(&self, mut keep: F)
     where
         F: FnMut(&K, &mut V) -> bool,
