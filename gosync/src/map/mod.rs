@@ -46,8 +46,8 @@
 //!
 //! Share one of the maps below instead (`cargo run --example map_concurrent_write`).
 //!
-//! The measured comparison with Go's `sync.Map`, dashmap, papaya, scc and moka is in the
-//! README's *map* section (`cargo run --release -p gosync-bench -- map`).
+//! `cargo run --release -p gosync-bench -- map` measures these maps side by side with Go's
+//! `sync.Map`, dashmap, papaya, scc and moka.
 
 /// The hasher [`SyncMap`] and [`ShardedMap`] use unless given another: foldhash (the default
 /// of `hashbrown`), randomly seeded per map like Go's runtime map hash, and several times

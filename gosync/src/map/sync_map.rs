@@ -271,34 +271,18 @@ struct ShardState {
 /// 67–78 % on the adversarial workloads. The design above keeps its one strength — a hit load
 /// touches no shared cache line for writing — and has neither weakness.
 ///
-/// Measured trade-offs (`cargo run --release -p gosync-bench -- map --go`, 2-core AMD EPYC,
-/// medians of 7 interleaved rounds; the README has the full tables). Ratios are the best
-/// peer's time divided by `SyncMap`'s, so above 1 `SyncMap` is faster:
-///
-/// | workload (1 / 2 / 4 / 8 threads) | best of dashmap, papaya, `RwLock<HashMap>` | Go 1.19 `sync.Map` |
-/// |---|---|---|
-/// | `LoadMostlyHits` | 0.45 / 1.13 / 1.14 / 1.15 | 2.6 / 4.1 / 4.6 / 5.7 |
-/// | `LoadMostlyMisses` | 0.80 / 1.09 / 1.13 / 1.12 | 3.2 / 3.3 / 4.1 / 5.9 |
-/// | `LoadOrStoreCollision` | 0.51 / 4.12 / 2.83 / 2.25 | 1.2 / 1.9 / 2.4 / 2.3 |
-/// | `SwapMostlyHits` | 0.15 / 0.40 / 0.35 / 0.45 | (no `Swap` in 1.19) |
-/// | bustle Exchange (10 % reads) | 0.25 / 0.39 / 0.30 / 0.36 (scc) | – |
-///
-/// Reads cost about what papaya's do (the other lock-free map measured) and beat Go's
-/// `sync.Map` 2.6–5.7×. Writes allocate a node and retire the old one, which a lock-and-overwrite
-/// map such as dashmap (or [`ShardedMap`](super::ShardedMap)) avoids, so for write-heavy
-/// workloads prefer those; papaya pays the same cost and more (up to 4.2× `SyncMap`'s on the
-/// write mixes). To keep that cost down, writers allocate before taking the shard lock and
-/// retire after releasing it, and retired nodes are handed to the collector in batches of
-/// about 64 KiB per thread (each batch costs a `membarrier` system call, an interrupt to every
-/// core running the process): with two writer threads this took an overwrite from 161 to
-/// 53–98 ns (two runs). What the lock-free read buys is that readers never write shared
-/// memory and never wait for a writer, not even while a shard grows — the property that keeps
-/// read-mostly `sync.Map` workloads flat as cores are added (a 2-core machine cannot show
-/// that part).
-/// A shard that grows flushes the batch, so the outgrown table is freed at once.
-/// Memory: 51 bytes per `u64 → u64` entry at a million entries (papaya 70, dashmap 36),
-/// because each entry is its own allocation, plus up to one reclamation batch per writing
-/// thread.
+/// Trade-offs. Reads are lock-free and never write shared memory; they never wait for a
+/// writer, not even while a shard grows, which is what keeps read-mostly `sync.Map` workloads
+/// flat as cores are added. Writes allocate a node and retire the old one, which a
+/// lock-and-overwrite map such as dashmap (or [`ShardedMap`](super::ShardedMap)) avoids: for
+/// write-heavy workloads prefer those. To keep that cost down, writers allocate before taking
+/// the shard lock and retire after releasing it, and retired nodes are handed to the collector
+/// in batches of about 64 KiB per writing thread (each batch costs a `membarrier` system call,
+/// an interrupt to every core running the process). A shard that grows flushes the batch, so
+/// the outgrown table is freed at once. Memory: each entry is its own allocation (the node),
+/// plus one pointer and one metadata byte per table slot, plus up to one reclamation batch
+/// per writing thread. `cargo run --release -p gosync-bench -- map --go` measures all of this
+/// against dashmap, papaya, scc, `RwLock<HashMap>` and Go's `sync.Map`.
 ///
 /// # State layout
 ///
@@ -1384,6 +1368,16 @@ impl<K, V, S> SyncMap<K, V, S> {
 
 /// A [`SyncMap`] pinned by the current thread: lends `&K`/`&V` that stay valid while it lives.
 /// Made by [`SyncMap::pin`].
+///
+/// It marks the thread that made it as a reader, so it cannot move to another thread:
+///
+/// ```compile_fail,E0277
+/// let m = gosync::map::SyncMap::<u32, u32>::new();
+/// let p = m.pin();
+/// std::thread::scope(|s| {
+///     s.spawn(move || p.len()); // error: `Pinned` is not `Send`
+/// });
+/// ```
 pub struct Pinned<'m, K, V, S = DefaultHashBuilder> {
     map: &'m SyncMap<K, V, S>,
     guard: Guard<'m>,
