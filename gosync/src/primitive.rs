@@ -94,13 +94,36 @@ pub(crate) mod thread {
     pub(crate) use std::thread::{current, park, park_timeout, Thread};
 }
 
-/// Under loom: loom's threads. Loom has no time, so `park_timeout` is a plain `park`; callers
-/// check their deadline against the fake clock before they park.
+/// Under loom: each thread parks on its own `loom::sync::Notify` (one stored permit, like a
+/// thread's park token). Loom 0.7's `Thread::unpark` makes a thread runnable in whatever
+/// blocking operation it is in at that moment, so an unpark that arrives after the waiter saw
+/// its token and moved on (to a `join`, a loom `Mutex::lock`) trips loom's assertions; a
+/// `Notify` only ever wakes a wait on itself. Loom has no time: a timed park yields instead,
+/// and callers check their deadline against the fake clock between yields.
 #[cfg(loom)]
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{current, park, Thread};
+    use loom::sync::{Arc, Notify};
+
+    /// A handle that can wake the thread it was taken on (see the module docs).
+    #[derive(Clone, Debug)]
+    pub(crate) struct Thread(Arc<Notify>);
+
+    impl Thread {
+        pub(crate) fn unpark(&self) {
+            self.0.notify();
+        }
+    }
+
+    loom::thread_local!(static PARKER: Arc<Notify> = Arc::new(Notify::new()));
+
+    pub(crate) fn current() -> Thread {
+        PARKER.with(|n| Thread(Arc::clone(n)))
+    }
+    pub(crate) fn park() {
+        PARKER.with(|n| n.wait());
+    }
     pub(crate) fn park_timeout(_timeout: core::time::Duration) {
-        park()
+        loom::thread::yield_now()
     }
 }
 
