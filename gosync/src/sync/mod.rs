@@ -40,6 +40,6 @@ pub(crate) mod wait_queue;
 mod waitgroup;
 pub use once::{Once, TryOnce};
 pub use once_func::{OnceFunc, OnceValue, OnceValues};
-pub use waitgroup::{WaitGroup, WaitGroupGuard};
+pub use waitgroup::{WaitGroup, WaitGroupGuard, WaitGroupWait};
 
 // -- end of sync ------------------------------------------------------------------------

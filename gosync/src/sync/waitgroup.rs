@@ -1,13 +1,17 @@
 //! `WaitGroup`: Go's `sync.WaitGroup` — wait for a collection of tasks to finish.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::primitive::atomic::{AtomicU64, Ordering};
-use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use crate::primitive::{now, yield_now, Instant};
+
+use super::wait_queue::{Kind, QueueGuard, WaitQueue, Waiter};
 
 // State layout of `WaitGroup::state` (one `u64`, changed only by atomic read-modify-writes):
 //
@@ -25,9 +29,12 @@ use crate::primitive::{now, yield_now, Instant};
 //
 // Go keeps counter and waiters in one word too and releases waiters through a counting
 // semaphore; a released waiter that has not gone to sleep yet still finds the semaphore's
-// count. The address-keyed queue used here has no count, so the generation plays that role:
-// a waiter about to sleep checks (under the queue lock) that its generation is still current,
-// and the releaser bumps the generation before it wakes the queue.
+// count. The wait queue used here (threads and async tasks in one FIFO) has no count, so the
+// generation plays that role: a waiter about to sleep checks (under the queue lock) that its
+// generation is still current, and the releaser bumps the generation before it wakes the
+// queue. A waiter is a blocked thread or a pending `wait_async` future; both register in the
+// waiter count and link a node into the same queue, and a future dropped while waiting leaves
+// exactly like a thread whose timeout passed.
 //
 // Transitions:
 // - `add(d)`:      counter += d (one `fetch_add`). Counter 0 with waiters > 0 → release.
@@ -148,28 +155,35 @@ fn waiters(state: u64) -> u64 {
 ///   let wg = gosync::WaitGroup::new();
 ///   let copy = wg.clone(); // error: no method named `clone`
 ///   ```
-/// - Up to 2²⁴ − 1 threads may be blocked in `wait` at once (Go: 2³¹ − 1).
+/// - Up to 2²⁴ − 1 threads and tasks may wait at once (Go: 2³¹ − 1).
+/// - [`wait_async`](Self::wait_async) waits from an async task, in the same queue as blocked
+///   threads.
 ///
 /// # State layout
 ///
 /// One `AtomicU64`, as in Go: bits 63..32 the counter (`i32`), bits 23..0 the number of
-/// threads blocked in `wait`, and bits 31..24 a wrapping generation number that moves on each
-/// time the counter reaches zero with waiters. Waiters sleep in an address-keyed queue keyed
-/// by the state word (no allocation). `add` is one `fetch_add`; `wait` on a zero counter is
-/// one load. A waiter is released as soon as the generation differs from the one it
+/// threads and tasks waiting, and bits 31..24 a wrapping generation number that moves on each
+/// time the counter reaches zero with waiters. Waiters sleep in one FIFO wait queue, threads
+/// and tasks alike (no allocation per wait). `add` is one `fetch_add`; `wait` on a zero
+/// counter is one load. A waiter is released as soon as the generation differs from the one it
 /// registered in, which makes wake-ups impossible to lose even for a waiter that had not
 /// gone to sleep yet when the last `done` ran.
 ///
 /// # Differences from crossbeam's `WaitGroup`
 ///
 /// crossbeam counts clones of a handle and is single-use; this one is Go's explicit counter,
-/// reusable, a single `u64` plus an address-keyed wait queue (no allocation, no mutex).
+/// reusable, and awaitable: a `u64` plus a wait queue shared by threads and tasks.
 #[doc(alias = "sync.WaitGroup")]
 pub struct WaitGroup {
     /// See the state layout above: counter (63..32), generation (31..24), waiters (23..0).
-    /// Its address is also the key of the wait queue.
     state: AtomicU64,
+    /// The registered waiters that have linked themselves in (threads and tasks). A release
+    /// notifies all of them with [`RELEASED`].
+    queue: WaitQueue,
 }
+
+/// Token handed to every waiter by a release.
+const RELEASED: usize = 1;
 
 impl WaitGroup {
     /// A `WaitGroup` with counter zero.
@@ -178,6 +192,7 @@ impl WaitGroup {
     pub const fn new() -> Self {
         Self {
             state: AtomicU64::new(0),
+            queue: WaitQueue::with_extra(()),
         }
     }
 
@@ -187,12 +202,8 @@ impl WaitGroup {
     pub fn new() -> Self {
         Self {
             state: AtomicU64::new(0),
+            queue: WaitQueue::with_extra(()),
         }
-    }
-
-    #[inline]
-    fn key(&self) -> usize {
-        &self.state as *const AtomicU64 as usize
     }
 
     /// Adds `delta` (which may be negative) to the counter. When the counter reaches zero,
@@ -302,13 +313,68 @@ impl WaitGroup {
         self.wake_all();
     }
 
-    /// Wakes every thread parked on the state word. A thread of a later generation woken by a
-    /// late call goes back to sleep (see `wait_slow`).
+    /// Wakes every waiter in the queue. A waiter of a later generation woken by a late call
+    /// goes back to waiting (see `wait_slow`).
     fn wake_all(&self) {
-        // SAFETY: the key is the address of our own state word, which outlives the call;
-        // `unpark_all` runs no callback of ours.
-        unsafe {
-            parking::unpark_all(self.key(), DEFAULT_UNPARK_TOKEN);
+        self.queue.lock().notify_all(RELEASED);
+    }
+
+    /// Registers the caller as a waiter of the current generation, unless the counter is
+    /// zero (`None`: nothing to wait for). Returns the generation.
+    #[inline]
+    fn register(&self) -> Option<u64> {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            cur = self.settled(cur);
+            if counter(cur) == 0 {
+                return None;
+            }
+            assert!(
+                waiters(cur) < WAITER_MASK,
+                "gosync: too many threads and tasks waiting in WaitGroup::wait (limit {WAITER_MASK})"
+            );
+            match self.state.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(cur & GEN_MASK),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Links `node` (registered in generation `gen`) into the queue, unless that generation
+    /// has been released already (`false`). Checked under the queue lock: the releaser bumps
+    /// the generation before it takes that lock to wake the queue, so either we see the new
+    /// generation here or we are in the queue when it wakes it.
+    ///
+    /// # Safety
+    /// `node` is not linked, stays where it is, and is not dropped until it has been notified
+    /// or withdrawn through this queue (see `QueueGuard::push_back`).
+    unsafe fn link(&self, node: &Waiter, gen: u64, kind: Kind<'_>) -> bool {
+        let mut q = self.queue.lock();
+        if self.state.load(Ordering::Acquire) & GEN_MASK != gen {
+            return false;
+        }
+        // SAFETY: forwarded contract.
+        unsafe { q.push_back(node, kind) };
+        true
+    }
+
+    /// A registered waiter of generation `gen` leaves without having been released (timeout,
+    /// dropped future). Called with the queue lock held and the node unlinked: gives up, or
+    /// finishes a pending release, waking the others through `q`. Returns whether it counts
+    /// as released.
+    fn leave(&self, gen: u64, q: &mut QueueGuard<'_, ()>) -> bool {
+        match self.time_out(gen) {
+            Timeout::GaveUp => false,
+            Timeout::Released => true,
+            Timeout::ReleasedOthers => {
+                q.notify_all(RELEASED);
+                true
+            }
         }
     }
 
@@ -356,78 +422,97 @@ impl WaitGroup {
     #[cold]
     #[inline(never)]
     fn wait_slow(&self, deadline: Option<Instant>) -> bool {
-        let mut cur = self.state.load(Ordering::Acquire);
-        let gen = loop {
-            cur = self.settled(cur);
-            if counter(cur) == 0 {
-                return true;
-            }
-            assert!(
-                waiters(cur) < WAITER_MASK,
-                "gosync: too many threads blocked in WaitGroup::wait (limit {WAITER_MASK})"
-            );
-            match self.state.compare_exchange_weak(
-                cur,
-                cur + 1,
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break cur & GEN_MASK,
-                Err(actual) => cur = actual,
-            }
+        let Some(gen) = self.register() else {
+            return true;
         };
+        let node = Waiter::new();
         loop {
-            let on_timeout = std::cell::Cell::new(Timeout::GaveUp);
-            // Sleep until the generation moves on. `validate` runs under the queue lock, and
-            // the releaser bumps the generation before taking that lock to wake the queue, so
-            // either we see the new generation here or we are in the queue when it wakes it.
-            let validate = || self.state.load(Ordering::Acquire) & GEN_MASK == gen;
-            let timed_out = |_key: usize, _was_last: bool| {
-                // Under the queue lock, we are no longer queued.
-                on_timeout.set(self.time_out(gen));
-            };
-            // SAFETY: the key is the address of our own state word; the callbacks only touch
-            // atomics and a local `Cell`, never park and never panic.
-            let result = unsafe {
-                parking::park(
-                    self.key(),
-                    validate,
-                    || {},
-                    timed_out,
-                    DEFAULT_PARK_TOKEN,
-                    deadline,
-                )
-            };
-            match result {
-                ParkResult::TimedOut => {
-                    return match on_timeout.get() {
-                        Timeout::GaveUp => false,
-                        Timeout::Released => true,
-                        Timeout::ReleasedOthers => {
-                            self.wake_all();
-                            true
-                        }
-                    };
-                }
-                ParkResult::Unparked(_) | ParkResult::Invalid => {
-                    let s = self.settled(self.state.load(Ordering::Acquire));
-                    if s & GEN_MASK == gen {
-                        // Woken by a release of an earlier round that came late: we are
-                        // still registered in the current one.
-                        continue;
-                    }
-                    // Released. Go's check: by now no new round may have begun, since a new
-                    // `add` must wait until every `wait` of the previous round has returned.
-                    if counter(s) != 0 || waiters(s) != 0 {
-                        panic!("{REUSED}");
-                    }
-                    return true;
-                }
+            // SAFETY: `node` lives in this frame, and `queue.wait` below returns only once it
+            // has been notified or withdrawn.
+            if !unsafe { self.link(&node, gen, Kind::Thread) } {
+                return self.released_check();
             }
+            let mut released = false;
+            let woken = self
+                .queue
+                .wait(&node, deadline, 0, |q| released = self.leave(gen, q));
+            if woken.is_none() {
+                return released;
+            }
+            node.reset_token();
+            if self.settled(self.state.load(Ordering::Acquire)) & GEN_MASK == gen {
+                // Woken by a release of an earlier round that came late: we are still
+                // registered in the current one.
+                continue;
+            }
+            return self.released_check();
         }
     }
 
-    /// A waiter of generation `gen` reached its deadline (under the queue lock, dequeued):
+    /// A thread's wait of the generation that just ended returns. Go's check: by now no new
+    /// round may have begun, since a new `add` must wait until every `wait` of the previous
+    /// round has returned.
+    fn released_check(&self) -> bool {
+        let s = self.settled(self.state.load(Ordering::Acquire));
+        if counter(s) != 0 || waiters(s) != 0 {
+            panic!("{REUSED}");
+        }
+        true
+    }
+
+    /// Waits asynchronously until the counter is zero (Go's `Wait`, for async tasks). Returns
+    /// at once if it already is.
+    ///
+    /// The future waits in the same queue as threads blocked in [`wait`](Self::wait) and is
+    /// released by the same `add`/`done`. It only uses the `Waker` it is polled with, so any
+    /// executor works.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes unregisters it, as a [`wait_timeout`]
+    /// that timed out would: the counter and the other waiters are unaffected (if the counter
+    /// had already reached zero, the drop completes the release for the others).
+    ///
+    /// # Differences from [`wait`](Self::wait)
+    ///
+    /// Go's "reused before previous Wait has returned" check is not made for async waiters: a
+    /// task may be polled long after its release, which is not a misuse.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gosync::WaitGroup;
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// let wg = Arc::new(WaitGroup::new());
+    /// for _ in 0..3 {
+    ///     wg.go(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+    /// }
+    /// block_on(wg.wait_async()); // `wg.wait_async().await` in an async fn
+    /// assert_eq!(wg.count(), 0);
+    /// ```
+    ///
+    /// [`wait_timeout`]: Self::wait_timeout
+    #[doc(alias = "Wait")]
+    pub fn wait_async(&self) -> WaitGroupWait<'_> {
+        WaitGroupWait {
+            wg: self,
+            state: AsyncState::Idle,
+            node: Waiter::new(),
+        }
+    }
+
+    /// A waiter of generation `gen` reached its deadline or was dropped (under the queue
+    /// lock, dequeued):
     /// give up, or — if the counter is already zero — finish the release in place of the
     /// `add` that took it there.
     fn time_out(&self, gen: u64) -> Timeout {
@@ -466,7 +551,8 @@ impl WaitGroup {
     }
 
     /// How many threads are blocked in [`wait`](Self::wait) or
-    /// [`wait_timeout`](Self::wait_timeout) right now. A snapshot.
+    /// [`wait_timeout`](Self::wait_timeout), plus pending [`wait_async`](Self::wait_async)
+    /// futures, right now. A snapshot.
     #[must_use]
     pub fn waiters(&self) -> usize {
         waiters(self.state.load(Ordering::Relaxed)) as usize
@@ -520,6 +606,97 @@ impl fmt::Debug for WaitGroup {
         f.debug_struct("WaitGroup")
             .field("count", &counter(s))
             .field("waiters", &waiters(s))
+            .finish()
+    }
+}
+
+/// Where a [`WaitGroupWait`] future is.
+enum AsyncState {
+    /// Not polled yet (or between a late wake-up and re-linking).
+    Idle,
+    /// Registered in this generation and linked into the queue.
+    Linked(u64),
+    /// Released; the future has completed.
+    Done,
+}
+
+/// Future returned by [`WaitGroup::wait_async`]: completes when the counter is zero.
+///
+/// `Send` and `Sync`; not `Unpin` (it holds its queue node in place while waiting).
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitGroupWait<'a> {
+    wg: &'a WaitGroup,
+    state: AsyncState,
+    /// Our node in the wait queue while `Linked`.
+    node: Waiter,
+}
+
+impl Future for WaitGroupWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `node` is never moved out of the pinned future; the other fields are plain.
+        let this = unsafe { self.get_unchecked_mut() };
+        let wg = this.wg;
+        loop {
+            let gen = match this.state {
+                AsyncState::Done => return Poll::Ready(()),
+                AsyncState::Idle => match wg.register() {
+                    None => {
+                        this.state = AsyncState::Done;
+                        return Poll::Ready(());
+                    }
+                    Some(gen) => gen,
+                },
+                AsyncState::Linked(gen) => match wg.queue.poll_wait(&this.node, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => {
+                        this.node.reset_token();
+                        if wg.settled(wg.state.load(Ordering::Acquire)) & GEN_MASK != gen {
+                            this.state = AsyncState::Done;
+                            return Poll::Ready(());
+                        }
+                        // A late wake-up from an earlier round: still registered, link again.
+                        gen
+                    }
+                },
+            };
+            // SAFETY: the node is pinned inside this future, and `Drop` withdraws it from the
+            // queue unless it was notified.
+            if unsafe { wg.link(&this.node, gen, Kind::Task(cx.waker())) } {
+                this.state = AsyncState::Linked(gen);
+                return Poll::Pending;
+            }
+            this.state = AsyncState::Done;
+        }
+    }
+}
+
+impl Drop for WaitGroupWait<'_> {
+    fn drop(&mut self) {
+        if let AsyncState::Linked(gen) = self.state {
+            let wg = self.wg;
+            if wg.queue.cancel(&self.node, |q| {
+                wg.leave(gen, q);
+            })
+            .is_some()
+                && wg.settled(wg.state.load(Ordering::Acquire)) & GEN_MASK == gen
+            {
+                // Notified by a late release of an earlier round, and still registered in
+                // this one: leave it now (the queue lock is not needed for that).
+                if let Timeout::ReleasedOthers = wg.time_out(gen) {
+                    wg.wake_all();
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for WaitGroupWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroupWait")
+            .field("wg", self.wg)
+            .field("done", &matches!(self.state, AsyncState::Done))
             .finish()
     }
 }
