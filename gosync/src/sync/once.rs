@@ -2,10 +2,14 @@
 //! machine both share with `OnceFunc`/`OnceValue`/`OnceValues`.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::primitive::atomic::{AtomicU8, AtomicUsize, Ordering};
-use crate::primitive::parking::{self, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use crate::primitive::thread_id;
+
+use super::wait_queue::{Kind, WaitQueue, Waiter};
 
 // State machine of `RawOnce::state` (a `u8`):
 //
@@ -14,7 +18,7 @@ use crate::primitive::thread_id;
 // | `INCOMPLETE` (0) | nobody has finished the initializer (or, for `TryOnce`, every run so |
 // |                  | far failed)                                                          |
 // | `RUNNING`    (1) | one thread (`owner`) is running the initializer                     |
-// | `RUNNING|QUEUED` | ... and at least one other thread is parked on `state`'s address     |
+// | `RUNNING|QUEUED` | ... and at least one other thread or task may wait in `queue`        |
 // | `DONE`       (4) | finished; never changes again. The fast path is one acquire load    |
 // |                  | compared with this value.                                            |
 // | `PANICKED`   (8) | finished by a panic, for the types that re-raise it (`OnceFunc`,     |
@@ -22,9 +26,15 @@ use crate::primitive::thread_id;
 // |                  | after a panic (Go's rule), `TryOnce` goes back to `INCOMPLETE`.      |
 //
 // INCOMPLETE → RUNNING (CAS by the thread that will run), RUNNING → RUNNING|QUEUED (CAS by a
-// thread about to park), RUNNING[|QUEUED] → DONE, PANICKED or INCOMPLETE (swap by the runner
-// when it finishes or fails; it wakes every parked thread if QUEUED was set). Woken threads
-// start over: they return on DONE/PANICKED and compete to run again on INCOMPLETE.
+// thread or task about to wait), RUNNING[|QUEUED] → DONE, PANICKED or INCOMPLETE (swap by the
+// runner when it finishes or fails; it wakes every waiter in the queue if QUEUED was set).
+// Woken waiters start over: they return on DONE/PANICKED and compete to run again on
+// INCOMPLETE. A waiter links itself into the queue only after checking, under the queue lock,
+// that the state is still RUNNING|QUEUED; the runner swaps the state before it takes that lock
+// to wake the queue, so a waiter either sees the run ended or is in the queue when it wakes.
+//
+// The run may belong to an async task (`TryOnce::call_async`) that is suspended at an `.await`:
+// then `owner` is 0, since other tasks on the same thread may wait for it without deadlock.
 //
 // `owner` holds `thread_id()` of the running thread while the state is RUNNING (0 otherwise).
 // It is only read to detect the one thing that would otherwise deadlock: the runner calling
@@ -40,7 +50,12 @@ const PANICKED: u8 = 8;
 pub(crate) struct RawOnce {
     state: AtomicU8,
     owner: AtomicUsize,
+    /// Threads and tasks waiting for the running initializer (one FIFO for both).
+    queue: WaitQueue,
 }
+
+/// Token handed to every waiter when a run ends.
+const ENDED: usize = 1;
 
 impl RawOnce {
     #[cfg(not(loom))]
@@ -48,6 +63,7 @@ impl RawOnce {
         Self {
             state: AtomicU8::new(INCOMPLETE),
             owner: AtomicUsize::new(0),
+            queue: WaitQueue::with_extra(()),
         }
     }
 
@@ -56,6 +72,7 @@ impl RawOnce {
         Self {
             state: AtomicU8::new(INCOMPLETE),
             owner: AtomicUsize::new(0),
+            queue: WaitQueue::with_extra(()),
         }
     }
 
@@ -72,9 +89,45 @@ impl RawOnce {
         self.state.load(Ordering::Acquire) & (DONE | PANICKED) != 0
     }
 
+    /// Links `node` into the queue if a run is still going on with `QUEUED` set (checked
+    /// under the queue lock; see the state machine above). Returns whether it did.
+    ///
+    /// # Safety
+    /// `node` is not linked, stays where it is, and is not dropped before it has been
+    /// notified or withdrawn through this queue.
+    unsafe fn link(&self, node: &Waiter, kind: Kind<'_>) -> bool {
+        let mut q = self.queue.lock();
+        if self.state.load(Ordering::Relaxed) != RUNNING | QUEUED {
+            return false;
+        }
+        // SAFETY: forwarded contract.
+        unsafe { q.push_back(node, kind) };
+        true
+    }
+
+    /// Sets `QUEUED` on a running once. Returns the state seen if the run has ended meanwhile
+    /// (`Err`), so the caller starts over.
     #[inline]
-    fn key(&self) -> usize {
-        &self.state as *const AtomicU8 as usize
+    fn mark_queued(&self, state: u8) -> Result<(), u8> {
+        if state & QUEUED != 0 {
+            return Ok(());
+        }
+        self.state
+            .compare_exchange(RUNNING, RUNNING | QUEUED, Ordering::Relaxed, Ordering::Acquire)
+            .map(drop)
+    }
+
+    /// Takes the run if nobody has it (`INCOMPLETE` → `RUNNING`), recording `owner`.
+    #[inline]
+    fn try_take(&self, owner: usize) -> Result<RunGuard<'_>, u8> {
+        self.state
+            .compare_exchange(INCOMPLETE, RUNNING, Ordering::Acquire, Ordering::Acquire)?;
+        self.owner.store(owner, Ordering::Relaxed);
+        Ok(RunGuard {
+            once: self,
+            complete: false,
+            panicked: false,
+        })
     }
 
     /// Waits until the once is either done (returns `None`) or free to run, in which case this
@@ -85,61 +138,138 @@ impl RawOnce {
     #[track_caller]
     pub(crate) fn begin(&self, what: &'static str) -> Option<RunGuard<'_>> {
         let me = thread_id();
+        let node = Waiter::new();
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             match state {
                 DONE | PANICKED => return None,
-                INCOMPLETE => {
-                    match self.state.compare_exchange_weak(
-                        INCOMPLETE,
-                        RUNNING,
-                        Ordering::Acquire,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => {
-                            self.owner.store(me, Ordering::Relaxed);
-                            return Some(RunGuard {
-                                once: self,
-                                complete: false,
-                                panicked: false,
-                            });
-                        }
-                        Err(actual) => state = actual,
-                    }
-                }
+                INCOMPLETE => match self.try_take(me) {
+                    Ok(run) => return Some(run),
+                    Err(actual) => state = actual,
+                },
                 _ => {
                     // RUNNING, maybe with QUEUED.
                     if self.owner.load(Ordering::Relaxed) == me {
                         reentered(what);
                     }
-                    if state & QUEUED == 0 {
-                        if let Err(actual) = self.state.compare_exchange_weak(
-                            RUNNING,
-                            RUNNING | QUEUED,
-                            Ordering::Relaxed,
-                            Ordering::Acquire,
-                        ) {
-                            state = actual;
-                            continue;
-                        }
+                    if let Err(actual) = self.mark_queued(state) {
+                        state = actual;
+                        continue;
                     }
-                    let validate = || self.state.load(Ordering::Relaxed) == RUNNING | QUEUED;
-                    // SAFETY: the key is the address of our own state byte; the callbacks
-                    // touch only an atomic and never park or panic.
-                    unsafe {
-                        parking::park(
-                            self.key(),
-                            validate,
-                            || {},
-                            |_, _| {},
-                            DEFAULT_PARK_TOKEN,
-                            None,
-                        );
+                    // SAFETY: `node` lives in this frame; `queue.wait` returns only once it
+                    // has been notified (there is no deadline, so it is never withdrawn).
+                    if unsafe { self.link(&node, Kind::Thread) } {
+                        self.queue.wait(&node, None, 0, |_| {});
+                        node.reset_token();
                     }
                     state = self.state.load(Ordering::Acquire);
                 }
             }
         }
+    }
+
+    /// The async form of [`begin`](Self::begin): `Ready(None)` once the once is final,
+    /// `Ready(Some(run))` if the caller now owns the run, `Pending` while another run is going
+    /// on (the task waits in `wait`'s node and is woken when it ends).
+    ///
+    /// `record_owner`: the run will happen synchronously inside this poll, on this thread
+    /// (then a re-entrant call from the initializer is detected, as in `begin`). An async run
+    /// that spans `.await`s records no owner.
+    pub(crate) fn poll_begin(
+        &self,
+        wait: Pin<&mut OnceWait>,
+        cx: &mut Context<'_>,
+        record_owner: bool,
+        what: &'static str,
+    ) -> Poll<Option<RunGuard<'_>>> {
+        // SAFETY: the node is never moved out of the pinned `OnceWait`.
+        let wait = unsafe { wait.get_unchecked_mut() };
+        if wait.linked {
+            match self.queue.poll_wait(&wait.node, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => {
+                    wait.linked = false;
+                    wait.node.reset_token();
+                }
+            }
+        }
+        let me = thread_id();
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            match state {
+                DONE | PANICKED => return Poll::Ready(None),
+                INCOMPLETE => match self.try_take(if record_owner { me } else { 0 }) {
+                    Ok(run) => return Poll::Ready(Some(run)),
+                    Err(actual) => state = actual,
+                },
+                _ => {
+                    // The runner is on this thread and busy in its initializer: we are
+                    // inside it.
+                    if self.owner.load(Ordering::Relaxed) == me {
+                        reentered(what);
+                    }
+                    if let Err(actual) = self.mark_queued(state) {
+                        state = actual;
+                        continue;
+                    }
+                    // SAFETY: the node is pinned in `wait`, whose drop withdraws it.
+                    if unsafe { self.link(&wait.node, Kind::Task(cx.waker())) } {
+                        wait.linked = true;
+                        return Poll::Pending;
+                    }
+                    state = self.state.load(Ordering::Acquire);
+                }
+            }
+        }
+    }
+}
+
+/// An async waiter's place in a [`RawOnce`]'s queue. Pinned while linked; dropping it
+/// withdraws it.
+pub(crate) struct OnceWait<'a> {
+    once: &'a RawOnce,
+    node: Waiter,
+    linked: bool,
+}
+
+impl<'a> OnceWait<'a> {
+    pub(crate) fn new(once: &'a RawOnce) -> Self {
+        OnceWait {
+            once,
+            node: Waiter::new(),
+            linked: false,
+        }
+    }
+}
+
+impl Drop for OnceWait<'_> {
+    fn drop(&mut self) {
+        if self.linked {
+            // A notification that got here first needs no passing on: every waiter is woken
+            // when a run ends.
+            let _ = self.once.queue.cancel(&self.node, |_| {});
+        }
+    }
+}
+
+/// Waits (asynchronously) until the once is final or the caller owns a run: the future form
+/// of [`RawOnce::begin`].
+pub(crate) struct Begin<'a> {
+    pub(crate) wait: OnceWait<'a>,
+    pub(crate) record_owner: bool,
+    pub(crate) what: &'static str,
+}
+
+impl<'a> Future for Begin<'a> {
+    type Output = Option<RunGuard<'a>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `wait` is structurally pinned; the other fields are plain values.
+        let this = unsafe { self.get_unchecked_mut() };
+        let once = this.wait.once;
+        // SAFETY: `this.wait` is not moved while pinned.
+        let wait = unsafe { Pin::new_unchecked(&mut this.wait) };
+        once.poll_begin(wait, cx, this.record_owner, this.what)
     }
 }
 
@@ -189,10 +319,7 @@ impl Drop for RunGuard<'_> {
         // Release: publishes the initializer's writes to every thread that loads DONE.
         let prev = once.state.swap(next, Ordering::Release);
         if prev & QUEUED != 0 {
-            // SAFETY: the key is the address of our own state byte; no callbacks.
-            unsafe {
-                parking::unpark_all(once.key(), DEFAULT_UNPARK_TOKEN);
-            }
+            once.queue.lock().notify_all(ENDED);
         }
     }
 }
@@ -383,6 +510,75 @@ impl TryOnce {
             None => Ok(()),
             Some(mut run) => {
                 let result = f();
+                run.complete = result.is_ok();
+                result
+            }
+        }
+    }
+
+    /// The async form of [`call_once`](Self::call_once): awaits `f()` unless an earlier call
+    /// succeeded. Concurrent callers — tasks and threads alike — wait for the running attempt
+    /// (tasks without blocking their thread); if it fails, one of them runs its own next.
+    ///
+    /// ```
+    /// use gosync::TryOnce;
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::sync::Arc;
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// static CONNECT: TryOnce = TryOnce::new();
+    ///
+    /// async fn connect(attempt: u32) -> Result<(), String> {
+    ///     if attempt == 0 { Err("refused".into()) } else { Ok(()) }
+    /// }
+    ///
+    /// block_on(async {
+    ///     assert!(CONNECT.call_async(|| connect(0)).await.is_err()); // not done: retry later
+    ///     assert!(CONNECT.call_async(|| connect(1)).await.is_ok());
+    ///     assert!(CONNECT.is_done());
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future while it waits removes it from the queue. Dropping it while its own
+    /// `f` runs abandons that attempt: the `TryOnce` stays not done and the next waiter runs
+    /// its function, exactly as after an `Err`.
+    ///
+    /// # Differences from `call_once`
+    ///
+    /// A re-entrant call (from inside the running `f`) is not detected: an async attempt may
+    /// be suspended while other tasks on its thread wait for it, which is legitimate. A
+    /// blocking `call_once` on a thread whose executor must run the attempt deadlocks.
+    #[doc(alias = "Do")]
+    pub async fn call_async<E, F, Fut>(&self, f: F) -> Result<(), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        if self.raw.is_done() {
+            return Ok(());
+        }
+        let begin = Begin {
+            wait: OnceWait::new(&self.raw),
+            record_owner: false,
+            what: "TryOnce::call_async",
+        };
+        match begin.await {
+            None => Ok(()),
+            Some(mut run) => {
+                // Dropped with the future if it is cancelled here: the attempt is abandoned
+                // (not done) and the waiters are woken.
+                let result = f().await;
                 run.complete = result.is_ok();
                 result
             }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
-use super::once::RawOnce;
+use super::once::{Begin, OnceWait, RawOnce, RunGuard};
 use crate::primitive::UnsafeCell;
 
 /// What `f` left behind. Written only by the thread that owns the run (state `RUNNING`), read
@@ -127,9 +127,37 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
     #[inline(never)]
     #[track_caller]
     fn run(&self, what: &'static str) {
-        let Some(mut run) = self.raw.begin(what) else {
-            return;
-        };
+        if let Some(run) = self.raw.begin(what) {
+            self.run_owned(run);
+        }
+    }
+
+    /// The value, computing it on the first call; waits asynchronously while another thread
+    /// or task computes it.
+    async fn get_async(&self, what: &'static str) -> &T {
+        if !self.raw.is_done() {
+            let begin = Begin {
+                wait: OnceWait::new(&self.raw),
+                // `f` runs inside this poll, on this thread.
+                record_owner: true,
+                what,
+            };
+            if let Some(run) = begin.await {
+                self.run_owned(run);
+            }
+        }
+        // SAFETY: the run is over (by us or another thread/task, observed with acquire
+        // ordering in `begin`), so the slot is final and read-only.
+        match unsafe { &*self.slot.with(|p| p) } {
+            Slot::Ready(v) => v,
+            Slot::Panicked(p) => p.raise(),
+            Slot::Pending(_) | Slot::Running => unreachable!("once-function done without result"),
+        }
+    }
+
+    /// Runs `f` for the run this thread owns.
+    #[track_caller]
+    fn run_owned(&self, mut run: RunGuard<'_>) {
         // Go: a panic counts as done; every later call re-panics.
         run.complete = true;
         // SAFETY: we own the run (state RUNNING, only we write the slot).
@@ -323,6 +351,43 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
     #[track_caller]
     pub fn get(&self) -> &T {
         self.core.get("OnceValue::get")
+    }
+
+    /// The value, computing it on the first call, for async code: while another thread or
+    /// task computes it, the task waits without blocking its thread (in the same queue as
+    /// threads blocked in [`get`](Self::get)). If this call computes it, `f` runs right here,
+    /// inside the poll. Re-panics with `f`'s panic message if `f` panicked.
+    ///
+    /// ```
+    /// use gosync::OnceValue;
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::sync::Arc;
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// static TABLE: OnceValue<Vec<u64>> = OnceValue::new(|| (0..1000).map(|i| i * i).collect());
+    ///
+    /// let len = block_on(async { TABLE.get_or_init_async().await.len() });
+    /// assert_eq!(len, 1000);
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future while it waits removes it from the queue; nothing else changes.
+    pub async fn get_or_init_async(&self) -> &T {
+        if self.core.raw.is_done() {
+            // SAFETY: `DONE` observed with acquire ordering.
+            return unsafe { self.core.ready_unchecked() };
+        }
+        self.core.get_async("OnceValue::get_or_init_async").await
     }
 
     /// The value, computing it on the first call: `LazyLock::force`, as an associated

@@ -1,0 +1,388 @@
+//! The async forms of the waiting primitives: they share one FIFO queue with blocked threads,
+//! work with any executor (the tests poll by hand where they need a precise interleaving, and
+//! use tokio's multi-threaded runtime for stress), and lose nothing when a future is dropped at
+//! any point: before its first poll, while queued, or after it was released and before it was
+//! polled again.
+#![cfg(not(loom))]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use gosync::{OnceValue, TryOnce, WaitGroup};
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future polled by hand, with a counting waker.
+struct Manual<F: Future> {
+    fut: Pin<Box<F>>,
+    wakes: Arc<CountingWaker>,
+}
+
+impl<F: Future> Manual<F> {
+    fn new(fut: F) -> Self {
+        Manual {
+            fut: Box::pin(fut),
+            wakes: Arc::default(),
+        }
+    }
+    fn poll(&mut self) -> Poll<F::Output> {
+        let waker = Waker::from(Arc::clone(&self.wakes));
+        self.fut.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+    fn woken(&self) -> usize {
+        self.wakes.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `f` until it completes, waiting for a wake-up after each `Pending`.
+fn poll_to_end<F: Future>(f: &mut Manual<F>) -> F::Output {
+    loop {
+        let seen = f.woken();
+        if let Poll::Ready(v) = f.poll() {
+            return v;
+        }
+        wait_until("a wake-up", || f.woken() > seen);
+    }
+}
+
+/// Waits (yielding) until `cond` holds; panics after 10 s so a bug fails instead of hanging.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting: {what}");
+        thread::yield_now();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+// ---- WaitGroup -----------------------------------------------------------------------------
+
+#[test]
+fn wait_async_ready_at_once_when_zero() {
+    let wg = WaitGroup::new();
+    let mut f = Manual::new(wg.wait_async());
+    assert!(f.poll().is_ready());
+    assert_eq!(wg.waiters(), 0);
+}
+
+#[test]
+fn wait_async_is_released_with_blocked_threads() {
+    let wg = Arc::new(WaitGroup::new());
+    wg.add(1);
+    let mut task = Manual::new(wg.wait_async());
+    assert!(task.poll().is_pending());
+    let thread_waiter = {
+        let wg = Arc::clone(&wg);
+        thread::spawn(move || wg.wait())
+    };
+    wait_until("thread and task registered", || wg.waiters() == 2);
+    assert_eq!(task.woken(), 0);
+    wg.done();
+    thread_waiter.join().unwrap();
+    assert_eq!(task.woken(), 1, "the release wakes the task");
+    assert!(task.poll().is_ready());
+    assert_eq!(wg.waiters(), 0);
+}
+
+#[test]
+fn wait_async_dropped_before_first_poll() {
+    let wg = WaitGroup::new();
+    wg.add(1);
+    drop(wg.wait_async());
+    assert_eq!(wg.waiters(), 0, "an unpolled future registers nothing");
+    wg.done();
+}
+
+#[test]
+fn wait_async_dropped_while_queued_leaves_the_others_waiting() {
+    let wg = WaitGroup::new();
+    wg.add(1);
+    let mut a = Manual::new(wg.wait_async());
+    let mut b = Manual::new(wg.wait_async());
+    assert!(a.poll().is_pending() && b.poll().is_pending());
+    assert_eq!(wg.waiters(), 2);
+    drop(a);
+    assert_eq!(wg.waiters(), 1, "the dropped future unregistered");
+    assert_eq!(b.woken(), 0, "and released nobody");
+    wg.done();
+    assert_eq!(b.woken(), 1);
+    assert!(b.poll().is_ready());
+    // The group is usable for the next round.
+    wg.add(1);
+    let mut c = Manual::new(wg.wait_async());
+    assert!(c.poll().is_pending());
+    wg.done();
+    assert!(c.poll().is_ready());
+}
+
+#[test]
+fn wait_async_dropped_after_release_before_poll() {
+    let wg = WaitGroup::new();
+    wg.add(1);
+    let mut a = Manual::new(wg.wait_async());
+    let mut b = Manual::new(wg.wait_async());
+    assert!(a.poll().is_pending() && b.poll().is_pending());
+    wg.done();
+    assert_eq!((a.woken(), b.woken()), (1, 1));
+    drop(a); // released and never polled again
+    assert!(b.poll().is_ready());
+    assert_eq!(wg.waiters(), 0);
+    // A new round right away is not a misuse for async waiters.
+    wg.add(1);
+    assert_eq!(wg.count(), 1);
+    wg.done();
+}
+
+#[test]
+fn wait_async_dropped_at_zero_finishes_the_release() {
+    // The counter reaches zero with two registered waiters; one is dropped before the release
+    // ran for it. Whatever the order, the other must be released.
+    let wg = Arc::new(WaitGroup::new());
+    for _ in 0..200 {
+        wg.add(1);
+        let mut a = Manual::new(wg.wait_async());
+        let mut b = Manual::new(wg.wait_async());
+        assert!(a.poll().is_pending() && b.poll().is_pending());
+        let releaser = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        drop(a);
+        releaser.join().unwrap();
+        wait_until("b released", || b.woken() > 0);
+        assert!(b.poll().is_ready());
+        assert_eq!(wg.waiters(), 0);
+    }
+}
+
+#[test]
+fn wait_async_stress_with_cancellations() {
+    let rt = runtime();
+    rt.block_on(async {
+        let wg = Arc::new(WaitGroup::new());
+        for round in 0..200u64 {
+            let workers = 4;
+            wg.add(workers);
+            let mut waiters = Vec::new();
+            for i in 0..8u64 {
+                let wg = Arc::clone(&wg);
+                waiters.push(tokio::spawn(async move {
+                    if (i + round) % 3 == 0 {
+                        // Some waiters give up early: a dropped future mid-wait.
+                        let _ = tokio::time::timeout(Duration::from_micros(50), wg.wait_async())
+                            .await;
+                    } else {
+                        wg.wait_async().await;
+                        assert_eq!(wg.count(), 0, "released before the last done");
+                    }
+                }));
+            }
+            for _ in 0..workers {
+                let wg = Arc::clone(&wg);
+                tokio::spawn(async move {
+                    tokio::task::yield_now().await;
+                    wg.done();
+                });
+            }
+            for w in waiters {
+                tokio::time::timeout(Duration::from_secs(10), w)
+                    .await
+                    .expect("a waiter hung")
+                    .unwrap();
+            }
+            assert_eq!(wg.waiters(), 0);
+        }
+    });
+}
+
+// ---- TryOnce / OnceValue -------------------------------------------------------------------
+
+#[test]
+fn try_once_async_runs_one_attempt_at_a_time() {
+    let rt = runtime();
+    let once = Arc::new(TryOnce::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let running = Arc::new(AtomicBool::new(false));
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (once, runs, running) =
+                    (Arc::clone(&once), Arc::clone(&runs), Arc::clone(&running));
+                tokio::spawn(async move {
+                    once.call_async(|| async move {
+                        assert!(!running.swap(true, Ordering::SeqCst), "two attempts at once");
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        running.store(false, Ordering::SeqCst);
+                        let n = runs.fetch_add(1, Ordering::SeqCst);
+                        // The first three attempts fail.
+                        if n < 3 {
+                            Err(i)
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut errs = 0;
+        for t in tasks {
+            if t.await.unwrap().is_err() {
+                errs += 1;
+            }
+        }
+        assert_eq!(errs, 3, "each failed attempt fails only its own caller");
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    assert!(once.is_done());
+}
+
+#[test]
+fn try_once_async_runner_dropped_mid_attempt_lets_a_waiter_run() {
+    let once = TryOnce::new();
+    let (ran_task, ran_thread) = (AtomicBool::new(false), AtomicBool::new(false));
+    // The runner's attempt waits on a future that never completes.
+    let mut runner = Manual::new(once.call_async(|| std::future::pending::<Result<(), ()>>()));
+    assert!(runner.poll().is_pending());
+    let mut waiter = Manual::new(once.call_async(|| async {
+        ran_task.store(true, Ordering::SeqCst);
+        Ok::<(), ()>(())
+    }));
+    assert!(waiter.poll().is_pending(), "waits for the running attempt");
+    thread::scope(|s| {
+        // A blocked thread waits for the same attempt.
+        let t = s.spawn(|| {
+            once.call_once(|| {
+                ran_thread.store(true, Ordering::SeqCst);
+                Ok::<(), ()>(())
+            })
+        });
+        drop(runner); // cancelled mid-attempt: not done, every waiter woken
+        assert_eq!(poll_to_end(&mut waiter), Ok(()));
+        assert_eq!(t.join().unwrap(), Ok(()));
+    });
+    assert!(once.is_done());
+    assert!(
+        ran_task.load(Ordering::SeqCst) ^ ran_thread.load(Ordering::SeqCst),
+        "exactly one of the waiters ran its function"
+    );
+}
+
+#[test]
+fn try_once_async_waiter_dropped_after_wake_loses_nothing() {
+    let once = TryOnce::new();
+    let (fail, go) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let attempt = {
+        let (fail, go) = (Arc::clone(&fail), Arc::clone(&go));
+        move || {
+            std::future::poll_fn(move |_| {
+                if go.load(Ordering::SeqCst) {
+                    Poll::Ready(if fail.load(Ordering::SeqCst) { Err(()) } else { Ok(()) })
+                } else {
+                    Poll::Pending
+                }
+            })
+        }
+    };
+    let mut runner = Manual::new(once.call_async(attempt));
+    assert!(runner.poll().is_pending());
+    let mut a = Manual::new(once.call_async(|| async { Ok::<(), ()>(()) }));
+    let mut b = Manual::new(once.call_async(|| async { Ok::<(), ()>(()) }));
+    assert!(a.poll().is_pending() && b.poll().is_pending());
+    fail.store(true, Ordering::SeqCst);
+    go.store(true, Ordering::SeqCst);
+    assert_eq!(runner.poll(), Poll::Ready(Err(())));
+    assert_eq!((a.woken(), b.woken()), (1, 1), "a failed attempt wakes every waiter");
+    drop(a); // woken, never polled: b must still get its turn
+    assert_eq!(b.poll(), Poll::Ready(Ok(())));
+    assert!(once.is_done());
+}
+
+#[test]
+fn once_value_async_and_threads_share_one_run() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let v = Arc::new(OnceValue::new(|| {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(Duration::from_millis(5));
+        42u64
+    }));
+    let rt = runtime();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let v = Arc::clone(&v);
+            thread::spawn(move || *v.get())
+        })
+        .collect();
+    let sum: u64 = rt.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let v = Arc::clone(&v);
+                tokio::spawn(async move { *v.get_or_init_async().await })
+            })
+            .collect();
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await.unwrap();
+        }
+        sum
+    });
+    let sum = sum + threads.into_iter().map(|t| t.join().unwrap()).sum::<u64>();
+    assert_eq!(sum, 11 * 42);
+    assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn once_value_async_waiter_cancelled_and_panic_repeated() {
+    let v = OnceValue::new(|| -> u32 { panic!("no config") });
+    let mut f = Manual::new(v.get_or_init_async());
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.poll())).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"no config"));
+    let mut again = Manual::new(v.get_or_init_async());
+    let err =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| again.poll())).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"no config"));
+
+    // A waiter dropped while another thread computes leaves the queue.
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let started_tx = std::sync::Mutex::new(started_tx);
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let slow = OnceValue::new(|| {
+        started_tx.lock().unwrap().send(()).unwrap();
+        go_rx.lock().unwrap().recv().unwrap();
+        1u8
+    });
+    thread::scope(|s| {
+        let t = s.spawn(|| *slow.get());
+        started_rx.recv().unwrap();
+        let mut w = Manual::new(slow.get_or_init_async());
+        assert!(w.poll().is_pending(), "the run is going on");
+        drop(w);
+        let mut w2 = Manual::new(slow.get_or_init_async());
+        assert!(w2.poll().is_pending());
+        go_tx.send(()).unwrap();
+        assert_eq!(t.join().unwrap(), 1);
+        assert_eq!(w2.woken(), 1, "the remaining waiter is woken");
+        assert_eq!(w2.poll(), Poll::Ready(&1));
+    });
+}
