@@ -5,6 +5,11 @@
 //! and `wait(self)` consumes a handle, so a group is single-use. Where Go's workload waits on
 //! a group (`Uncontended`, `ActuallyWait`) the crossbeam side makes a fresh group per
 //! iteration, which is how it has to be used.
+//!
+//! `WaitAsyncFanIn` (not in Go) is the async form: on a tokio multi-thread runtime, each round
+//! spawns `t` tasks that finish at once while the coordinating task waits for all of them,
+//! with gosync's `WaitGroup::wait_async` against what tokio code uses instead (tokio has no
+//! WaitGroup): a `Notify` plus an atomic counter, and a `JoinSet`. ns/op is per round.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -17,6 +22,9 @@ use crate::gowork;
 use crate::harness::{run_parallel, Ctx, Impl};
 
 const FAMILY: &str = "waitgroup";
+
+/// Worker threads of the tokio runtime the async cells run on (their OS thread count).
+const RUNTIME_WORKERS: usize = 2;
 
 /// Go's `for i := 0; i < localWork; i++ { foo *= 2; foo /= 2 }` in the WaitGroup benchmarks:
 /// `foo` is never read, so Go compiles it to `k` empty rounds, and so does this (see
@@ -234,4 +242,79 @@ pub fn run(ctx: &mut Ctx) {
             }),
         ],
     );
+
+    wait_async(ctx);
+}
+
+/// `WaitAsyncFanIn`: rounds of `t` spawned tasks, joined by the coordinating task.
+fn wait_async(ctx: &mut Ctx) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(RUNTIME_WORKERS)
+        .build()
+        .expect("tokio runtime");
+    for &t in &ctx.threads() {
+        ctx.compare_with_os_threads(
+            FAMILY,
+            "WaitAsyncFanIn",
+            t,
+            RUNTIME_WORKERS,
+            vec![
+                Impl::new("gosync", |rounds| {
+                    rt.block_on(async {
+                        let wg = Arc::new(WaitGroup::new());
+                        let start = Instant::now();
+                        for _ in 0..rounds {
+                            wg.add(t as isize);
+                            for _ in 0..t {
+                                let wg = Arc::clone(&wg);
+                                tokio::spawn(async move { wg.done() });
+                            }
+                            wg.wait_async().await;
+                        }
+                        start.elapsed()
+                    })
+                    .into()
+                }),
+                Impl::new("tokio Notify + AtomicUsize", |rounds| {
+                    rt.block_on(async {
+                        let left = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
+                        let start = Instant::now();
+                        for _ in 0..rounds {
+                            left.0.store(t, Ordering::Relaxed);
+                            for _ in 0..t {
+                                let left = Arc::clone(&left);
+                                tokio::spawn(async move {
+                                    if left.0.fetch_sub(1, Ordering::AcqRel) == 1 {
+                                        left.1.notify_one();
+                                    }
+                                });
+                            }
+                            left.1.notified().await;
+                        }
+                        start.elapsed()
+                    })
+                    .into()
+                }),
+                Impl::new("tokio JoinSet", |rounds| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..rounds {
+                            let mut set = tokio::task::JoinSet::new();
+                            for _ in 0..t {
+                                set.spawn(async {});
+                            }
+                            while let Some(r) = set.join_next().await {
+                                r.expect("task panicked");
+                            }
+                        }
+                        start.elapsed()
+                    })
+                    .into()
+                }),
+            ],
+        );
+    }
 }
