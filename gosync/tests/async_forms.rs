@@ -62,7 +62,10 @@ fn poll_to_end<F: Future>(f: &mut Manual<F>) -> F::Output {
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting: {what}"
+        );
         thread::yield_now();
     }
 }
@@ -189,8 +192,8 @@ fn wait_async_stress_with_cancellations() {
                 waiters.push(tokio::spawn(async move {
                     if (i + round) % 3 == 0 {
                         // Some waiters give up early: a dropped future mid-wait.
-                        let _ = tokio::time::timeout(Duration::from_micros(50), wg.wait_async())
-                            .await;
+                        let _ =
+                            tokio::time::timeout(Duration::from_micros(50), wg.wait_async()).await;
                     } else {
                         wg.wait_async().await;
                         assert_eq!(wg.count(), 0, "released before the last done");
@@ -230,7 +233,10 @@ fn try_once_async_runs_one_attempt_at_a_time() {
                     (Arc::clone(&once), Arc::clone(&runs), Arc::clone(&running));
                 tokio::spawn(async move {
                     once.call_async(|| async move {
-                        assert!(!running.swap(true, Ordering::SeqCst), "two attempts at once");
+                        assert!(
+                            !running.swap(true, Ordering::SeqCst),
+                            "two attempts at once"
+                        );
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         running.store(false, Ordering::SeqCst);
                         let n = runs.fetch_add(1, Ordering::SeqCst);
@@ -262,7 +268,7 @@ fn try_once_async_runner_dropped_mid_attempt_lets_a_waiter_run() {
     let once = TryOnce::new();
     let (ran_task, ran_thread) = (AtomicBool::new(false), AtomicBool::new(false));
     // The runner's attempt waits on a future that never completes.
-    let mut runner = Manual::new(once.call_async(|| std::future::pending::<Result<(), ()>>()));
+    let mut runner = Manual::new(once.call_async(std::future::pending::<Result<(), ()>>));
     assert!(runner.poll().is_pending());
     let mut waiter = Manual::new(once.call_async(|| async {
         ran_task.store(true, Ordering::SeqCst);
@@ -291,13 +297,20 @@ fn try_once_async_runner_dropped_mid_attempt_lets_a_waiter_run() {
 #[test]
 fn try_once_async_waiter_dropped_after_wake_loses_nothing() {
     let once = TryOnce::new();
-    let (fail, go) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (fail, go) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let attempt = {
         let (fail, go) = (Arc::clone(&fail), Arc::clone(&go));
         move || {
             std::future::poll_fn(move |_| {
                 if go.load(Ordering::SeqCst) {
-                    Poll::Ready(if fail.load(Ordering::SeqCst) { Err(()) } else { Ok(()) })
+                    Poll::Ready(if fail.load(Ordering::SeqCst) {
+                        Err(())
+                    } else {
+                        Ok(())
+                    })
                 } else {
                     Poll::Pending
                 }
@@ -312,7 +325,11 @@ fn try_once_async_waiter_dropped_after_wake_loses_nothing() {
     fail.store(true, Ordering::SeqCst);
     go.store(true, Ordering::SeqCst);
     assert_eq!(runner.poll(), Poll::Ready(Err(())));
-    assert_eq!((a.woken(), b.woken()), (1, 1), "a failed attempt wakes every waiter");
+    assert_eq!(
+        (a.woken(), b.woken()),
+        (1, 1),
+        "a failed attempt wakes every waiter"
+    );
     drop(a); // woken, never polled: b must still get its turn
     assert_eq!(b.poll(), Poll::Ready(Ok(())));
     assert!(once.is_done());
@@ -358,8 +375,7 @@ fn once_value_async_waiter_cancelled_and_panic_repeated() {
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.poll())).unwrap_err();
     assert_eq!(err.downcast_ref::<&str>(), Some(&"no config"));
     let mut again = Manual::new(v.get_or_init_async());
-    let err =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| again.poll())).unwrap_err();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| again.poll())).unwrap_err();
     assert_eq!(err.downcast_ref::<&str>(), Some(&"no config"));
 
     // A waiter dropped while another thread computes leaves the queue.

@@ -76,3 +76,15 @@ assert_not_impl!(MappedMutexGuard<'static, Cell<u8>>: Sync);
 assert_not_impl!(ArcMutexGuard<Cell<u8>>: Sync);
 assert_not_impl!(MappedRwMutexReadGuard<'static, Cell<u8>>: Sync);
 assert_not_impl!(MappedRwMutexWriteGuard<'static, Cell<u8>>: Sync);
+
+// Futures of the async forms: `Send` (they can be spawned on a multi-threaded runtime).
+fn is_send_val<T: Send>(_: &T) {}
+const _: fn() = || {
+    is_send::<WaitGroupWait<'static>>();
+    is_sync::<WaitGroupWait<'static>>();
+    let once: &'static TryOnce = Box::leak(Box::new(TryOnce::new()));
+    is_send_val(&once.call_async(|| async { Ok::<(), ()>(()) }));
+    let v: &'static OnceValue<Vec<u8>> =
+        Box::leak(Box::new(OnceValue::new(Vec::new as fn() -> Vec<u8>)));
+    is_send_val(&v.get_or_init_async());
+};

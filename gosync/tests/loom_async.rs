@@ -133,7 +133,7 @@ fn try_once_attempt_dropped_while_a_thread_waits() {
         let mut runner = Task::new({
             let once = Arc::clone(&once);
             async move {
-                once.call_async(|| std::future::pending::<Result<(), ()>>())
+                once.call_async(std::future::pending::<Result<(), ()>>)
                     .await
             }
         });

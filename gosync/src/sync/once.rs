@@ -113,7 +113,12 @@ impl RawOnce {
             return Ok(());
         }
         self.state
-            .compare_exchange(RUNNING, RUNNING | QUEUED, Ordering::Relaxed, Ordering::Acquire)
+            .compare_exchange(
+                RUNNING,
+                RUNNING | QUEUED,
+                Ordering::Relaxed,
+                Ordering::Acquire,
+            )
             .map(drop)
     }
 

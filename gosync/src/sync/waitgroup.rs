@@ -676,10 +676,12 @@ impl Drop for WaitGroupWait<'_> {
     fn drop(&mut self) {
         if let AsyncState::Linked(gen) = self.state {
             let wg = self.wg;
-            if wg.queue.cancel(&self.node, |q| {
-                wg.leave(gen, q);
-            })
-            .is_some()
+            if wg
+                .queue
+                .cancel(&self.node, |q| {
+                    wg.leave(gen, q);
+                })
+                .is_some()
                 && wg.settled(wg.state.load(Ordering::Acquire)) & GEN_MASK == gen
             {
                 // Notified by a late release of an earlier round, and still registered in
