@@ -122,10 +122,37 @@ pub(crate) mod thread {
     pub(crate) fn park() {
         PARKER.with(|n| n.wait());
     }
-    pub(crate) fn park_timeout(_timeout: core::time::Duration) {
-        loom::thread::yield_now()
+    /// Sleeps until unparked or until the fake clock passes `timeout` from now
+    /// (`loom_clock::advance` wakes timed sleepers).
+    pub(crate) fn park_timeout(timeout: core::time::Duration) {
+        super::loom_impl::park_until(super::loom_impl::now() + timeout)
     }
 }
+
+/// The lock of a wait queue (`sync::wait_queue`): a short critical section, never held across
+/// a park. std's futex mutex here; under loom a lock built for loom's scheduler (see
+/// `primitive_loom::SpinLock`).
+#[cfg(not(loom))]
+pub(crate) struct QueueLock<T>(std::sync::Mutex<T>);
+
+#[cfg(not(loom))]
+impl<T> QueueLock<T> {
+    /// An unlocked lock holding `value`.
+    pub(crate) const fn new(value: T) -> Self {
+        QueueLock(std::sync::Mutex::new(value))
+    }
+    /// Takes the lock (nothing panics while it is held, so poisoning is ignored).
+    #[inline]
+    pub(crate) fn lock(&self) -> QueueLockGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The guard of a [`QueueLock`].
+#[cfg(not(loom))]
+pub(crate) type QueueLockGuard<'a, T> = std::sync::MutexGuard<'a, T>;
 
 /// A plain blocking mutex for short internal critical sections (wait queues).
 #[cfg(not(loom))]
@@ -224,4 +251,6 @@ mod loom_impl;
 #[cfg(loom)]
 pub use loom_impl::loom_clock;
 #[cfg(loom)]
-pub(crate) use loom_impl::{nanos, now, parking, thread_id, Instant};
+pub(crate) use loom_impl::{
+    nanos, now, parking, thread_id, Instant, SpinGuard as QueueLockGuard, SpinLock as QueueLock,
+};

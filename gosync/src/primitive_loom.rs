@@ -16,11 +16,153 @@ use core::ops::{Add, AddAssign, Sub};
 use core::time::Duration;
 use std::cell::Cell;
 
+use loom::cell::{MutPtr, UnsafeCell};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+
+/// The lock of the parking queue below and of `sync::wait_queue`'s queues. Taking and
+/// releasing it are single steps for loom: the flag is a std atomic, which loom does not
+/// schedule around, and each attempt to take it and each release first make one loom
+/// read-modify-write of `order`. That step is where loom may switch threads, and it orders
+/// the critical sections for loom's happens-before tracking; since it comes *before* the flag
+/// is tested, loom sees two threads competing for the lock and explores both orders. A thread
+/// that finds the lock held sleeps (loom `park`) until the holder releases it.
+///
+/// Not a loom `Mutex`, for three reasons. Loom 0.7's `Thread::unpark` makes a thread that is
+/// blocked in a loom `Mutex::lock` runnable while the mutex is still held (loom then panics
+/// with "expected to be able to acquire lock"), and `wake` unparks waiters while holding the
+/// queue lock. A loom `Mutex` wraps a std mutex that a guard dropped during unwinding poisons
+/// for the rest of the execution, while gosync parks and unparks from drop code that also
+/// runs when a panic unwinds (`Once` wakes its waiters after a panicking `f`). And taking a
+/// loom `Mutex` by spinning on `try_lock` with yields makes executions exceed loom's branch
+/// limit: loom prefers the threads that yielded least, so spinners can starve a holder that
+/// yielded more.
+pub(crate) struct SpinLock<T> {
+    held: std::sync::atomic::AtomicBool,
+    /// Threads sleeping until `held` is cleared (a wake-up may be spurious).
+    sleepers: std::sync::Mutex<Vec<loom::thread::Thread>>,
+    /// Touched once by each attempt to take the lock and by each release: loom's view of it.
+    order: AtomicUsize,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: `data` is only reached through a guard, and one guard exists at a time.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+pub(crate) struct SpinGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+    /// Loom tracks the access for as long as the guard lives.
+    data: Option<MutPtr<T>>,
+}
+
+impl<T> SpinLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            held: std::sync::atomic::AtomicBool::new(false),
+            sleepers: std::sync::Mutex::new(Vec::new()),
+            order: AtomicUsize::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    fn sleepers(&self) -> std::sync::MutexGuard<'_, Vec<loom::thread::Thread>> {
+        // Loom runs one thread at a time: this std mutex is never contended, only
+        // possibly poisoned by an unwinding thread, which changes nothing here.
+        self.sleepers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        loop {
+            // The scheduling point, before the flag is tested. A read-modify-write reads the
+            // previous holder's release (made before it cleared the flag): when the flag is
+            // clear below, we are ordered after that release.
+            self.order.fetch_add(1, Ordering::SeqCst);
+            if !self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            self.sleepers().push(loom::thread::current());
+            loom::thread::park();
+        }
+        SpinGuard {
+            lock: self,
+            data: Some(self.data.get_mut()),
+        }
+    }
+}
+
+impl<T> core::ops::Deref for SpinGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we hold the lock.
+        unsafe { self.data.as_ref().unwrap().deref() }
+    }
+}
+
+impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: we hold the lock.
+        unsafe { self.data.as_ref().unwrap().deref() }
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    fn drop(&mut self) {
+        self.data = None; // end the access before the lock is free
+        let lock = self.lock;
+        lock.order.fetch_add(1, Ordering::SeqCst);
+        lock.held.store(false, std::sync::atomic::Ordering::SeqCst);
+        for t in lock.sleepers().drain(..) {
+            t.unpark();
+        }
+    }
+}
+
+loom::lazy_static! {
+    /// Threads in [`park_until`], with their deadlines.
+    static ref TIMED_SLEEPERS: SpinLock<Vec<(usize, crate::primitive::thread::Thread, Instant)>> =
+        SpinLock::new(Vec::new());
+    /// Bumped by every `loom_clock::advance`, read by every sleeper that wakes up.
+    static ref TICK: AtomicUsize = AtomicUsize::new(0);
+}
+
+/// Parks the calling thread until it is unparked or, on the fake clock, `deadline` passes
+/// (`loom_clock::advance` wakes it). May return spuriously, like `std::thread::park_timeout`.
+/// Sleeps on the same per-thread parker as `primitive::thread::park`, so the unparks of the
+/// wait queues reach it.
+pub(crate) fn park_until(deadline: Instant) {
+    if now() >= deadline {
+        return;
+    }
+    let me = thread_id();
+    TIMED_SLEEPERS
+        .lock()
+        .push((me, crate::primitive::thread::current(), deadline));
+    crate::primitive::thread::park();
+    TICK.load(Ordering::SeqCst);
+    TIMED_SLEEPERS.lock().retain(|(id, _, _)| *id != me);
+}
+
+/// Wakes the threads in [`park_until`] whose deadline has passed.
+///
+/// Loom does not see the fake clock, so nothing tells it that a woken sleeper's next steps
+/// depend on the advance: it would run them only after the advancing thread's next steps. A
+/// store to [`struct@TICK`] after the wake-ups, read by the sleeper when it wakes, is that
+/// dependency: loom then also explores the sleeper running first.
+fn wake_expired_sleepers() {
+    let t = now();
+    for (_, thread, deadline) in TIMED_SLEEPERS.lock().iter() {
+        if t >= *deadline {
+            thread.unpark();
+        }
+    }
+    TICK.fetch_add(1, Ordering::SeqCst);
+}
+
 /// The `parking_lot_core` API, modelled with loom primitives.
 pub(crate) mod parking {
     use super::{now, Instant};
-    use loom::cell::{MutPtr, UnsafeCell};
-    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use super::{SpinGuard, SpinLock};
     use loom::sync::Arc;
 
     /// Token a parked thread leaves for unparkers (`parking_lot_core::ParkToken`).
@@ -105,96 +247,6 @@ pub(crate) mod parking {
     loom::lazy_static! {
         /// Every parked thread, in arrival order.
         static ref QUEUE: SpinLock<Vec<Waiter>> = SpinLock::new(Vec::new());
-    }
-
-    /// The queue's lock. Taking and releasing it are single steps for loom (the flag is a std
-    /// atomic, which loom does not schedule around), a thread that finds it held sleeps (loom
-    /// `park`) until the holder releases it, and a loom read-modify-write on each side orders
-    /// the critical sections for loom's happens-before tracking.
-    ///
-    /// Not a loom `Mutex`, for two reasons. Loom 0.7's `Thread::unpark` makes a thread that is
-    /// blocked in a loom `Mutex::lock` runnable while the mutex is still held (loom then panics
-    /// with "expected to be able to acquire lock"), and `wake` unparks waiters while holding the
-    /// queue lock. And a loom `Mutex` wraps a std mutex that a guard dropped during unwinding
-    /// poisons for the rest of the execution, while gosync parks and unparks from drop code
-    /// that also runs when a panic unwinds (`Once` wakes its waiters after a panicking `f`).
-    /// Nor a flag spun on with `yield_now`: loom prefers the threads that yielded least, so
-    /// spinners can starve a holder that yielded more (it then never releases).
-    struct SpinLock<T> {
-        held: std::sync::atomic::AtomicBool,
-        /// Threads sleeping until `held` is cleared (a wake-up may be spurious).
-        sleepers: std::sync::Mutex<Vec<loom::thread::Thread>>,
-        /// Touched once by each acquire and each release: loom's view of the ordering.
-        order: AtomicUsize,
-        data: UnsafeCell<T>,
-    }
-
-    // SAFETY: `data` is only reached through a guard, and one guard exists at a time.
-    unsafe impl<T: Send> Sync for SpinLock<T> {}
-
-    struct SpinGuard<'a, T> {
-        lock: &'a SpinLock<T>,
-        /// Loom tracks the access for as long as the guard lives.
-        data: Option<MutPtr<T>>,
-    }
-
-    impl<T> SpinLock<T> {
-        fn new(value: T) -> Self {
-            Self {
-                held: std::sync::atomic::AtomicBool::new(false),
-                sleepers: std::sync::Mutex::new(Vec::new()),
-                order: AtomicUsize::new(0),
-                data: UnsafeCell::new(value),
-            }
-        }
-
-        fn sleepers(&self) -> std::sync::MutexGuard<'_, Vec<loom::thread::Thread>> {
-            // Loom runs one thread at a time: this std mutex is never contended, only
-            // possibly poisoned by an unwinding thread, which changes nothing here.
-            self.sleepers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        }
-
-        fn lock(&self) -> SpinGuard<'_, T> {
-            while self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                self.sleepers().push(loom::thread::current());
-                loom::thread::park();
-            }
-            // A read-modify-write reads the previous holder's release: we are ordered after it.
-            self.order.fetch_add(1, Ordering::SeqCst);
-            SpinGuard {
-                lock: self,
-                data: Some(self.data.get_mut()),
-            }
-        }
-    }
-
-    impl<T> core::ops::Deref for SpinGuard<'_, T> {
-        type Target = T;
-        fn deref(&self) -> &T {
-            // SAFETY: we hold the lock.
-            unsafe { self.data.as_ref().unwrap().deref() }
-        }
-    }
-
-    impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
-        fn deref_mut(&mut self) -> &mut T {
-            // SAFETY: we hold the lock.
-            unsafe { self.data.as_ref().unwrap().deref() }
-        }
-    }
-
-    impl<T> Drop for SpinGuard<'_, T> {
-        fn drop(&mut self) {
-            self.data = None; // end the access before the lock is free
-            let lock = self.lock;
-            lock.order.fetch_add(1, Ordering::SeqCst);
-            lock.held.store(false, std::sync::atomic::Ordering::SeqCst);
-            for t in lock.sleepers().drain(..) {
-                t.unpark();
-            }
-        }
     }
 
     fn lock<T>(m: &SpinLock<T>) -> SpinGuard<'_, T> {
@@ -425,6 +477,7 @@ pub mod loom_clock {
     pub fn advance(d: Duration) {
         CLOCK.with(|c| c.set(c.get().saturating_add(d.as_nanos() as u64)));
         super::parking::wake_expired();
+        super::wake_expired_sleepers();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Loom models of the Mutex state machine: mutual exclusion, wake-ups, the LIFO re-queue,
 //! starvation mode with direct handoff and the exit rule (driven by the fake clock), timed
 //! waiters leaving the queue, a starvation handoff racing the deadline of the waiter it goes to,
-//! and the ownership rules of `ReentrantMutex` and `TokenMutex`.
+//! a due waiter served by an unlock while a woken waiter has not run yet, and the ownership rules of `ReentrantMutex` and `TokenMutex`.
 //!
 //! The models use only the public API, so they state the contract, not the algorithm. Where a
 //! model claims exclusion, a [`Guarded`](support::Guarded) section spans each critical section
@@ -376,6 +376,78 @@ fn starvation_handoff_races_timeout() {
         "starvation mode",
         "handoff reached the timed waiter",
         "the timed waiter timed out in starvation mode",
+    ]);
+}
+
+/// A woken waiter that has not run yet must not stall a due queue. B and C sleep in the queue
+/// until both are due; an unlock wakes B (which then owns the woken bit, so later unlocks wake
+/// nobody), and the main thread locks and unlocks again before B runs. That unlock checks the
+/// clock and hands the lock straight to the due front waiter, C. Without the clock check, C
+/// would wait for B to run, lose, and queue again. Exclusion is checked throughout.
+#[test]
+fn due_waiter_served_while_woken_waiter_has_not_run() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new((Mutex::new(Vec::new()), Guarded::new()));
+        let (mx, data) = &*m;
+        let mut g = mx.lock();
+        let section = data.exclusive();
+        g.push('a');
+        let spawn = |name: char| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (mx, data) = &*m;
+                let mut g = mx.lock();
+                let _section = data.exclusive();
+                g.push(name);
+            })
+        };
+        let b = spawn('b');
+        while mx.waiters() == 0 {
+            thread::yield_now();
+        }
+        let c = spawn('c');
+        while mx.waiters() < 2 {
+            thread::yield_now();
+        }
+        // Both have waited past the patience; the handoff interval has never been used.
+        loom_clock::advance(Duration::from_millis(5));
+        drop(section);
+        drop(g);
+        // The unlock woke the front waiter (B, or C if it queued first) to compete.
+        let mut g = mx.lock();
+        let section = data.exclusive();
+        g.push('a');
+        let woken_pending = mx.is_woken();
+        drop(section);
+        drop(g);
+        b.join().unwrap();
+        c.join().unwrap();
+        assert_clean(mx);
+        assert_eq!(data.writes(), 4);
+        let v = mx.lock().clone();
+        assert_eq!(v.len(), 4);
+        // Who came right after the main thread's two turns in a row. B queued first, so the
+        // first unlock woke B; C getting the lock next while B still held the woken bit means
+        // the second unlock handed the lock to C directly.
+        let second = v.iter().rposition(|&x| x == 'a').unwrap();
+        let next = v.get(second + 1).copied();
+        [
+            if woken_pending {
+                "a woken waiter had not run when the lock was released again"
+            } else {
+                ""
+            },
+            if woken_pending && second == 1 && next == Some('c') {
+                "the due waiter was served while the woken one had not run"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "a woken waiter had not run when the lock was released again",
+        "the due waiter was served while the woken one had not run",
     ]);
 }
 

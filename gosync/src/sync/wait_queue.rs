@@ -38,7 +38,14 @@ use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 
 use crate::primitive::atomic::{AtomicUsize, Ordering};
-use crate::primitive::{now, thread, Instant, Mutex, MutexGuard, UnsafeCell};
+use crate::primitive::{now, thread, Instant, QueueLock, QueueLockGuard, UnsafeCell};
+
+/// Pause instructions per polling round of [`WaitQueue::wait`]'s spin phase (under loom each
+/// is a yield, so one).
+#[cfg(not(loom))]
+const SPIN_PAUSES: u32 = 32;
+#[cfg(loom)]
+const SPIN_PAUSES: u32 = 1;
 
 /// Token of a waiter that has not been notified.
 pub(crate) const WAITING: usize = 0;
@@ -119,7 +126,7 @@ impl Waiter {
 
 /// The queue: a lock around the list and the owner's value `E`.
 pub(crate) struct WaitQueue<E = ()> {
-    inner: Mutex<Inner<E>>,
+    inner: QueueLock<Inner<E>>,
 }
 
 struct Inner<E> {
@@ -137,7 +144,7 @@ impl<E> WaitQueue<E> {
     #[cfg(not(loom))]
     pub(crate) const fn with_extra(extra: E) -> Self {
         WaitQueue {
-            inner: Mutex::new(Inner {
+            inner: QueueLock::new(Inner {
                 head: None,
                 len: 0,
                 extra,
@@ -149,7 +156,7 @@ impl<E> WaitQueue<E> {
     #[cfg(loom)]
     pub(crate) fn with_extra(extra: E) -> Self {
         WaitQueue {
-            inner: Mutex::new(Inner {
+            inner: QueueLock::new(Inner {
                 head: None,
                 len: 0,
                 extra,
@@ -161,7 +168,7 @@ impl<E> WaitQueue<E> {
     #[inline]
     pub(crate) fn lock(&self) -> QueueGuard<'_, E> {
         QueueGuard {
-            inner: Some(lock_inner(&self.inner)),
+            inner: Some(self.inner.lock()),
             wakes: Wakes::None,
         }
     }
@@ -188,7 +195,7 @@ impl<E> WaitQueue<E> {
                 return Some(token);
             }
             if i < spin / 2 {
-                for _ in 0..32 {
+                for _ in 0..SPIN_PAUSES {
                     crate::primitive::spin_loop();
                 }
             } else {
@@ -278,27 +285,6 @@ impl<E: Default> Default for WaitQueue<E> {
     }
 }
 
-/// Takes a queue's lock, ignoring poisoning (nothing panics while it is held).
-#[cfg(not(loom))]
-#[inline]
-fn lock_inner<E>(m: &Mutex<Inner<E>>) -> MutexGuard<'_, Inner<E>> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Under loom: take the lock by spinning on `try_lock`. Loom 0.7's `Thread::unpark` makes a
-/// thread blocked in a loom `Mutex::lock` runnable while the mutex is still held (and loom then
-/// panics); a waiter that times out takes this lock while it may be unparked.
-#[cfg(loom)]
-fn lock_inner<E>(m: &Mutex<Inner<E>>) -> MutexGuard<'_, Inner<E>> {
-    loop {
-        match m.try_lock() {
-            Ok(g) => return g,
-            Err(std::sync::TryLockError::WouldBlock) => loom::thread::yield_now(),
-            Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
-        }
-    }
-}
-
 /// What kind of waiter is being linked.
 pub(crate) enum Kind<'a> {
     /// The calling thread, which will block in [`WaitQueue::wait`].
@@ -339,7 +325,7 @@ fn deliver(h: Handle) {
 /// The queue lock, held. Notifications made through it are delivered when it drops, after the
 /// lock is released.
 pub(crate) struct QueueGuard<'a, E> {
-    inner: Option<MutexGuard<'a, Inner<E>>>,
+    inner: Option<QueueLockGuard<'a, Inner<E>>>,
     wakes: Wakes,
 }
 
