@@ -43,6 +43,7 @@ pub use primitive::loom_clock;
 
 pub mod connpool;
 pub mod detect;
+pub(crate) mod diag;
 pub mod map;
 pub mod pitfalls;
 pub mod pool;

@@ -165,9 +165,20 @@ fn write_after_read_on_the_same_thread_is_a_relock() {
 #[test]
 fn an_actual_deadlock_between_threads_is_reported_instead_of_hanging() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    // Two threads each hold one lock and block on the other's. Lock-order checking would catch
-    // the second order first, so this test disables it by making the first acquisitions with
-    // try_lock (no order edges): only the wait-for check can see the cycle.
+    // Two threads each hold one lock (taken with try_lock: no order edges) and block on the
+    // other's. The second blocking thread first sees the order inversion; the handler lets it
+    // go on (as a handler that only logs would), so it reaches the wait-for check, which must
+    // find the cycle. That report panics, so the thread does not hang.
+    let kinds = Arc::new(StdMutex::new(Vec::new()));
+    {
+        let kinds = kinds.clone();
+        detect::set_handler(move |r| {
+            kinds.lock().unwrap().push(r.kind());
+            if r.kind() == ReportKind::Deadlock {
+                panic!("{r}");
+            }
+        });
+    }
     let a = Arc::new(Mutex::named("left", ()));
     let b = Arc::new(Mutex::named("right", ()));
     let barrier = Arc::new(std::sync::Barrier::new(2));
@@ -190,15 +201,22 @@ fn an_actual_deadlock_between_threads_is_reported_instead_of_hanging() {
         .map(|e| e.downcast_ref::<String>().cloned().unwrap_or_default());
     drop(ga);
     let theirs = t.join().unwrap();
+    detect::reset_handler();
     // Exactly one of the two threads closes the cycle and gets the report; the other then
     // acquires once the reporter unwinds and drops its guard.
     let reported: Vec<String> = [mine, theirs].into_iter().flatten().collect();
     assert_eq!(reported.len(), 1, "{reported:?}");
     let msg = &reported[0];
-    assert!(msg.contains("deadlock"), "{msg}");
+    assert!(msg.contains("deadlock (wait-for cycle)"), "{msg}");
     assert!(
         msg.contains("\"left\"") && msg.contains("\"right\""),
         "{msg}"
+    );
+    let kinds = kinds.lock().unwrap().clone();
+    assert_eq!(
+        kinds,
+        vec![ReportKind::LockOrderInversion, ReportKind::Deadlock],
+        "the inversion comes first, then the cycle"
     );
 }
 
@@ -224,4 +242,171 @@ fn reentrant_mutex_reenters_silently_but_takes_part_in_lock_order() {
         "{}",
         reported[0].1
     );
+}
+
+/// `Cond::wait` gives its mutex up and takes it back; both must go through the detector, or
+/// a wait-for cycle through that mutex goes unseen and the threads hang.
+///
+/// T1 holds `outer` (taken after `inner`) while it waits on `inner`'s Cond. T2 takes `inner`,
+/// signals, and blocks on `outer`. T1's re-lock of `inner` inside `wait` closes the cycle: T1
+/// must get a report (here the order `outer` → `inner` contradicts the one T1 used first), not
+/// sleep for ever.
+#[test]
+fn cond_wait_relock_is_seen_by_the_detector() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    detect::reset_handler();
+    let pair = Arc::new((Mutex::named("inner", ()), gosync::Cond::new()));
+    let outer = Arc::new(Mutex::named("outer", ()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (report_tx, report_rx) = std::sync::mpsc::channel();
+    let t1 = {
+        let (pair, outer) = (pair.clone(), outer.clone());
+        thread::spawn(move || {
+            let (m, c) = &*pair;
+            let mut g = m.lock();
+            let _o = outer.lock();
+            ready_tx.send(()).unwrap();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.wait(&mut g)));
+            let msg = r
+                .err()
+                .map(|e| e.downcast_ref::<String>().cloned().unwrap_or_default());
+            report_tx.send(msg).unwrap();
+            // Dropping `_o` lets T2 finish; `g` does not hold `inner` after the report, and
+            // dropping it must not unlock T2's lock.
+        })
+    };
+    let t2 = {
+        let (pair, outer) = (pair.clone(), outer.clone());
+        thread::spawn(move || {
+            ready_rx.recv().unwrap();
+            let (m, c) = &*pair;
+            let _g = m.lock(); // free once T1 waits
+            c.signal();
+            drop(outer.lock()); // T1 holds it
+        })
+    };
+    let msg = report_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no report within 20 s: the Cond's re-lock is invisible to the detector and the threads hang")
+        .expect("T1's wait returned without a report");
+    assert!(
+        msg.contains("\"inner\"") && msg.contains("\"outer\""),
+        "{msg}"
+    );
+    t1.join().unwrap();
+    t2.join().unwrap();
+    // Both locks are free and consistent again.
+    assert!(pair.0.try_lock().is_some());
+    assert!(outer.try_lock().is_some());
+}
+
+/// After `Cond::wait` returns, the waiting thread owns the mutex again as far as the detector
+/// is concerned: a wait-for cycle through that mutex is found.
+///
+/// W waits on the Cond and is signalled (the signaller held the mutex meanwhile and released
+/// it). Then T2, holding `other`, blocks on the mutex W holds, and W blocks on `other`.
+#[test]
+fn cond_wait_hands_the_mutex_back_to_its_waiter() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Order reports are let through (as by a logging handler); the cycle report panics.
+    detect::set_handler(|r| {
+        if r.kind() == ReportKind::Deadlock {
+            panic!("{r}");
+        }
+    });
+    let pair = Arc::new((Mutex::named("state", ()), gosync::Cond::new()));
+    let other = Arc::new(Mutex::named("other", ()));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let w = {
+        let (pair, other) = (pair.clone(), other.clone());
+        thread::spawn(move || {
+            let (m, c) = &*pair;
+            let mut g = m.lock();
+            let signaller = {
+                let pair = pair.clone();
+                thread::spawn(move || {
+                    let (m, c) = &*pair;
+                    let _g = m.lock(); // free once W waits
+                    assert!(c.signal());
+                })
+            };
+            c.wait(&mut g);
+            signaller.join().unwrap();
+            let t2 = {
+                let (pair, other) = (pair.clone(), other.clone());
+                thread::spawn(move || {
+                    let _o = other.try_lock().expect("free");
+                    drop(pair.0.lock()); // W holds it
+                })
+            };
+            while m.waiters() == 0 {
+                thread::yield_now();
+            }
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(other.lock())));
+            let msg = r
+                .err()
+                .map(|e| e.downcast_ref::<String>().cloned().unwrap_or_default());
+            drop(g);
+            t2.join().unwrap();
+            done_tx.send(msg).unwrap();
+        })
+    };
+    let msg = done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no report within 20 s: the mutex re-taken by Cond::wait has no owner for the detector, and the threads hang")
+        .expect("W acquired `other` without a report");
+    detect::reset_handler();
+    w.join().unwrap();
+    assert!(msg.contains("deadlock (wait-for cycle)"), "{msg}");
+    assert!(
+        msg.contains("\"state\"") && msg.contains("\"other\""),
+        "{msg}"
+    );
+}
+
+/// A Cond waiting with an `RwMutex` guard (write or read, Go's `RLocker`) releases and re-takes
+/// it through the detector too: the re-take while holding `outer`, after `inner` → `outer`
+/// was seen, is an order inversion reported before the wait re-locks.
+#[test]
+fn cond_wait_with_rwmutex_guards_is_seen_by_the_detector() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for read in [false, true] {
+        let inner = Arc::new((RwMutex::named("inner", ()), gosync::Cond::new()));
+        let outer = Mutex::named("outer", ());
+        let signaller = |inner: Arc<(RwMutex<()>, gosync::Cond)>| {
+            thread::spawn(move || {
+                // Once the waiter is queued (it released `inner` first), wake it.
+                while !inner.1.signal() {
+                    thread::yield_now();
+                }
+            })
+        };
+        let got = reports(|| {
+            let t = signaller(inner.clone());
+            let (l, c) = &*inner;
+            if read {
+                let mut g = l.read();
+                let _o = outer.lock(); // inner → outer
+                c.wait(&mut g); // re-takes inner while holding outer
+            } else {
+                let mut g = l.write();
+                let _o = outer.lock();
+                c.wait(&mut g);
+            }
+            t.join().unwrap();
+        });
+        let kinds: Vec<_> = got.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            vec![ReportKind::LockOrderInversion],
+            "read={read}: {got:?}"
+        );
+        assert!(
+            got[0].1.contains("\"inner\"") && got[0].1.contains("\"outer\""),
+            "{}",
+            got[0].1
+        );
+        // Everything was released: both locks are free again.
+        assert!(inner.0.try_write().is_some() && outer.try_lock().is_some());
+    }
 }

@@ -15,6 +15,7 @@ use super::raw_rwmutex::RawRwMutex;
 use super::rwmutex::{
     ArcRwMutexReadGuard, ArcRwMutexWriteGuard, RwMutexReadGuard, RwMutexWriteGuard,
 };
+use crate::diag::{Sleep, Sleeping};
 
 /// `a` comes before `b` in ticket order (Go's `less`, wrap-around safe).
 #[inline(always)]
@@ -28,6 +29,7 @@ fn before(a: u32, b: u32) -> bool {
 #[allow(private_interfaces)]
 mod sealed {
     use super::{Backoff, RawMutex, RawRwMutex};
+    use crate::diag::{Access, Tracked};
 
     /// Keeps [`CondGuard`](super::CondGuard) closed to the crate's guards.
     pub trait Sealed {
@@ -36,24 +38,26 @@ mod sealed {
     }
 
     /// A lock a [`Cond`] can release while it waits and take back before it returns, reached
-    /// through the guard passed to `wait` (crate-internal).
+    /// through the guard passed to `wait` (crate-internal). Both go through the lock's
+    /// diagnostics record, so the deadlock detector sees the lock given up and waited for
+    /// again.
     #[derive(Clone, Copy)]
     pub enum CondLock<'a> {
         /// A [`Mutex`](crate::Mutex) (or the mutex behind an Arc guard).
-        Mutex(&'a RawMutex),
+        Mutex(&'a Tracked<RawMutex>),
         /// The read side of an [`RwMutex`](crate::RwMutex) (Go's `RLocker`).
-        Read(&'a RawRwMutex),
+        Read(&'a Tracked<RawRwMutex>),
         /// The write side of an [`RwMutex`](crate::RwMutex).
-        Write(&'a RawRwMutex),
+        Write(&'a Tracked<RawRwMutex>),
     }
 
     impl CondLock<'_> {
-        /// The address that identifies the lock (what a `Cond` binds to).
+        /// The address that identifies the lock (what a `Cond` binds to): the raw lock's.
         #[inline]
         pub(super) fn addr(self) -> usize {
             match self {
-                CondLock::Mutex(m) => m as *const RawMutex as usize,
-                CondLock::Read(l) | CondLock::Write(l) => l as *const RawRwMutex as usize,
+                CondLock::Mutex(m) => &**m as *const RawMutex as usize,
+                CondLock::Read(l) | CondLock::Write(l) => &**l as *const RawRwMutex as usize,
             }
         }
 
@@ -64,36 +68,65 @@ mod sealed {
         /// [`relock`](Self::relock).
         #[inline]
         pub(super) unsafe fn unlock(self) {
-            // SAFETY: forwarded contract.
-            unsafe {
-                match self {
-                    CondLock::Mutex(m) => m.unlock(),
-                    CondLock::Read(l) => l.read_unlock(),
-                    CondLock::Write(l) => l.write_unlock(),
+            // The raw unlock runs only if the diagnostics say this thread holds the lock (see
+            // `crate::diag`).
+            match self {
+                CondLock::Mutex(m) => {
+                    if m.diag().release(Access::Exclusive) {
+                        // SAFETY: forwarded contract.
+                        unsafe { m.unlock() }
+                    }
+                }
+                CondLock::Read(l) => {
+                    if l.diag().release(Access::Shared) {
+                        // SAFETY: forwarded contract.
+                        unsafe { l.read_unlock() }
+                    }
+                }
+                CondLock::Write(l) => {
+                    if l.diag().release(Access::Exclusive) {
+                        // SAFETY: forwarded contract.
+                        unsafe { l.write_unlock() }
+                    }
                 }
             }
         }
 
         /// Takes the lock back for the guard.
+        #[track_caller]
         pub(super) fn relock(self) {
             match self {
-                CondLock::Mutex(raw) => {
-                    // A notifier usually still holds the mutex when it wakes us (it signals
-                    // under the lock and unlocks right after). Queueing on the mutex at once
-                    // would cost a second sleep and wake-up; try for a short, bounded while
-                    // first — unless others already queue on it (a broadcast's herd), where
-                    // spinning would only take CPU from the holder.
-                    let mut backoff = Backoff::new();
-                    while !raw.try_lock() {
-                        if raw.waiters() > 0 || !backoff.snooze() {
-                            raw.lock();
-                            break;
+                CondLock::Mutex(raw) => raw.diag().acquire(
+                    Access::Exclusive,
+                    || raw.try_lock(),
+                    || {
+                        // A notifier usually still holds the mutex when it wakes us (it
+                        // signals under the lock and unlocks right after). Queueing on the
+                        // mutex at once would cost a second sleep and wake-up; try for a
+                        // short, bounded while first — unless others already queue on it (a
+                        // broadcast's herd), where spinning would only take CPU from the
+                        // holder.
+                        let mut backoff = Backoff::new();
+                        while !raw.try_lock() {
+                            if raw.waiters() > 0 || !backoff.snooze() {
+                                raw.lock();
+                                break;
+                            }
                         }
-                    }
-                }
+                    },
+                    || false,
+                ),
                 // The RwMutex's own acquires spin briefly before they park.
-                CondLock::Read(l) => l.read(),
-                CondLock::Write(l) => l.write(),
+                CondLock::Read(l) => l.diag().acquire(
+                    Access::Shared,
+                    || l.try_read(),
+                    || l.read(),
+                    || l.is_write_locked(),
+                ),
+                CondLock::Write(l) => {
+                    l.diag()
+                        .acquire(Access::Exclusive, || l.try_write(), || l.write(), || false)
+                }
             }
         }
     }
@@ -320,6 +353,7 @@ impl Cond {
     /// # Panics
     /// If this `Cond` was first used with another lock.
     #[doc(alias = "Wait")]
+    #[track_caller]
     pub fn wait<G: CondGuard>(&self, guard: &mut G) {
         let timed_out = self.wait_until(guard, None);
         debug_assert!(!timed_out);
@@ -333,6 +367,7 @@ impl Cond {
     ///
     /// # Panics
     /// If this `Cond` was first used with another lock.
+    #[track_caller]
     pub fn wait_while<G: CondGuard + DerefMut>(
         &self,
         guard: &mut G,
@@ -373,6 +408,7 @@ impl Cond {
     ///
     /// # Panics
     /// If this `Cond` was first used with another lock.
+    #[track_caller]
     pub fn wait_timeout_while<G: CondGuard + DerefMut>(
         &self,
         guard: &mut G,
@@ -400,10 +436,12 @@ impl Cond {
     ///
     /// # Panics
     /// If this `Cond` was first used with another lock.
+    #[track_caller]
     pub fn wait_timeout<G: CondGuard>(&self, guard: &mut G, timeout: Duration) -> bool {
         self.wait_until(guard, now().checked_add(timeout))
     }
 
+    #[track_caller]
     fn wait_until<G: CondGuard>(&self, guard: &mut G, deadline: Option<Instant>) -> bool {
         let raw = sealed::Sealed::cond_lock(guard);
         self.bind(raw);
@@ -413,6 +451,7 @@ impl Cond {
         // SAFETY: the guard proves the lock is held; it stays borrowed (unusable) until we
         // re-lock below, so nobody touches the data through it meanwhile.
         unsafe { raw.unlock() };
+        let sleeping = Sleeping::begins(Sleep::Cond);
         let mut gave_up = false;
         let not_notified = || !before(ticket, self.notify.load(Ordering::Relaxed));
         let give_up = |_, _| {
@@ -436,6 +475,7 @@ impl Cond {
             )
         };
         debug_assert!(!matches!(result, ParkResult::TimedOut) || gave_up);
+        drop(sleeping);
         raw.relock();
         // Acquire through the re-lock: whatever the notifier did under the lock is visible.
         gave_up

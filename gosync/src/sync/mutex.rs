@@ -8,6 +8,7 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use super::raw_mutex::RawMutex;
+use crate::diag::{Access, Tracked};
 use crate::primitive::UnsafeCell;
 
 /// A mutual-exclusion lock with Go's `sync.Mutex` algorithm: fast and barging in normal mode,
@@ -106,10 +107,8 @@ use crate::primitive::UnsafeCell;
 /// ```
 #[doc(alias = "sync.Mutex")]
 pub struct Mutex<T: ?Sized> {
-    raw: RawMutex,
-    /// The deadlock detector's record of this lock (name, creation site, owner).
-    #[cfg(feature = "deadlock-detection")]
-    meta: crate::detect::LockMeta,
+    /// The lock and its diagnostics record (empty unless a diagnostic is compiled in).
+    raw: Tracked<RawMutex>,
     data: UnsafeCell<T>,
 }
 
@@ -138,7 +137,7 @@ impl<T> Mutex<T> {
     /// Creates an unlocked mutex holding `value`. `const`, so it can initialise a `static`.
     #[cfg(not(loom))]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub const fn new(value: T) -> Self {
         Self::new_named(None, value)
     }
@@ -147,20 +146,17 @@ impl<T> Mutex<T> {
     /// its reports (feature `deadlock-detection`; without it the name is ignored).
     #[cfg(not(loom))]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Self {
         Self::new_named(Some(name), value)
     }
 
     #[cfg(not(loom))]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
-    #[cfg_attr(not(feature = "deadlock-detection"), allow(unused_variables))]
+    #[track_caller]
     const fn new_named(name: Option<&'static str>, value: T) -> Self {
         Self {
-            raw: RawMutex::new(),
-            #[cfg(feature = "deadlock-detection")]
-            meta: crate::detect::LockMeta::with_name("Mutex", name),
+            raw: Tracked::new(RawMutex::new(), "Mutex", name),
             data: UnsafeCell::new(value),
         }
     }
@@ -169,9 +165,7 @@ impl<T> Mutex<T> {
     #[cfg(loom)]
     pub fn new(value: T) -> Self {
         Self {
-            raw: RawMutex::new(),
-            #[cfg(feature = "deadlock-detection")]
-            meta: crate::detect::LockMeta::new("Mutex"),
+            raw: Tracked::new(RawMutex::new(), "Mutex", None),
             data: UnsafeCell::new(value),
         }
     }
@@ -200,32 +194,16 @@ impl<T: ?Sized> Mutex<T> {
     /// [`detect`](crate::detect)).
     #[doc(alias = "Lock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
-    pub fn lock(&self) -> MutexGuard<'_, T> {
-        #[cfg(not(feature = "deadlock-detection"))]
-        self.raw.lock();
-        #[cfg(feature = "deadlock-detection")]
-        self.lock_detected();
-        // SAFETY: we just acquired the lock.
-        unsafe { self.guard() }
-    }
-
-    /// `lock` with the detector's checks and bookkeeping around the raw lock.
-    #[cfg(feature = "deadlock-detection")]
     #[track_caller]
-    fn lock_detected(&self) {
-        use crate::detect::{after_block, before_block, before_lock, Access};
-        before_lock(
-            &self.meta,
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.raw.diag().acquire(
             Access::Exclusive,
-            core::panic::Location::caller(),
+            || self.raw.try_lock(),
+            || self.raw.lock(),
             || false,
         );
-        if !self.raw.try_lock() {
-            before_block(&self.meta);
-            self.raw.lock();
-            after_block(&self.meta);
-        }
+        // SAFETY: we just acquired the lock.
+        unsafe { self.guard() }
     }
 
     /// Acquires the lock if it is free right now (Go's `TryLock`).
@@ -234,9 +212,13 @@ impl<T: ?Sized> Mutex<T> {
     /// even if it is momentarily unlocked. As in Go, correct uses are rare: prefer `lock`.
     #[doc(alias = "TryLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        if self.raw.try_lock() {
+        if self
+            .raw
+            .diag()
+            .tried(Access::Exclusive, self.raw.try_lock())
+        {
             // SAFETY: we just acquired the lock.
             Some(unsafe { self.guard() })
         } else {
@@ -249,9 +231,13 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// For the deadlock detector this is a `try_lock`: it records no lock-order edge.
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        if self.raw.try_lock_for(timeout) {
+        if self
+            .raw
+            .diag()
+            .tried_timed(Access::Exclusive, || self.raw.try_lock_for(timeout))
+        {
             // SAFETY: we just acquired the lock.
             Some(unsafe { self.guard() })
         } else {
@@ -276,9 +262,11 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.try_lock_until(Instant::now()).unwrap(), 1);
     /// ```
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_lock_until(&self, deadline: std::time::Instant) -> Option<MutexGuard<'_, T>> {
-        if self.raw.try_lock_until(clock_deadline(deadline)) {
+        if self.raw.diag().tried_timed(Access::Exclusive, || {
+            self.raw.try_lock_until(clock_deadline(deadline))
+        }) {
             // SAFETY: we just acquired the lock.
             Some(unsafe { self.guard() })
         } else {
@@ -306,7 +294,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[doc(alias = "Lock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn lock_arc(self: &Arc<Self>) -> ArcMutexGuard<T> {
         core::mem::forget(self.lock());
         ArcMutexGuard {
@@ -318,7 +306,7 @@ impl<T: ?Sized> Mutex<T> {
     /// [`try_lock`](Self::try_lock) through an `Arc` (see [`lock_arc`](Self::lock_arc)).
     #[doc(alias = "TryLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_lock_arc(self: &Arc<Self>) -> Option<ArcMutexGuard<T>> {
         core::mem::forget(self.try_lock()?);
         Some(ArcMutexGuard {
@@ -362,28 +350,23 @@ impl<T: ?Sized> Mutex<T> {
         self.raw.is_woken()
     }
 
-    /// The lock itself. Crate-internal: `Cond` unlocks and re-locks through it while a
-    /// [`MutexGuard`] stays borrowed by the caller.
+    /// The lock and its diagnostics record. Crate-internal: `Cond` releases and re-takes it
+    /// through them while a guard stays borrowed by the caller.
     #[inline]
-    #[allow(dead_code)] // used by Cond
-    pub(crate) fn raw(&self) -> &RawMutex {
+    pub(crate) fn raw(&self) -> &Tracked<RawMutex> {
         &self.raw
     }
 
     /// What a guard needs to release this lock, without the data type.
     #[inline]
     fn lock_ref(&self) -> LockRef<'_> {
-        LockRef {
-            raw: &self.raw,
-            #[cfg(feature = "deadlock-detection")]
-            meta: &self.meta,
-        }
+        LockRef { raw: &self.raw }
     }
 
     /// Re-acquires the lock for a guard that gave it up in `unlocked` (the guard keeps
     /// standing for the acquisition, so nothing new is built).
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     fn relock(&self) {
         core::mem::forget(self.lock());
     }
@@ -393,14 +376,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Safety
     /// The lock must be held by the caller, who hands its release to the guard.
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     unsafe fn guard(&self) -> MutexGuard<'_, T> {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::acquired(
-            &self.meta,
-            crate::detect::Access::Exclusive,
-            core::panic::Location::caller(),
-        );
         MutexGuard {
             mutex: self,
             _not_send: PhantomData,
@@ -408,9 +384,8 @@ impl<T: ?Sized> Mutex<T> {
     }
 }
 
-/// The mutex a guard belongs to. Crate-internal: `Cond::wait` uses it to unlock
-/// (`guard_mutex(g).raw().unlock()`) and re-lock (`.raw().lock()`) while the caller's guard
-/// stays borrowed, so the guard remains valid afterwards.
+/// The mutex a guard belongs to. Crate-internal: `Cond::wait` unlocks and re-locks it while
+/// the caller's guard stays borrowed, so the guard remains valid afterwards.
 #[inline]
 #[allow(dead_code)] // used by Cond
 pub(crate) fn guard_mutex<'a, T: ?Sized>(guard: &MutexGuard<'a, T>) -> &'a Mutex<T> {
@@ -494,13 +469,11 @@ pub(crate) fn clock_deadline(deadline: std::time::Instant) -> Option<crate::prim
     }
 }
 
-/// What releasing a [`Mutex`] takes, without its data type: the lock and, with the deadlock
-/// detector, its record. Every guard type releases through [`LockRef::unlock`].
+/// What releasing a [`Mutex`] takes, without its data type: the lock and its diagnostics
+/// record. Every guard type releases through [`LockRef::unlock`].
 #[derive(Clone, Copy)]
 struct LockRef<'a> {
-    raw: &'a RawMutex,
-    #[cfg(feature = "deadlock-detection")]
-    meta: &'a crate::detect::LockMeta,
+    raw: &'a Tracked<RawMutex>,
 }
 
 impl LockRef<'_> {
@@ -510,10 +483,10 @@ impl LockRef<'_> {
     /// The caller holds the lock (through a guard) and gives up its access to the data.
     #[inline]
     unsafe fn unlock(self) {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::released(self.meta, crate::detect::Access::Exclusive);
-        // SAFETY: forwarded contract.
-        unsafe { self.raw.unlock() }
+        if self.raw.diag().release(Access::Exclusive) {
+            // SAFETY: forwarded contract.
+            unsafe { self.raw.unlock() }
+        }
     }
 }
 
@@ -620,7 +593,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     ///     MutexGuard::unlocked(&mut g, || std::thread::sleep(std::time::Duration::from_micros(job)));
     /// }
     /// ```
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds the lock; `s` stays borrowed (unusable) until `_relock`
         // has taken the lock again.
@@ -747,7 +720,7 @@ impl<T: ?Sized> ArcMutexGuard<T> {
     }
 
     /// Runs `f` with the lock released, then locks again (see [`MutexGuard::unlocked`]).
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds the lock; `s` stays borrowed until `_relock` re-took it.
         unsafe { s.mutex.lock_ref().unlock() };

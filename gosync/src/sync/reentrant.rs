@@ -8,6 +8,7 @@ use core::time::Duration;
 
 use super::mutex::clock_deadline;
 use super::raw_mutex::RawMutex;
+use crate::diag::{Access, Tracked};
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::primitive::{thread_id, UnsafeCell};
 
@@ -52,12 +53,11 @@ use crate::primitive::{thread_id, UnsafeCell};
 /// assert_eq!(*m.lock().borrow(), [1, 2]);
 /// ```
 pub struct ReentrantMutex<T: ?Sized> {
-    raw: RawMutex,
+    /// The lock and its diagnostics record (which sees the outermost lock and unlock only:
+    /// re-entry never blocks).
+    raw: Tracked<RawMutex>,
     owner: AtomicUsize,
     count: UnsafeCell<usize>,
-    /// The deadlock detector's record of this lock (re-entry is never reported; lock order is).
-    #[cfg(feature = "deadlock-detection")]
-    detect: crate::detect::LockMeta,
     data: T,
 }
 
@@ -83,14 +83,12 @@ unsafe impl<T: ?Sized + Sync> Sync for ReentrantMutexGuard<'_, T> {}
 impl<T> ReentrantMutex<T> {
     /// Creates an unlocked re-entrant mutex.
     #[cfg(not(loom))]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub const fn new(value: T) -> Self {
         Self {
-            raw: RawMutex::new(),
+            raw: Tracked::new(RawMutex::new(), "ReentrantMutex", None),
             owner: AtomicUsize::new(0),
             count: UnsafeCell::new(0),
-            #[cfg(feature = "deadlock-detection")]
-            detect: crate::detect::LockMeta::new("ReentrantMutex"),
             data: value,
         }
     }
@@ -99,11 +97,9 @@ impl<T> ReentrantMutex<T> {
     #[cfg(loom)]
     pub fn new(value: T) -> Self {
         Self {
-            raw: RawMutex::new(),
+            raw: Tracked::new(RawMutex::new(), "ReentrantMutex", None),
             owner: AtomicUsize::new(0),
             count: UnsafeCell::new(0),
-            #[cfg(feature = "deadlock-detection")]
-            detect: crate::detect::LockMeta::new("ReentrantMutex"),
             data: value,
         }
     }
@@ -120,33 +116,18 @@ impl<T: ?Sized> ReentrantMutex<T> {
     /// # Panics
     /// If the recursion count would overflow `usize`.
     #[doc(alias = "Lock")]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn lock(&self) -> ReentrantMutexGuard<'_, T> {
         let me = thread_id();
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::before_lock(
-            &self.detect,
-            crate::detect::Access::Reentrant,
-            core::panic::Location::caller(),
-            || false,
-        );
         if !self.reenter(me) {
-            #[cfg(not(feature = "deadlock-detection"))]
-            self.raw.lock();
-            #[cfg(feature = "deadlock-detection")]
-            if !self.raw.try_lock() {
-                crate::detect::before_block(&self.detect);
-                self.raw.lock();
-                crate::detect::after_block(&self.detect);
-            }
+            self.raw.diag().acquire(
+                Access::Reentrant,
+                || self.raw.try_lock(),
+                || self.raw.lock(),
+                || false,
+            );
             self.take(me);
         }
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::acquired(
-            &self.detect,
-            crate::detect::Access::Reentrant,
-            core::panic::Location::caller(),
-        );
         ReentrantMutexGuard {
             mutex: self,
             _not_send: PhantomData,
@@ -155,9 +136,9 @@ impl<T: ?Sized> ReentrantMutex<T> {
 
     /// Acquires the lock if it is free or already held by the current thread.
     #[doc(alias = "TryLock")]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.try_lock_with(|raw| raw.try_lock())
+        self.try_lock_with(|raw| raw.diag().tried(Access::Reentrant, raw.try_lock()))
     }
 
     /// Acquires the lock, waiting at most `timeout` for another thread to release it;
@@ -179,26 +160,33 @@ impl<T: ?Sized> ReentrantMutex<T> {
     /// ```
     ///
     /// For the deadlock detector this is a `try_lock`: it records no lock-order edge.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.try_lock_with(|raw| raw.try_lock_for(timeout))
+        self.try_lock_with(|raw| {
+            raw.diag()
+                .tried_timed(Access::Reentrant, || raw.try_lock_for(timeout))
+        })
     }
 
     /// Like [`try_lock_for`](Self::try_lock_for), with the deadline given directly.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_lock_until(
         &self,
         deadline: std::time::Instant,
     ) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.try_lock_with(|raw| raw.try_lock_until(clock_deadline(deadline)))
+        self.try_lock_with(|raw| {
+            raw.diag().tried_timed(Access::Reentrant, || {
+                raw.try_lock_until(clock_deadline(deadline))
+            })
+        })
     }
 
     /// Re-enters, or takes the raw lock with `acquire` (which returns whether it did).
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     fn try_lock_with(
         &self,
-        acquire: impl FnOnce(&RawMutex) -> bool,
+        acquire: impl FnOnce(&Tracked<RawMutex>) -> bool,
     ) -> Option<ReentrantMutexGuard<'_, T>> {
         let me = thread_id();
         if !self.reenter(me) {
@@ -207,12 +195,6 @@ impl<T: ?Sized> ReentrantMutex<T> {
             }
             self.take(me);
         }
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::acquired(
-            &self.detect,
-            crate::detect::Access::Reentrant,
-            core::panic::Location::caller(),
-        );
         Some(ReentrantMutexGuard {
             mutex: self,
             _not_send: PhantomData,
@@ -262,8 +244,6 @@ impl<T: ?Sized> ReentrantMutex<T> {
 impl<T: ?Sized> Drop for ReentrantMutexGuard<'_, T> {
     fn drop(&mut self) {
         let m = self.mutex;
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::released(&m.detect, crate::detect::Access::Reentrant);
         // SAFETY: this thread owns the lock (the guard is not Send), so only it touches `count`.
         let left = m.count.with_mut(|c| unsafe {
             *c -= 1;
@@ -271,8 +251,10 @@ impl<T: ?Sized> Drop for ReentrantMutexGuard<'_, T> {
         });
         if left == 0 {
             m.owner.store(0, Ordering::Relaxed);
-            // SAFETY: we hold `raw` and stop using the data.
-            unsafe { m.raw.unlock() }
+            if m.raw.diag().release(Access::Reentrant) {
+                // SAFETY: we hold `raw` and stop using the data.
+                unsafe { m.raw.unlock() }
+            }
         }
     }
 }
@@ -342,8 +324,12 @@ impl<T: Default> Default for ReentrantMutex<T> {
 /// assert_eq!(*m.try_lock(2).unwrap(), 5);
 /// ```
 ///
-/// The deadlock detector (feature `deadlock-detection`) does not track `TokenMutex`: its owner
-/// is a token that may move between threads, while the detector reasons about threads.
+/// The deadlock detector (feature `deadlock-detection`) does not track `TokenMutex`. It
+/// reasons about threads (a thread's held locks, a lock's owning thread), and a `TokenMutex`
+/// has neither: its guard may be dropped on another thread than the one that locked, and a
+/// thread that waits for another token's lock is not stuck on itself (any thread may release
+/// that token's guards). A lock-order or wait-for rule over tokens would need the caller to
+/// say which token each thread acts for at every moment.
 pub struct TokenMutex<T: ?Sized> {
     raw: RawMutex,
     meta: RawMutex,

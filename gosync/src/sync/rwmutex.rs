@@ -8,6 +8,7 @@ use core::ptr::NonNull;
 use core::time::Duration;
 use std::sync::Arc;
 
+use crate::diag::{Access, Tracked};
 use crate::primitive::UnsafeCell;
 
 use super::mutex::clock_deadline;
@@ -105,11 +106,8 @@ use super::raw_rwmutex::{deadline_after, RawRwMutex};
 /// waiter leaves no stale permit behind.
 #[doc(alias = "RWMutex")]
 pub struct RwMutex<T: ?Sized> {
-    /// The lock itself (Go's algorithm, without the data).
-    raw: RawRwMutex,
-    /// The deadlock detector's record of this lock (name, creation site, writer).
-    #[cfg(feature = "deadlock-detection")]
-    meta: crate::detect::LockMeta,
+    /// The lock itself (Go's algorithm, without the data) and its diagnostics record.
+    raw: Tracked<RawRwMutex>,
     data: UnsafeCell<T>,
 }
 
@@ -120,7 +118,7 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for RwMutex<T> {}
 impl<T> RwMutex<T> {
     /// Creates an unlocked `RwMutex` holding `value` (Go's zero value is ready to use).
     #[cfg(not(loom))]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub const fn new(value: T) -> Self {
         Self::new_named(None, value)
     }
@@ -128,19 +126,16 @@ impl<T> RwMutex<T> {
     /// Creates an unlocked `RwMutex` holding `value`, with a name the deadlock detector uses in
     /// its reports (feature `deadlock-detection`; without it the name is ignored).
     #[cfg(not(loom))]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Self {
         Self::new_named(Some(name), value)
     }
 
     #[cfg(not(loom))]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
-    #[cfg_attr(not(feature = "deadlock-detection"), allow(unused_variables))]
+    #[track_caller]
     const fn new_named(name: Option<&'static str>, value: T) -> Self {
         RwMutex {
-            raw: RawRwMutex::new(),
-            #[cfg(feature = "deadlock-detection")]
-            meta: crate::detect::LockMeta::with_name("RwMutex", name),
+            raw: Tracked::new(RawRwMutex::new(), "RwMutex", name),
             data: UnsafeCell::new(value),
         }
     }
@@ -149,9 +144,7 @@ impl<T> RwMutex<T> {
     #[cfg(loom)]
     pub fn new(value: T) -> Self {
         RwMutex {
-            raw: RawRwMutex::new(),
-            #[cfg(feature = "deadlock-detection")]
-            meta: crate::detect::LockMeta::new("RwMutex"),
+            raw: Tracked::new(RawRwMutex::new(), "RwMutex", None),
             data: UnsafeCell::new(value),
         }
     }
@@ -179,25 +172,14 @@ impl<T: ?Sized> RwMutex<T> {
     /// instead, as are lock-order inversions (see [`detect`](crate::detect)).
     #[doc(alias = "RLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
-        #[cfg(not(feature = "deadlock-detection"))]
-        self.raw.read();
-        #[cfg(feature = "deadlock-detection")]
-        {
-            use crate::detect::{after_block, before_block, before_lock, Access};
-            before_lock(
-                &self.meta,
-                Access::Shared,
-                core::panic::Location::caller(),
-                || self.raw.is_write_locked(),
-            );
-            if !self.raw.try_read() {
-                before_block(&self.meta);
-                self.raw.read();
-                after_block(&self.meta);
-            }
-        }
+        self.raw.diag().acquire(
+            Access::Shared,
+            || self.raw.try_read(),
+            || self.raw.read(),
+            || self.raw.is_write_locked(),
+        );
         RwMutexReadGuard::new(self)
     }
 
@@ -205,9 +187,9 @@ impl<T: ?Sized> RwMutex<T> {
     /// writer holds the lock or waits for it.
     #[doc(alias = "TryRLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_read(&self) -> Option<RwMutexReadGuard<'_, T>> {
-        if self.raw.try_read() {
+        if self.raw.diag().tried(Access::Shared, self.raw.try_read()) {
             Some(RwMutexReadGuard::new(self))
         } else {
             None
@@ -220,9 +202,11 @@ impl<T: ?Sized> RwMutex<T> {
     /// writer's unlock then neither counts nor wakes it. If the writer leaves at the very moment
     /// the timeout fires, the read lock is taken and returned (a success at the deadline is
     /// still a success). Go has no timed locks.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwMutexReadGuard<'_, T>> {
-        if self.raw.try_read_until(deadline_after(timeout)) {
+        if self.raw.diag().tried_timed(Access::Shared, || {
+            self.raw.try_read_until(deadline_after(timeout))
+        }) {
             Some(RwMutexReadGuard::new(self))
         } else {
             None
@@ -231,9 +215,11 @@ impl<T: ?Sized> RwMutex<T> {
 
     /// Locks for reading, giving up at `deadline` (parking_lot's name): like
     /// [`try_read_for`](Self::try_read_for) with the deadline given directly.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_read_until(&self, deadline: std::time::Instant) -> Option<RwMutexReadGuard<'_, T>> {
-        if self.raw.try_read_until(clock_deadline(deadline)) {
+        if self.raw.diag().tried_timed(Access::Shared, || {
+            self.raw.try_read_until(clock_deadline(deadline))
+        }) {
             Some(RwMutexReadGuard::new(self))
         } else {
             None
@@ -257,7 +243,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// ```
     #[doc(alias = "RLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn read_arc(self: &Arc<Self>) -> ArcRwMutexReadGuard<T> {
         core::mem::forget(self.read());
         ArcRwMutexReadGuard {
@@ -269,7 +255,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// [`try_read`](Self::try_read) through an `Arc` (see [`read_arc`](Self::read_arc)).
     #[doc(alias = "TryRLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_read_arc(self: &Arc<Self>) -> Option<ArcRwMutexReadGuard<T>> {
         core::mem::forget(self.try_read()?);
         Some(ArcRwMutexReadGuard {
@@ -282,34 +268,27 @@ impl<T: ?Sized> RwMutex<T> {
     /// that moment new readers wait — and waits for the readers already inside to leave.
     #[doc(alias = "Lock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn write(&self) -> RwMutexWriteGuard<'_, T> {
-        #[cfg(not(feature = "deadlock-detection"))]
-        self.raw.write();
-        #[cfg(feature = "deadlock-detection")]
-        {
-            use crate::detect::{after_block, before_block, before_lock, Access};
-            before_lock(
-                &self.meta,
-                Access::Exclusive,
-                core::panic::Location::caller(),
-                || false,
-            );
-            if !self.raw.try_write() {
-                before_block(&self.meta);
-                self.raw.write();
-                after_block(&self.meta);
-            }
-        }
+        self.raw.diag().acquire(
+            Access::Exclusive,
+            || self.raw.try_write(),
+            || self.raw.write(),
+            || false,
+        );
         RwMutexWriteGuard::new(self)
     }
 
     /// Locks for writing if the lock is completely free (Go's `TryLock`).
     #[doc(alias = "TryLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_write(&self) -> Option<RwMutexWriteGuard<'_, T>> {
-        if self.raw.try_write() {
+        if self
+            .raw
+            .diag()
+            .tried(Access::Exclusive, self.raw.try_write())
+        {
             Some(RwMutexWriteGuard::new(self))
         } else {
             None
@@ -325,9 +304,11 @@ impl<T: ?Sized> RwMutex<T> {
     /// behind it are released at once (as by an unlock), and the writer lock is passed on. If
     /// the last reader leaves at the very moment the timeout fires, the write lock is taken and
     /// returned. Go has no timed locks.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwMutexWriteGuard<'_, T>> {
-        if self.raw.try_write_until(deadline_after(timeout)) {
+        if self.raw.diag().tried_timed(Access::Exclusive, || {
+            self.raw.try_write_until(deadline_after(timeout))
+        }) {
             Some(RwMutexWriteGuard::new(self))
         } else {
             None
@@ -336,12 +317,14 @@ impl<T: ?Sized> RwMutex<T> {
 
     /// Locks for writing, giving up at `deadline` (parking_lot's name): like
     /// [`try_write_for`](Self::try_write_for) with the deadline given directly.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_write_until(
         &self,
         deadline: std::time::Instant,
     ) -> Option<RwMutexWriteGuard<'_, T>> {
-        if self.raw.try_write_until(clock_deadline(deadline)) {
+        if self.raw.diag().tried_timed(Access::Exclusive, || {
+            self.raw.try_write_until(clock_deadline(deadline))
+        }) {
             Some(RwMutexWriteGuard::new(self))
         } else {
             None
@@ -352,7 +335,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// borrowing it, so it has no lifetime (parking_lot's `write_arc`).
     #[doc(alias = "Lock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn write_arc(self: &Arc<Self>) -> ArcRwMutexWriteGuard<T> {
         core::mem::forget(self.write());
         ArcRwMutexWriteGuard {
@@ -364,7 +347,7 @@ impl<T: ?Sized> RwMutex<T> {
     /// [`try_write`](Self::try_write) through an `Arc` (see [`write_arc`](Self::write_arc)).
     #[doc(alias = "TryLock")]
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn try_write_arc(self: &Arc<Self>) -> Option<ArcRwMutexWriteGuard<T>> {
         core::mem::forget(self.try_write()?);
         Some(ArcRwMutexWriteGuard {
@@ -391,21 +374,17 @@ impl<T: ?Sized> RwMutex<T> {
         self.data.with_mut(|p| unsafe { &mut *p })
     }
 
-    /// The lock itself. Crate-internal: `Cond` releases and re-takes it while a guard stays
-    /// borrowed by the caller.
+    /// The lock and its diagnostics record. Crate-internal: `Cond` releases and re-takes it
+    /// through them while a guard stays borrowed by the caller.
     #[inline]
-    pub(crate) fn raw(&self) -> &RawRwMutex {
+    pub(crate) fn raw(&self) -> &Tracked<RawRwMutex> {
         &self.raw
     }
 
     /// What a guard needs to release this lock, without the data type.
     #[inline]
     fn lock_ref(&self) -> RwLockRef<'_> {
-        RwLockRef {
-            raw: &self.raw,
-            #[cfg(feature = "deadlock-detection")]
-            meta: &self.meta,
-        }
+        RwLockRef { raw: &self.raw }
     }
 
     /// The data pointer (valid to dereference while a guard is alive).
@@ -415,13 +394,11 @@ impl<T: ?Sized> RwMutex<T> {
     }
 }
 
-/// What releasing an [`RwMutex`] takes, without its data type: the lock and, with the deadlock
-/// detector, its record. Every guard type releases through it.
+/// What releasing an [`RwMutex`] takes, without its data type: the lock and its diagnostics
+/// record. Every guard type releases through it.
 #[derive(Clone, Copy)]
 struct RwLockRef<'a> {
-    raw: &'a RawRwMutex,
-    #[cfg(feature = "deadlock-detection")]
-    meta: &'a crate::detect::LockMeta,
+    raw: &'a Tracked<RawRwMutex>,
 }
 
 impl RwLockRef<'_> {
@@ -431,10 +408,10 @@ impl RwLockRef<'_> {
     /// The caller holds a read lock (through a guard) and gives it up.
     #[inline]
     unsafe fn read_unlock(self) {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::released(self.meta, crate::detect::Access::Shared);
-        // SAFETY: forwarded contract.
-        unsafe { self.raw.read_unlock() };
+        if self.raw.diag().release(Access::Shared) {
+            // SAFETY: forwarded contract.
+            unsafe { self.raw.read_unlock() };
+        }
     }
 
     /// Releases the write lock.
@@ -443,10 +420,10 @@ impl RwLockRef<'_> {
     /// The caller holds the write lock (through a guard) and gives it up.
     #[inline]
     unsafe fn write_unlock(self) {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::released(self.meta, crate::detect::Access::Exclusive);
-        // SAFETY: forwarded contract.
-        unsafe { self.raw.write_unlock() };
+        if self.raw.diag().release(Access::Exclusive) {
+            // SAFETY: forwarded contract.
+            unsafe { self.raw.write_unlock() };
+        }
     }
 
     /// Turns the write lock into a read lock.
@@ -454,31 +431,22 @@ impl RwLockRef<'_> {
     /// # Safety
     /// The caller holds the write lock (through a guard) and hands it to a read guard.
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     unsafe fn downgrade(self) {
         // SAFETY: forwarded contract.
         unsafe { self.raw.downgrade() };
-        #[cfg(feature = "deadlock-detection")]
-        {
-            crate::detect::released(self.meta, crate::detect::Access::Exclusive);
-            crate::detect::acquired(
-                self.meta,
-                crate::detect::Access::Shared,
-                core::panic::Location::caller(),
-            );
-        }
+        self.raw.diag().downgrade();
     }
 
     /// Takes a read lock again after `unlocked` (the guard stands for it).
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     fn relock_read<T: ?Sized>(lock: &RwMutex<T>) {
         core::mem::forget(lock.read());
     }
 
     /// Takes the write lock again after `unlocked` (the guard stands for it).
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     fn relock_write<T: ?Sized>(lock: &RwMutex<T>) {
         core::mem::forget(lock.write());
     }
@@ -539,14 +507,7 @@ unsafe impl<T: ?Sized + Sync> Sync for RwMutexReadGuard<'_, T> {}
 
 impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn new(lock: &'a RwMutex<T>) -> Self {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::acquired(
-            &lock.meta,
-            crate::detect::Access::Shared,
-            core::panic::Location::caller(),
-        );
         RwMutexReadGuard {
             lock,
             _not_send: PhantomData,
@@ -598,14 +559,7 @@ unsafe impl<T: ?Sized + Sync> Sync for RwMutexWriteGuard<'_, T> {}
 
 impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn new(lock: &'a RwMutex<T>) -> Self {
-        #[cfg(feature = "deadlock-detection")]
-        crate::detect::acquired(
-            &lock.meta,
-            crate::detect::Access::Exclusive,
-            core::panic::Location::caller(),
-        );
         RwMutexWriteGuard {
             lock,
             _not_send: PhantomData,
@@ -707,7 +661,7 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
 
     /// Runs `f` with the read lock released, then takes it again (parking_lot's `unlocked`);
     /// also when `f` panics. Anything read before may have changed when it returns.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds a read lock; `s` stays borrowed until `_relock` re-took it.
         unsafe { s.lock.lock_ref().read_unlock() };
@@ -743,7 +697,7 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
     /// assert_eq!(r[0], 42);
     /// ```
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn downgrade(s: Self) -> RwMutexReadGuard<'a, T> {
         let lock = s.lock;
         core::mem::forget(s);
@@ -810,7 +764,7 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
     /// Runs `f` with the write lock released, then takes it again (parking_lot's
     /// `unlocked`); also when `f` panics. Anything read before may have changed when it
     /// returns.
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds the write lock; `s` stays borrowed until `_relock` re-took
         // it.
@@ -1019,7 +973,7 @@ impl<T: ?Sized> ArcRwMutexReadGuard<T> {
 
     /// Runs `f` with the read lock released, then takes it again (see
     /// [`RwMutexReadGuard::unlocked`]).
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds a read lock; `s` stays borrowed until `_relock` re-took it.
         unsafe { s.lock.lock_ref().read_unlock() };
@@ -1077,7 +1031,7 @@ impl<T: ?Sized> ArcRwMutexWriteGuard<T> {
 
     /// Turns the write lock into a read lock atomically (see [`RwMutexWriteGuard::downgrade`]).
     #[inline]
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn downgrade(s: Self) -> ArcRwMutexReadGuard<T> {
         let s = ManuallyDrop::new(s);
         // SAFETY: `s` is never used or dropped again; its `Arc` moves to the read guard.
@@ -1092,7 +1046,7 @@ impl<T: ?Sized> ArcRwMutexWriteGuard<T> {
 
     /// Runs `f` with the write lock released, then takes it again (see
     /// [`RwMutexWriteGuard::unlocked`]).
-    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds the write lock; `s` stays borrowed until `_relock` re-took
         // it.

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::diag::{Sleep, Sleeping};
 use crate::primitive::atomic::{AtomicU64, Ordering};
 use crate::primitive::{now, yield_now, Instant};
 
@@ -425,6 +426,7 @@ impl WaitGroup {
         let Some(gen) = self.register() else {
             return true;
         };
+        let _sleeping = Sleeping::begins(Sleep::WaitGroup);
         let node = Waiter::new();
         loop {
             // SAFETY: `node` lives in this frame, and `queue.wait` below returns only once it
