@@ -21,6 +21,7 @@
 //! | ants, gammazero/workerpool | [`workerpool`] |
 //! | `golang.org/x/sync` semaphore, singleflight, errgroup | [`x`] |
 //! | go-deadlock / `go vet` | [`detect`] (feature `deadlock-detection`) |
+//! | `runtime.SetMutexProfileFraction`, `go tool pprof -mutex` / `-block` | [`profile`] |
 //!
 //! Crates written against [`lock_api`](https://docs.rs/lock_api) get Go's algorithms through
 //! [`RawMutex`] and [`RawRwMutex`]: `lock_api::Mutex<gosync::RawMutex, T>`.
@@ -47,6 +48,7 @@ pub(crate) mod diag;
 pub mod map;
 pub mod pitfalls;
 pub mod pool;
+pub mod profile;
 pub mod sync;
 #[cfg(not(loom))] // OS threads + crossbeam-deque: checked by tests and TSan, not loom
 pub mod workerpool;

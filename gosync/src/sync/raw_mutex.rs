@@ -301,6 +301,9 @@ impl RawMutex {
             .wrapping_sub(LOCKED);
         if new != 0 {
             self.unlock_slow(new);
+            // Not a tail call: the caller's frame stays on the stack, so the contention
+            // profiler sees who unlocked. (Emits no instruction; the fast path is unchanged.)
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
         }
     }
 
@@ -338,10 +341,27 @@ impl RawMutex {
 
     // ---- lock slow path -----------------------------------------------------------------
 
-    /// Go's `lockSlow`, plus a deadline. Returns whether the lock was acquired.
+    /// The contended path: [`lock_wait`](Self::lock_wait), seen by the contention profiler
+    /// (which charges the wait to this thread in the block profile, and to the holders whose
+    /// unlocks it waits for in the mutex profile).
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+        let wait = crate::profile::wait_begins(self.addr());
+        let acquired = self.lock_wait(deadline);
+        crate::profile::wait_ended(self.addr(), wait);
+        acquired
+    }
+
+    /// The address that identifies this lock to the contention profiler.
+    #[inline]
+    fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Go's `lockSlow`, plus a deadline. Returns whether the lock was acquired.
+    #[inline]
+    fn lock_wait(&self, deadline: Option<Instant>) -> bool {
         stat!(0);
         // Created when we first queue (most slow paths succeed while spinning).
         let mut node_slot: Option<Waiter> = None;
@@ -586,6 +606,8 @@ impl RawMutex {
         if new.wrapping_add(LOCKED) & LOCKED == 0 {
             panic!("sync: unlock of unlocked mutex");
         }
+        // Waiters or a woken thread: this unlocker made others wait (mutex profile).
+        crate::profile::contended_unlock(self.addr());
         if new & STARVING != 0 && self.handoff() {
             return;
         }
