@@ -33,6 +33,22 @@
 //! argument, `release` is `true`, `Sleeping` is empty: the locks compile to exactly the code
 //! they had without the seam, and the lock files carry no `cfg` of their own.
 //!
+//! # Contended points (always compiled)
+//!
+//! The contention profiler ([`profile`](crate::profile)) is switched on and off at run time,
+//! so it cannot sit in the points above (they bracket the fast path and compile to nothing
+//! when off). The raw locks call three more points, from their slow paths only, which the
+//! uncontended lock and unlock never reach:
+//!
+//! ```text
+//! raw lock, slow path:    let w = contended_wait(lock) ... contended_wait_ended(lock, w)
+//! raw unlock, slow path:  contended_unlock(lock)          the unlock found waiters
+//! ```
+//!
+//! `lock` is the raw lock's address (it pairs a lock's waits with its unlocks). A
+//! [`Sleeping`] wait (`Cond`, `WaitGroup`) is also a profiled wait. With both profile rates
+//! at 0 each point reads two atomics and returns.
+//!
 //! `release` returns whether the calling thread holds the lock. It is always `true` except
 //! after a report raised (as a panic) while a guard re-took its lock (`Cond::wait`, a guard's
 //! `unlocked`): the guard then unwinds without holding the lock, and its drop must not unlock
@@ -279,14 +295,25 @@ pub(crate) enum Sleep {
     /// [`WaitGroup::wait`](crate::WaitGroup::wait) (and `wait_timeout`), from registering as
     /// a waiter to being released or timing out.
     WaitGroup,
+    /// A blocking [`Semaphore`](crate::x::Semaphore) acquire, from queueing to being granted
+    /// or timing out.
+    Semaphore,
+    /// A [`SingleFlight`](crate::x::SingleFlight) caller waiting for the running execution.
+    SingleFlight,
+    /// A blocking connection-pool checkout waiting for a connection.
+    PoolCheckout,
+    /// A worker-pool submitter waiting for room in the queue.
+    PoolSubmit,
 }
 
 /// A wait that is not a lock acquisition, in progress: begins with [`Sleeping::begins`],
-/// ends when dropped. Empty when every diagnostic is off.
+/// ends when dropped. Holds only the profiler's start time when every diagnostic is off.
 pub(crate) struct Sleeping {
     #[cfg(all(feature = "deadlock-detection", not(loom)))]
     #[allow(dead_code)]
     kind: Sleep,
+    /// The block profile's record of this wait.
+    profiled: crate::profile::WaitStart,
 }
 
 impl Sleeping {
@@ -297,6 +324,8 @@ impl Sleeping {
         Sleeping {
             #[cfg(all(feature = "deadlock-detection", not(loom)))]
             kind,
+            // No lock's unlock ends this wait: block profile only.
+            profiled: crate::profile::wait_begins(0),
         }
     }
 }
@@ -304,5 +333,33 @@ impl Sleeping {
 impl Drop for Sleeping {
     /// The wait ended (woken, timed out, or unwinding).
     #[inline(always)]
-    fn drop(&mut self) {}
+    fn drop(&mut self) {
+        let profiled = core::mem::replace(&mut self.profiled, crate::profile::WaitStart::NONE);
+        crate::profile::wait_ended(0, profiled);
+    }
+}
+
+/// A raw lock's contended wait in progress (see the module docs): from [`contended_wait`]
+/// to [`contended_wait_ended`].
+#[must_use]
+pub(crate) struct ContendedWait(crate::profile::WaitStart);
+
+/// Contended point: the calling thread is about to wait for the raw lock at `lock` (its slow
+/// path).
+#[inline]
+pub(crate) fn contended_wait<L>(lock: &L) -> ContendedWait {
+    ContendedWait(crate::profile::wait_begins(lock as *const L as usize))
+}
+
+/// Contended point: the wait begun by [`contended_wait`] ended (lock taken or timed out).
+#[inline]
+pub(crate) fn contended_wait_ended<L>(lock: &L, wait: ContendedWait) {
+    crate::profile::wait_ended(lock as *const L as usize, wait.0);
+}
+
+/// Contended point: the calling thread unlocks the raw lock at `lock` and found waiters (or
+/// a woken competitor): it made them wait.
+#[inline]
+pub(crate) fn contended_unlock<L>(lock: &L) {
+    crate::profile::contended_unlock(lock as *const L as usize);
 }

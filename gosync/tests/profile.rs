@@ -431,3 +431,216 @@ fn rate_changes_under_contention_are_safe() {
         .sum();
     assert_eq!(before, after);
 }
+
+/// Runs `hold` on one thread and, once it signals through the barrier that it holds its
+/// resource, `wait` on another; returns when both finished.
+fn pair(hold: impl FnOnce(&Barrier) + Send + 'static, wait: impl FnOnce() + Send + 'static) {
+    let go = Arc::new(Barrier::new(2));
+    let g2 = go.clone();
+    let holder = thread::spawn(move || hold(&g2));
+    go.wait();
+    wait();
+    holder.join().unwrap();
+}
+
+const HOLD: Duration = Duration::from_millis(20);
+
+#[inline(never)]
+fn rw_write_holder(rw: &gosync::RwMutex<u64>, go: &Barrier) {
+    let mut g = rw.write();
+    go.wait();
+    thread::sleep(HOLD);
+    *g += 1;
+    drop(g);
+}
+
+#[inline(never)]
+fn rw_reader_waits(rw: &gosync::RwMutex<u64>) {
+    let g = rw.read();
+    assert_eq!(*g, 1);
+    drop(g);
+}
+
+#[inline(never)]
+fn rw_read_holder(rw: &gosync::RwMutex<u64>, go: &Barrier) {
+    let g = rw.read();
+    go.wait();
+    thread::sleep(HOLD);
+    drop(g);
+}
+
+#[inline(never)]
+fn rw_writer_waits(rw: &gosync::RwMutex<u64>) {
+    *rw.write() += 1;
+}
+
+#[inline(never)]
+fn reentrant_waits(m: &gosync::ReentrantMutex<u64>) {
+    let g = m.lock();
+    drop(g);
+}
+
+#[inline(never)]
+fn cond_waits(m: &Mutex<bool>, c: &gosync::Cond) {
+    let mut g = m.lock();
+    while !*g {
+        c.wait(&mut g);
+    }
+}
+
+#[inline(never)]
+fn waitgroup_waits(wg: &gosync::WaitGroup) {
+    wg.wait();
+}
+
+#[inline(never)]
+fn semaphore_waits(s: &gosync::x::Semaphore) {
+    drop(s.acquire(1));
+}
+
+#[inline(never)]
+fn singleflight_waits(sf: &gosync::x::SingleFlight<u32, u32>) {
+    let (v, shared) = sf.run(1, || 2);
+    assert_eq!((v, shared), (1, true));
+}
+
+#[inline(never)]
+fn workerpool_submit_waits(pool: &gosync::workerpool::WorkerPool) {
+    pool.submit(|| {}).unwrap();
+}
+
+/// Each covered primitive's waits reach the block profile at the waiting function, with
+/// about the time the holder held; the locks' holders reach the mutex profile.
+#[test]
+fn covered_primitives_report_their_waits() {
+    let _serial = serial();
+    profile::set_mutex_rate(1);
+    profile::set_block_rate(1);
+
+    let rw = Arc::new(gosync::RwMutex::new(0u64));
+    let (a, b) = (rw.clone(), rw.clone());
+    pair(
+        move |go| rw_write_holder(&a, go),
+        move || rw_reader_waits(&b),
+    );
+    let (a, b) = (rw.clone(), rw.clone());
+    pair(
+        move |go| rw_read_holder(&a, go),
+        move || rw_writer_waits(&b),
+    );
+
+    let re = Arc::new(gosync::ReentrantMutex::new(0u64));
+    let a = re.clone();
+    pair(
+        move |go| {
+            let g = a.lock();
+            go.wait();
+            thread::sleep(HOLD);
+            drop(g);
+        },
+        move || reentrant_waits(&re),
+    );
+
+    let m = Arc::new((Mutex::new(false), gosync::Cond::new()));
+    let a = m.clone();
+    pair(
+        move |go| {
+            go.wait();
+            thread::sleep(HOLD);
+            *a.0.lock() = true;
+            a.1.signal();
+        },
+        move || cond_waits(&m.0, &m.1),
+    );
+
+    let wg = Arc::new(gosync::WaitGroup::new());
+    wg.add(1);
+    let a = wg.clone();
+    pair(
+        move |go| {
+            go.wait();
+            thread::sleep(HOLD);
+            a.done();
+        },
+        move || waitgroup_waits(&wg),
+    );
+
+    let sem = Arc::new(gosync::x::Semaphore::new(1));
+    let a = sem.clone();
+    pair(
+        move |go| {
+            let p = a.acquire(1);
+            go.wait();
+            thread::sleep(HOLD);
+            drop(p);
+        },
+        move || semaphore_waits(&sem),
+    );
+
+    let sf = Arc::new(gosync::x::SingleFlight::<u32, u32>::new());
+    let a = sf.clone();
+    pair(
+        move |go| {
+            let (v, _) = a.run(1, || {
+                go.wait();
+                thread::sleep(HOLD);
+                1
+            });
+            assert_eq!(v, 1);
+        },
+        move || {
+            // The leader is inside `f` (it passed the barrier); give `run` time to join it.
+            singleflight_waits(&sf)
+        },
+    );
+
+    let pool = Arc::new(gosync::workerpool::WorkerPool::with_options(
+        1,
+        gosync::workerpool::Options::new().queue_capacity(0),
+    ));
+    let a = pool.clone();
+    pair(
+        move |go| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            a.submit(move || {
+                tx.send(()).unwrap();
+                thread::sleep(HOLD);
+            })
+            .unwrap();
+            rx.recv().unwrap();
+            go.wait();
+        },
+        move || workerpool_submit_waits(&pool),
+    );
+
+    profile::set_mutex_rate(0);
+    profile::set_block_rate(0);
+    let report = profile::top(30);
+    let block = profile::sites(Kind::Block);
+    for waiter in [
+        "rw_reader_waits",
+        "rw_writer_waits",
+        "reentrant_waits",
+        "cond_waits",
+        "waitgroup_waits",
+        "semaphore_waits",
+        "singleflight_waits",
+        "workerpool_submit_waits",
+    ] {
+        let s = site(&block, waiter).unwrap_or_else(|| panic!("{waiter} missing:\n{report}"));
+        assert!(
+            s.delay >= HOLD / 4 && s.delay <= HOLD * 4,
+            "{waiter}: {:?}\n{report}",
+            s.delay
+        );
+    }
+    let mutex = profile::sites(Kind::Mutex);
+    for holder in ["rw_write_holder", "rw_read_holder"] {
+        let s = site(&mutex, holder).unwrap_or_else(|| panic!("{holder} missing:\n{report}"));
+        assert!(
+            s.delay >= HOLD / 4 && s.delay <= HOLD * 4,
+            "{holder}: {:?}\n{report}",
+            s.delay
+        );
+    }
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::core::{CloseReason, Conn, Core, Got, OpenSlot, Poll, Wake};
 use super::{ensure_cleaner, Config, Error, Stats};
+use crate::diag::{Sleep, Sleeping};
 
 /// Creates, checks and recognises broken connections for a blocking [`Pool`]
 /// (r2d2's `ManageConnection`; Go's `driver.Connector` + `driver.Validator`).
@@ -215,6 +216,7 @@ impl<M: Manager> Pool<M> {
             Ok(g) => return Ok(g),
             Err(id) => id,
         };
+        let _sleeping = Sleeping::begins(Sleep::PoolCheckout);
         loop {
             match deadline {
                 Some(d) => {

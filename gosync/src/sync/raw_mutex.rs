@@ -80,6 +80,7 @@
 //! last attempt and, failing, hands back `WOKEN`.
 use core::time::Duration;
 
+use crate::diag;
 use crate::primitive::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::primitive::{multi_core, nanos, now, spin_loop, yield_now, Instant};
 
@@ -341,22 +342,15 @@ impl RawMutex {
 
     // ---- lock slow path -----------------------------------------------------------------
 
-    /// The contended path: [`lock_wait`](Self::lock_wait), seen by the contention profiler
-    /// (which charges the wait to this thread in the block profile, and to the holders whose
-    /// unlocks it waits for in the mutex profile).
+    /// The contended path: [`lock_wait`](Self::lock_wait) between the diagnostics seam's
+    /// contended points (the contention profiler sees the wait).
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
-        let wait = crate::profile::wait_begins(self.addr());
+        let wait = diag::contended_wait(self);
         let acquired = self.lock_wait(deadline);
-        crate::profile::wait_ended(self.addr(), wait);
+        diag::contended_wait_ended(self, wait);
         acquired
-    }
-
-    /// The address that identifies this lock to the contention profiler.
-    #[inline]
-    fn addr(&self) -> usize {
-        self as *const Self as usize
     }
 
     /// Go's `lockSlow`, plus a deadline. Returns whether the lock was acquired.
@@ -606,8 +600,8 @@ impl RawMutex {
         if new.wrapping_add(LOCKED) & LOCKED == 0 {
             panic!("sync: unlock of unlocked mutex");
         }
-        // Waiters or a woken thread: this unlocker made others wait (mutex profile).
-        crate::profile::contended_unlock(self.addr());
+        // Waiters or a woken thread: this unlocker made others wait.
+        diag::contended_unlock(self);
         if new & STARVING != 0 && self.handoff() {
             return;
         }

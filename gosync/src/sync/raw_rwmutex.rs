@@ -4,6 +4,7 @@
 
 use core::time::Duration;
 
+use crate::diag;
 use crate::primitive::atomic::{fence, AtomicU64, Ordering};
 use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use crate::primitive::{now, Instant};
@@ -121,7 +122,17 @@ impl RawRwMutex {
     /// until that writer has left. Returns `false` if it timed out (and then it has taken
     /// itself out of the count again).
     #[cold]
+    #[inline(never)]
     fn read_slow(&self, epoch_seen: u32, deadline: Option<Instant>) -> bool {
+        let wait = diag::contended_wait(self);
+        let acquired = self.read_wait(epoch_seen, deadline);
+        diag::contended_wait_ended(self, wait);
+        acquired
+    }
+
+    /// [`read_slow`](Self::read_slow) without the diagnostics seam's contended points.
+    #[inline]
+    fn read_wait(&self, epoch_seen: u32, deadline: Option<Instant>) -> bool {
         let blocked = |word: u64| epoch(word) == epoch_seen && count(word) < 0;
         let mut backoff = Backoff::new();
         loop {
@@ -184,6 +195,8 @@ impl RawRwMutex {
         let prev = self.reader_count.fetch_sub(1, Ordering::Release);
         if count(prev) <= 0 {
             self.read_unlock_slow(prev);
+            // Not a tail call: the contention profiler sees the unlocking caller's frame.
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
         }
     }
 
@@ -214,7 +227,8 @@ impl RawRwMutex {
             ) {
                 Ok(_) => {
                     if left == 0 {
-                        // Last reader out: wake the writer.
+                        // Last reader out: wake the writer (it waited for us).
+                        diag::contended_unlock(self);
                         let key = &self.reader_wait as *const _ as usize;
                         // SAFETY: the key is the address of our own field; the callback is
                         // a constant.
@@ -312,7 +326,17 @@ impl RawRwMutex {
     }
 
     #[cold]
+    #[inline(never)]
     fn drain_slow(&self, e: u32, deadline: Option<Instant>) -> bool {
+        let wait = diag::contended_wait(self);
+        let acquired = self.drain_wait(e, deadline);
+        diag::contended_wait_ended(self, wait);
+        acquired
+    }
+
+    /// [`drain_slow`](Self::drain_slow) without the diagnostics seam's contended points.
+    #[inline]
+    fn drain_wait(&self, e: u32, deadline: Option<Instant>) -> bool {
         let done = pack(e, 0);
         let mut backoff = Backoff::new();
         loop {
@@ -419,6 +443,8 @@ impl RawRwMutex {
 
     #[cold]
     fn wake_readers(&self) {
+        // Readers queued behind this writer: it made them wait.
+        diag::contended_unlock(self);
         let key = &self.reader_count as *const _ as usize;
         // SAFETY: the key is the address of our own field. Every thread parked on it queued
         // behind the epoch that just ended (a new epoch needs `w`, which we still hold).

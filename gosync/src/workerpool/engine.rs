@@ -63,6 +63,7 @@ use crossbeam_deque::{Injector, Steal};
 use crossbeam_utils::{Backoff, CachePadded};
 
 use super::{Options, PanicHandler, PoolError, PoolStats};
+use crate::diag::{Sleep, Sleeping};
 use crate::primitive::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::primitive::{now, parking, Instant};
 
@@ -352,11 +353,13 @@ impl<J: Send + 'static> Core<J> {
                 Block::Until(d) => Some(d),
                 _ => None,
             };
+            let sleeping = Sleeping::begins(Sleep::PoolSubmit);
             let timed_out = timed_out(park_on(
                 key(&*self.pending),
                 || self.is_full() && self.state.load(Ordering::SeqCst) == OPEN,
                 deadline,
             ));
+            drop(sleeping);
             self.blocked.fetch_sub(1, Ordering::SeqCst);
             if timed_out && self.is_full() {
                 self.rejected.fetch_add(1, Ordering::Relaxed);

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
+use crate::diag::{Sleep, Sleeping};
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::primitive::{
     multi_core, now, parking, spin_loop, Instant, Mutex, MutexGuard, UnsafeCell,
@@ -567,6 +568,7 @@ impl Semaphore {
         };
         let key = ptr.as_ptr() as usize;
         let mut deadline = deadline;
+        let _sleeping = Sleeping::begins(Sleep::Semaphore);
         loop {
             // SAFETY: `key` is the address of our own node, unique while we wait; the validate
             // callback only reads an atomic and does not panic.

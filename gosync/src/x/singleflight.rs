@@ -11,6 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::cancel::WakerSet;
+use crate::diag::{Sleep, Sleeping};
 
 /// Collapses concurrent calls for the same key into one execution whose result every caller
 /// shares — the fix for cache stampedes.
@@ -311,6 +312,7 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
                     Seen::Value(v) => return (v, true),
                     Seen::TakeOver => break,
                     Seen::Wait => {
+                        let _sleeping = Sleeping::begins(Sleep::SingleFlight);
                         st = call.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
                     }
                 }
