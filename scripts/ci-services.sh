@@ -17,6 +17,8 @@ gosync_ci_services() {
   command -v memcached >/dev/null 2>&1 || need+=(memcached)
   command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
   command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+  # Go's pprof reads the contention profiler's files back (gosync/tests/profile.rs).
+  command -v go >/dev/null 2>&1 || need+=(golang-go)
   # Go's etcd client sources, for the Go column of `gosync-bench dist --go` (GOPATH build).
   [ -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3/concurrency ] || need+=(golang-etcd-server-dev)
   if [ "${#need[@]}" -gt 0 ]; then
@@ -35,3 +37,4 @@ gosync_ci_services() {
 gosync_ci_services
 unset -f gosync_ci_services
 export GOSYNC_REQUIRE_SERVERS=1
+export GOSYNC_REQUIRE_GO=1

@@ -303,6 +303,7 @@ pub(crate) enum Sleep {
     /// A blocking connection-pool checkout waiting for a connection.
     PoolCheckout,
     /// A worker-pool submitter waiting for room in the queue.
+    #[cfg(not(loom))]
     PoolSubmit,
 }
 
