@@ -1,6 +1,7 @@
 //! Go's `src/sync/cond_test.go`, ported (TestCondSignal, TestCondSignalGenerations,
-//! TestCondBroadcast, TestRace, TestCondSignalStealing), plus what gosync adds: binding to one
-//! Mutex, `wait_while`, and timed waits that never swallow a signal.
+//! TestCondBroadcast, TestRace, TestCondSignalStealing), plus what gosync adds: one lock at a
+//! time (and a binding that survives moves), `wait_while`, and timed waits that never swallow
+//! a signal.
 #![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -430,17 +431,89 @@ fn timed_waits_never_swallow_wakeups() {
     assert!(!c.signal(), "a cancelled ticket still counts as a waiter");
 }
 
+/// A `(Mutex, Cond)` pair, as users keep them.
+struct Pair {
+    m: Mutex<u32>,
+    c: Cond,
+}
+
+/// Waits on the pair once (nobody signals: it times out).
+fn use_pair(p: &Pair) {
+    let mut g = p.m.lock();
+    *g += 1;
+    assert!(p.c.wait_timeout(&mut g, Duration::from_millis(1)));
+}
+
+/// A Rust move is not Go's "copy after first use": a pair used once, then moved (into an
+/// `Arc`, a `Vec`, out of a function), keeps working, also with a thread that signals.
 #[test]
-#[should_panic(expected = "Cond used with a second Mutex")]
-fn binding_to_a_second_mutex_panics() {
-    let c = Cond::new();
-    let m1 = Mutex::new(());
-    let m2 = Mutex::new(());
-    let mut g1 = m1.lock();
-    assert!(c.wait_timeout(&mut g1, Duration::from_millis(1)));
-    drop(g1);
-    let mut g2 = m2.lock();
-    c.wait_timeout(&mut g2, Duration::from_millis(1));
+fn binding_survives_moves() {
+    fn built_and_used() -> Pair {
+        let p = Pair {
+            m: Mutex::new(0),
+            c: Cond::new(),
+        };
+        use_pair(&p);
+        p // moved out
+    }
+    let p = built_and_used();
+    use_pair(&p);
+    let mut v = vec![p]; // moved into a Vec
+    use_pair(&v[0]);
+    v.push(Pair {
+        m: Mutex::new(0),
+        c: Cond::new(),
+    }); // may reallocate: moves the first pair again
+    use_pair(&v[0]);
+    let p = Arc::new(v.swap_remove(0)); // moved into an Arc
+    use_pair(&p);
+    let p2 = Arc::clone(&p);
+    let signaller = thread::spawn(move || {
+        *p2.m.lock() += 100;
+        p2.c.broadcast();
+    });
+    let mut g = p.m.lock();
+    p.c.wait_while(&mut g, |n| *n < 100);
+    assert_eq!(*g, 105);
+    drop(g);
+    signaller.join().unwrap();
+}
+
+/// Go's `Cond.L` is one lock: while a thread waits with one mutex, waiting with another panics
+/// (and leaves the waiter undisturbed). Once nobody waits, another mutex may be used.
+#[test]
+fn a_second_mutex_while_one_waits_panics() {
+    let p = Arc::new(Pair {
+        m: Mutex::new(0),
+        c: Cond::new(),
+    });
+    let p2 = Arc::clone(&p);
+    let waiter = thread::spawn(move || {
+        let mut g = p2.m.lock();
+        p2.c.wait_while(&mut g, |n| *n == 0);
+    });
+    // Provably waiting (counted in by `wait`), not merely "given 50 ms".
+    let deadline = Instant::now() + PATIENCE;
+    while p.c.waiters() == 0 {
+        assert!(Instant::now() < deadline, "the waiter never waited");
+        thread::yield_now();
+    }
+    let other = Mutex::new(());
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        p.c.wait_timeout(&mut other.lock(), Duration::from_millis(1));
+    }))
+    .expect_err("a second mutex while one waits must panic");
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(msg.contains("Cond used with a second Mutex"), "{msg}");
+    assert_eq!(p.c.waiters(), 1, "the failed wait must not count itself in");
+    *p.m.lock() = 1; // `wait` released the mutex, so the waiter holds its ticket
+    assert!(p.c.signal());
+    waiter.join().unwrap();
+    assert_eq!(p.c.waiters(), 0);
+    // Nobody waits any more: another mutex may use the Cond now.
+    assert!(p
+        .c
+        .wait_timeout(&mut other.lock(), Duration::from_millis(1)));
 }
 
 #[test]

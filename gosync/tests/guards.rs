@@ -471,18 +471,32 @@ fn cond_with_rwmutex_write_and_arc_guards() {
 
 #[test]
 fn cond_binds_to_one_lock() {
-    let c = Cond::new();
-    let a = RwMutex::new(());
+    let c = Arc::new(Cond::new());
+    let a = Arc::new(RwMutex::new(false));
     let b = Mutex::new(());
     assert!(c.wait_timeout(&mut a.write(), Duration::ZERO));
     assert!(
         c.wait_timeout(&mut a.read(), Duration::ZERO),
         "both sides of one RwMutex"
     );
+    // While a thread waits with `a`, waiting with `b` panics.
+    let waiter = {
+        let (c, a) = (Arc::clone(&c), Arc::clone(&a));
+        thread::spawn(move || {
+            let mut g = a.write();
+            c.wait_while(&mut g, |done| !*done);
+        })
+    };
+    while c.waiters() == 0 {
+        thread::yield_now();
+    }
     let err = catch_unwind(AssertUnwindSafe(|| {
         c.wait_timeout(&mut b.lock(), Duration::ZERO);
     }))
     .unwrap_err();
     let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(msg.contains("second Mutex/RwMutex"), "{msg}");
+    *a.write() = true;
+    c.signal();
+    waiter.join().unwrap();
 }

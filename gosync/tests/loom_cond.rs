@@ -44,6 +44,7 @@ fn signal_reaches_the_waiter() {
         let waited = waiter.join().unwrap();
         assert!(!found || waited, "signal found a waiter that never waited");
         assert!(!c.signal());
+        assert_eq!(c.waiters(), 0);
         [
             if waited { "waiter waited" } else { "" },
             if found { "signal found the waiter" } else { "" },
@@ -75,6 +76,7 @@ fn broadcast_reaches_both_waiters() {
         };
         a.join().unwrap();
         b.join().unwrap();
+        assert_eq!(c.waiters(), 0);
         [if woken == 2 {
             "broadcast woke both"
         } else {
@@ -111,6 +113,11 @@ fn timed_wait_and_signal_agree() {
         let timed_out = waiter.join().unwrap();
         assert_eq!(signalled, !timed_out);
         assert!(!c.signal());
+        assert_eq!(
+            c.waiters(),
+            0,
+            "claimed or given up, the ticket is counted out once"
+        );
         [if timed_out { "timed out" } else { "signalled" }]
     });
     ex.assert_saw(&["timed out", "signalled"]);
@@ -175,6 +182,44 @@ fn signal_wakes_in_fifo_order() {
         assert!(f.c.signal(), "B is still waiting");
         a.join().unwrap();
         assert!(!f.c.signal());
+        assert_eq!(f.c.waiters(), 0);
+        [""]
+    });
+    assert!(ex.runs > 1, "model did not explore: {ex:?}");
+}
+
+/// The `Cond` belongs to the lock of its current waiters only: once a `signal` has chosen the
+/// only waiter, another lock may wait on the `Cond` at once, even while the woken thread has
+/// not taken its own lock back yet (it no longer counts). Before the signal, the waiter counts
+/// from the moment it is inside `wait`.
+#[test]
+fn another_lock_may_wait_once_the_waiter_is_chosen() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let mc = Arc::new((Mutex::new(false), Cond::new()));
+        let mc2 = Arc::clone(&mc);
+        let waiter = thread::spawn(move || {
+            let (m, c) = &*mc2;
+            let mut g = m.lock();
+            *g = true; // ticket taken below, under this lock
+            c.wait(&mut g);
+        });
+        let (m, c) = &*mc;
+        loop {
+            if *m.lock() {
+                break;
+            }
+            thread::yield_now();
+        }
+        assert_eq!(c.waiters(), 1, "the waiter holds a ticket");
+        assert!(c.signal());
+        assert_eq!(c.waiters(), 0, "a chosen waiter no longer counts");
+        let other = Mutex::new(());
+        // Enters the `Cond` with the other lock (the check under test), then times out at once
+        // (nobody would signal it).
+        assert!(c.wait_timeout(&mut other.lock(), Duration::ZERO));
+        waiter.join().unwrap();
+        assert_eq!(c.waiters(), 0);
         [""]
     });
     assert!(ex.runs > 1, "model did not explore: {ex:?}");

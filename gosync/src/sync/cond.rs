@@ -4,7 +4,7 @@ use core::fmt;
 use core::ops::DerefMut;
 use core::time::Duration;
 
-use crate::primitive::atomic::{AtomicU32, AtomicUsize, Ordering};
+use crate::primitive::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::primitive::parking::{self, FilterOp, ParkResult, ParkToken, DEFAULT_UNPARK_TOKEN};
 use crate::primitive::{now, Instant, UnsafeCell};
 
@@ -218,24 +218,28 @@ impl<T: ?Sized> CondGuard for ArcRwMutexWriteGuard<T> {}
 /// - "Wait without holding the lock" (Go's `sync: unlock of unlocked mutex`) cannot compile:
 ///   `wait` takes the [`MutexGuard`].
 /// - Go's `Cond.L` is fixed at construction. Here `Cond::new()` is `const` and the `Cond`
-///   **binds to the first lock it is used with**; waiting with a guard of another lock panics
-///   with a clear message. gosync's [`Mutex`](crate::Mutex) and
+///   **belongs to the lock its waiters wait with**: while any thread waits on it, waiting with
+///   a guard of another lock panics with a clear message. Once no thread waits, the next
+///   `wait` may bring any lock — so a `(Mutex, Cond)` pair can be moved (into an `Arc`, a
+///   `Vec`, out of a function) between uses: a Rust move is not Go's "copy after first use",
+///   which cannot happen here (see below). gosync's [`Mutex`](crate::Mutex) and
 ///   [`RwMutex`](crate::RwMutex) are supported (any [`CondGuard`]); waiting with an
 ///   `RwMutex` read guard is Go's `sync.NewCond(rw.RLocker())`, and read and write guards of
 ///   the same `RwMutex` may share one `Cond`. std's locks are not supported.
 /// - Added: [`wait_while`](Self::wait_while), [`wait_timeout`](Self::wait_timeout) (a waiter
 ///   that times out gives its place up; a `signal` never gets lost on it),
 ///   [`wait_timeout_while`](Self::wait_timeout_while), return values of
-///   `signal`/`broadcast`.
+///   `signal`/`broadcast`, [`waiters`](Self::waiters).
 /// - "Copying a Cond after first use" (Go's `sync.Cond is copied`) is impossible: `Cond` is not
 ///   `Clone`/`Copy`, and it cannot move while a thread waits on it.
 ///
 /// # Differences from `std::sync::Condvar` and `parking_lot::Condvar`
 ///
 /// - std allows spurious wake-ups and makes no ordering promise; parking_lot has no spurious
-///   wake-ups but wakes in queue order, not in order of `wait` calls, and re-associates with a
-///   new mutex once no one waits. Neither guarantees that `notify_all` leaves later waiters
-///   alone in the presence of timeouts.
+///   wake-ups but wakes in queue order, not in order of `wait` calls. Neither guarantees that
+///   `notify_all` leaves later waiters alone in the presence of timeouts. (Like parking_lot,
+///   and unlike std, which panics if a `Condvar` ever sees a second mutex, a `Cond` may serve
+///   another lock once nobody waits on it.)
 /// - No poisoning.
 ///
 /// # Example: the referee waits for ten athletes (from the seed)
@@ -266,7 +270,8 @@ impl<T: ?Sized> CondGuard for ArcRwMutexWriteGuard<T> {}
 /// | `wait` | next ticket to hand out; incremented by `wait` while it holds the mutex |
 /// | `notify` | next ticket to notify: tickets before it have been signalled (or cancelled); written only under the parking queue's lock |
 /// | `cancelled` | tickets `>= notify` whose waiters timed out; `signal` skips them; only touched under the parking queue's lock |
-/// | `mutex` | address of the bound `Mutex`'s lock, 0 before the first `wait` |
+/// | `binding` bits 23..0 | threads waiting: +1 by `wait` before it takes its ticket, −1 when a notifier claims the ticket or the waiter times out |
+/// | `binding` bits 63..24 | fingerprint of the lock those threads wait with (its address / 4, low 40 bits); meaningful while the count is not 0 |
 ///
 /// A waiter parks on the address of `notify` with its ticket as park token, after checking
 /// (under the queue lock) that its ticket has not been notified yet. `signal` claims the oldest
@@ -282,8 +287,20 @@ pub struct Cond {
     /// Tickets `>= notify` given up by timed-out waiters. Only accessed in parking callbacks,
     /// which run under the queue lock of `notify`'s address.
     cancelled: UnsafeCell<Vec<u32>>,
-    /// Address of the bound mutex's `RawMutex`, or 0.
-    mutex: AtomicUsize,
+    /// `(lock fingerprint << 24) | threads inside wait`: see the state layout.
+    binding: AtomicU64,
+}
+
+/// Bits of `Cond::binding` that count the threads inside `wait`.
+const ACTIVE_MASK: u64 = (1 << 24) - 1;
+/// Where the lock fingerprint starts in `Cond::binding`.
+const FINGERPRINT_SHIFT: u32 = 24;
+
+/// A 40-bit fingerprint of a lock's address. Two live locks with the same fingerprint would
+/// have to lie a multiple of 4 TiB apart; the only effect would be a missed misuse report.
+#[inline]
+fn fingerprint(addr: usize) -> u64 {
+    ((addr as u64) >> 2) & ((1 << (64 - FINGERPRINT_SHIFT)) - 1)
 }
 
 // SAFETY: `cancelled` is only accessed inside parking callbacks for this Cond's key, which the
@@ -293,25 +310,25 @@ unsafe impl Send for Cond {}
 unsafe impl Sync for Cond {}
 
 impl Cond {
-    /// A new condition variable (bound to a mutex on first use).
+    /// A new condition variable (it belongs to the lock its waiters bring).
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Cond {
             wait: AtomicU32::new(0),
             notify: AtomicU32::new(0),
             cancelled: UnsafeCell::new(Vec::new()),
-            mutex: AtomicUsize::new(0),
+            binding: AtomicU64::new(0),
         }
     }
 
-    /// A new condition variable (bound to a mutex on first use).
+    /// A new condition variable (it belongs to the lock its waiters bring).
     #[cfg(loom)]
     pub fn new() -> Self {
         Cond {
             wait: AtomicU32::new(0),
             notify: AtomicU32::new(0),
             cancelled: UnsafeCell::new(Vec::new()),
-            mutex: AtomicUsize::new(0),
+            binding: AtomicU64::new(0),
         }
     }
 
@@ -320,28 +337,63 @@ impl Cond {
         &self.notify as *const AtomicU32 as usize
     }
 
-    /// Binds to `lock` on first use; panics if already bound to another lock.
+    /// A thread starts waiting with `lock` (held): counts it in, binding the `Cond` to `lock`
+    /// if nobody else waits. Panics if others wait with another lock.
+    ///
+    /// Binding only while threads wait is what lets a `Cond` and its lock be moved between
+    /// uses: a move needs exclusive access, so nobody waits when it happens. (A waiter counts
+    /// until it is notified, not until it holds its lock again: one that is relocking cannot
+    /// be confused by a rebinding, and missing a second lock in that instant only misses a
+    /// misuse report.)
     #[inline]
-    fn bind(&self, lock: CondLock<'_>) {
-        let addr = lock.addr();
-        let bound = self.mutex.load(Ordering::Relaxed);
-        if bound == addr {
-            return;
-        }
-        if bound == 0 {
-            match self
-                .mutex
-                .compare_exchange(0, addr, Ordering::Relaxed, Ordering::Relaxed)
-            {
+    #[track_caller]
+    fn enter(&self, lock: CondLock<'_>) {
+        let fp = fingerprint(lock.addr());
+        let mut cur = self.binding.load(Ordering::Relaxed);
+        loop {
+            let active = cur & ACTIVE_MASK;
+            if active != 0 && cur >> FINGERPRINT_SHIFT != fp {
+                panic!(
+                    "gosync::Cond used with a second Mutex/RwMutex: threads are waiting on \
+                     this Cond with another lock (Go's Cond.L is one lock); use one Cond per lock"
+                );
+            }
+            assert!(
+                active < ACTIVE_MASK,
+                "gosync: too many threads waiting on one Cond (limit {ACTIVE_MASK})"
+            );
+            let next = (fp << FINGERPRINT_SHIFT) | (active + 1);
+            // Relaxed: the count orders nothing; the lock the caller holds does.
+            match self.binding.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return,
-                Err(actual) if actual == addr => return,
-                Err(_) => {}
+                Err(actual) => cur = actual,
             }
         }
-        panic!(
-            "gosync::Cond used with a second Mutex/RwMutex: a Cond belongs to the lock it \
-             was first used with (Go's Cond.L); use one Cond per lock"
-        );
+    }
+
+    /// `n` waiters were notified or gave their ticket up: counts them out. Called under the
+    /// queue lock, by the notifier (one read-modify-write per `signal`/`broadcast` instead of
+    /// one per woken waiter) or by a waiter that timed out.
+    #[inline]
+    fn leave(&self, n: u64) {
+        if n != 0 {
+            let prev = self.binding.fetch_sub(n, Ordering::Relaxed);
+            debug_assert!(prev & ACTIVE_MASK >= n);
+        }
+    }
+
+    /// How many threads are waiting on this `Cond` right now (in [`wait`](Self::wait) or a
+    /// timed or conditional form, not yet chosen by a `signal` or `broadcast` and not timed
+    /// out). A thread counts from the moment it calls `wait`, before it releases its lock. A
+    /// snapshot, for monitoring and tests.
+    #[must_use]
+    pub fn waiters(&self) -> usize {
+        (self.binding.load(Ordering::Relaxed) & ACTIVE_MASK) as usize
     }
 
     /// Blocks until woken by [`signal`](Self::signal) or [`broadcast`](Self::broadcast)
@@ -351,7 +403,7 @@ impl Cond {
     /// or use [`wait_while`](Self::wait_while).
     ///
     /// # Panics
-    /// If this `Cond` was first used with another lock.
+    /// If other threads are waiting on this `Cond` with another lock.
     #[doc(alias = "Wait")]
     #[track_caller]
     pub fn wait<G: CondGuard>(&self, guard: &mut G) {
@@ -366,7 +418,7 @@ impl Cond {
     /// with an `RwMutex` read guard, loop over [`wait`](Self::wait).
     ///
     /// # Panics
-    /// If this `Cond` was first used with another lock.
+    /// If other threads are waiting on this `Cond` with another lock.
     #[track_caller]
     pub fn wait_while<G: CondGuard + DerefMut>(
         &self,
@@ -407,7 +459,7 @@ impl Cond {
     /// ```
     ///
     /// # Panics
-    /// If this `Cond` was first used with another lock.
+    /// If other threads are waiting on this `Cond` with another lock.
     #[track_caller]
     pub fn wait_timeout_while<G: CondGuard + DerefMut>(
         &self,
@@ -435,7 +487,7 @@ impl Cond {
     /// fires, the signal wins and `false` is returned.
     ///
     /// # Panics
-    /// If this `Cond` was first used with another lock.
+    /// If other threads are waiting on this `Cond` with another lock.
     #[track_caller]
     pub fn wait_timeout<G: CondGuard>(&self, guard: &mut G, timeout: Duration) -> bool {
         self.wait_until(guard, now().checked_add(timeout))
@@ -444,10 +496,12 @@ impl Cond {
     #[track_caller]
     fn wait_until<G: CondGuard>(&self, guard: &mut G, deadline: Option<Instant>) -> bool {
         let raw = sealed::Sealed::cond_lock(guard);
-        self.bind(raw);
+        self.enter(raw);
         // Taken while the mutex is held: a notifier that locks the mutex after our unlock sees
-        // the ticket (the unlock's Release orders it).
-        let ticket = self.wait.fetch_add(1, Ordering::Relaxed);
+        // the ticket (the unlock's Release orders it). Release: a notifier that reads the
+        // ticket (Acquire, in `claim_one`/`broadcast`) and counts us out does so after our
+        // `enter` counted us in, so the count never goes below zero.
+        let ticket = self.wait.fetch_add(1, Ordering::Release);
         // SAFETY: the guard proves the lock is held; it stays borrowed (unusable) until we
         // re-lock below, so nobody touches the data through it meanwhile.
         unsafe { raw.unlock() };
@@ -458,6 +512,7 @@ impl Cond {
             // Still queued at the deadline, so no notifier chose our ticket (it would have
             // unparked us in the same critical section): give the ticket up.
             gave_up = true;
+            self.leave(1);
             // SAFETY: timed-out callbacks run under the queue lock of `self.key()`.
             self.cancelled.with_mut(|c| unsafe { (*c).push(ticket) });
         };
@@ -484,7 +539,8 @@ impl Cond {
     /// Takes the oldest outstanding ticket, skipping cancelled ones. Runs under the queue lock.
     /// `None` if no thread waits.
     fn claim_one(&self) -> Option<u32> {
-        let wait = self.wait.load(Ordering::Relaxed);
+        // Acquire: pairs with the ticket's Release (see `wait_until`).
+        let wait = self.wait.load(Ordering::Acquire);
         let mut t = self.notify.load(Ordering::Relaxed);
         let found = self.cancelled.with_mut(|c| {
             // SAFETY: only called under the queue lock of `self.key()`.
@@ -501,6 +557,7 @@ impl Cond {
             false
         });
         if found {
+            self.leave(1);
             self.notify.store(t.wrapping_add(1), Ordering::Release);
             Some(t)
         } else {
@@ -567,7 +624,8 @@ impl Cond {
             Some(r) => r,
             None => {
                 let first = self.notify.load(Ordering::Relaxed);
-                let end = self.wait.load(Ordering::Relaxed);
+                // Acquire: pairs with the tickets' Release (see `wait_until`).
+                let end = self.wait.load(Ordering::Acquire);
                 let skipped = self.cancelled.with_mut(|c| {
                     // SAFETY: only called under the queue lock of `self.key()`; every
                     // cancelled ticket lies in `first..end`.
@@ -578,6 +636,7 @@ impl Cond {
                 });
                 self.notify.store(end, Ordering::Release);
                 woken.set(end.wrapping_sub(first) as usize - skipped);
+                self.leave(woken.get() as u64);
                 range.set(Some((first, end)));
                 (first, end)
             }
