@@ -88,3 +88,72 @@ const _: fn() = || {
         Box::leak(Box::new(OnceValue::new(Vec::new as fn() -> Vec<u8>)));
     is_send_val(&v.get_or_init_async());
 };
+
+// The rest of the guards: a guard of non-`Sync` data is not `Sync` (sharing the guard shares
+// `&T`); the twins with `u8` above are `Sync`, so these fail only because of the payload.
+assert_not_impl!(RwMutexReadGuard<'static, Cell<u8>>: Sync);
+assert_not_impl!(RwMutexWriteGuard<'static, Cell<u8>>: Sync);
+assert_not_impl!(ReentrantMutexGuard<'static, Cell<u8>>: Sync);
+assert_not_impl!(lock_api::RwLockWriteGuard<'static, RawRwMutex, u8>: Send);
+
+// Guards whose owner may move between threads are `Send`: a TokenMutex's owner is a token,
+// not a thread, and its guard hands out `&T` wherever it goes (so `T: Sync` is needed).
+// WaitGroup's `go()` guard and the semaphore permits release from any thread.
+const _: fn() = || {
+    is_send::<TokenMutexGuard<'static, u8>>();
+    is_sync::<TokenMutexGuard<'static, u8>>();
+    is_send::<WaitGroupGuard<'static>>();
+    is_sync::<WaitGroupGuard<'static>>();
+    is_send::<x::SemaphorePermit<'static>>();
+    is_sync::<x::SemaphorePermit<'static>>();
+    is_send::<x::OwnedSemaphorePermit>();
+    is_sync::<x::OwnedSemaphorePermit>();
+};
+assert_not_impl!(TokenMutexGuard<'static, Cell<u8>>: Send);
+
+// The remaining lock bounds, each next to a twin that holds: `Send` needs `T: Send`
+// (std's Mutex/RwLock), ReentrantMutex and TokenMutex share `&T` between the owner's threads
+// (`Sync` needs `T: Sync`), a OnceValue is read from many threads.
+const _: fn() = || {
+    is_send::<Mutex<Cell<u8>>>();
+    is_send::<RwMutex<Cell<u8>>>();
+    is_send::<ReentrantMutex<Cell<u8>>>();
+    is_send::<TokenMutex<Cell<u8>>>();
+    is_sync::<TokenMutex<u8>>();
+    is_sync::<ReentrantMutex<u8>>();
+    is_send::<Cond>();
+    is_sync::<Cond>();
+    is_send::<WaitGroup>();
+    is_sync::<WaitGroup>();
+    is_send::<Once>();
+    is_sync::<Once>();
+    is_send::<TryOnce>();
+    is_sync::<TryOnce>();
+    is_send::<x::Semaphore>();
+    is_sync::<x::Semaphore>();
+};
+assert_not_impl!(Mutex<Rc<u8>>: Send);
+assert_not_impl!(RwMutex<Rc<u8>>: Send);
+assert_not_impl!(ReentrantMutex<Rc<u8>>: Send);
+assert_not_impl!(TokenMutex<Rc<u8>>: Send);
+assert_not_impl!(TokenMutex<Cell<u8>>: Sync);
+assert_not_impl!(OnceValue<Cell<u8>>: Sync);
+
+// Maps follow their contents.
+const _: fn() = || {
+    use gosync::map::{RwMap, ShardedMap, SyncMap, TimedMap, TreeMap};
+    is_send::<SyncMap<u8, u8>>();
+    is_sync::<SyncMap<u8, u8>>();
+    is_send::<ShardedMap<u8, u8>>();
+    is_sync::<ShardedMap<u8, u8>>();
+    is_send::<RwMap<u8, u8>>();
+    is_sync::<RwMap<u8, u8>>();
+    is_send::<TimedMap<u8, u8>>();
+    is_sync::<TimedMap<u8, u8>>();
+    is_send::<TreeMap<u8, u8>>();
+    is_sync::<TreeMap<u8, u8>>();
+};
+assert_not_impl!(gosync::map::SyncMap<u8, Rc<u8>>: Send);
+assert_not_impl!(gosync::map::SyncMap<u8, Rc<u8>>: Sync);
+assert_not_impl!(gosync::map::ShardedMap<u8, Rc<u8>>: Send);
+assert_not_impl!(gosync::map::ShardedMap<u8, Rc<u8>>: Sync);
