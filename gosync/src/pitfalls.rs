@@ -29,20 +29,24 @@
 //!
 //! # Mutex and RwMutex cannot be copied
 //!
-//! ```compile_fail
+//! Each block below names the error it must fail with (checked when the doc-tests run on a
+//! nightly toolchain, as CI does), so it cannot pass by failing for another reason.
+//!
+//! ```compile_fail,E0599
 //! let m = gosync::Mutex::new(0);
-//! let copy = m.clone(); // error: no method `clone` (Mutex is not Clone)
+//! let copy = m.clone(); // error[E0599]: no method `clone` (Mutex is not Clone)
 //! ```
-//! ```compile_fail
-//! struct Counter { count: gosync::Mutex<u64> }
-//! fn foo(c: Counter) { *c.count.lock() += 1; }
-//! let c = Counter { count: gosync::Mutex::new(0) };
-//! foo(c); // Go would copy; Rust moves
-//! *c.count.lock() += 1; // error: use of moved value `c`
+//! Where Go copies a struct that holds a mutex (passing it by value), Rust moves it, and a
+//! struct holding one cannot be made `Copy`:
+//! ```compile_fail,E0204
+//! #[derive(Clone, Copy)] // error[E0204]: `Copy` cannot be implemented: a Mutex is not Copy
+//! struct Counter {
+//!     count: gosync::Mutex<u64>,
+//! }
 //! ```
-//! ```compile_fail
+//! ```compile_fail,E0599
 //! let rw = gosync::RwMutex::new(0);
-//! let copy = rw.clone(); // error: RwMutex is not Clone
+//! let copy = rw.clone(); // error[E0599]: RwMutex is not Clone
 //! ```
 //! Sharing is by reference or `Arc`:
 //! ```
@@ -54,23 +58,24 @@
 //!
 //! # Unlocking is the guard's job, exactly once
 //!
-//! ```compile_fail
+//! ```compile_fail,E0599
 //! let m = gosync::Mutex::new(0);
-//! m.unlock(); // error: no method `unlock`: only a guard can unlock, by being dropped
+//! m.unlock(); // error[E0599]: no method `unlock`: only a guard can unlock, by being dropped
 //! ```
-//! ```compile_fail
+//! A guard cannot be duplicated, so a second `RUnlock` cannot be written (and dropping one
+//! guard twice is a use of a moved value):
+//! ```compile_fail,E0277
 //! let rw = gosync::RwMutex::new(0);
 //! let r = rw.read();
-//! drop(r);
-//! drop(r); // error: use of moved value: a second RUnlock cannot be written
+//! let again: gosync::RwMutexReadGuard<'_, i32> = Clone::clone(&r); // error[E0277]: not Clone
 //! ```
 //! A guard cannot be unlocked by another thread (Go allows it; it is how unpaired unlocks
 //! happen):
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! let m = gosync::Mutex::new(0);
 //! std::thread::scope(|s| {
 //!     let g = m.lock();
-//!     s.spawn(move || drop(g)); // error: MutexGuard is not Send
+//!     s.spawn(move || drop(g)); // error[E0277]: MutexGuard is not Send
 //! });
 //! ```
 //! The correct form: the guard lives in one scope on one thread.
@@ -86,10 +91,10 @@
 //!
 //! # Cond::wait needs the lock held
 //!
-//! ```compile_fail
-//! let m = gosync::Mutex::new(0);
+//! ```compile_fail,E0277
+//! let mut m = gosync::Mutex::new(0);
 //! let cond = gosync::Cond::new();
-//! cond.wait(&mut m); // error: expected `&mut MutexGuard`, found `&mut Mutex`
+//! cond.wait(&mut m); // error[E0277]: `Mutex` is not a `CondGuard` (a guard is)
 //! ```
 //! ```
 //! let m = gosync::Mutex::new(true);
@@ -101,11 +106,11 @@
 //!
 //! # A plain map cannot be written from two threads
 //!
-//! ```compile_fail
+//! ```compile_fail,E0499
 //! let mut m = std::collections::HashMap::new();
 //! std::thread::scope(|s| {
 //!     s.spawn(|| { m.insert(1, "a"); });
-//!     s.spawn(|| { m.insert(2, "b"); }); // error: `m` borrowed as mutable twice
+//!     s.spawn(|| { m.insert(2, "b"); }); // error[E0499]: `m` borrowed as mutable twice
 //! });
 //! ```
 //! ```

@@ -34,7 +34,7 @@
 //! notices (`fatal error: concurrent map writes`). In Rust the unsynchronised program does not
 //! compile, because writing a `HashMap` needs `&mut` and two threads cannot both hold one:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0499
 //! use std::collections::HashMap;
 //!
 //! let mut m = HashMap::new();

@@ -97,13 +97,13 @@ use crate::primitive::UnsafeCell;
 /// assert_eq!(*counter.lock(), 10);
 /// ```
 ///
-/// Unlocking twice is a compile error (the guard is moved by the first `drop`):
+/// Unlocking twice cannot be written: the only unlock is dropping the guard, and a guard
+/// cannot be duplicated (dropping one twice is a use of a moved value):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// let m = gosync::Mutex::new(0);
 /// let g = m.lock();
-/// drop(g);
-/// drop(g);
+/// let again: gosync::MutexGuard<'_, i32> = Clone::clone(&g); // error[E0277]: not Clone
 /// ```
 #[doc(alias = "sync.Mutex")]
 pub struct Mutex<T: ?Sized> {

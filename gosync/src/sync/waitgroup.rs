@@ -152,7 +152,7 @@ fn waiters(state: u64) -> u64 {
 /// - Copying a `WaitGroup` after first use (a `go vet` warning in Go) cannot compile: the type
 ///   is neither `Copy` nor `Clone`; share it by reference, scoped threads or `Arc`.
 ///
-///   ```compile_fail
+///   ```compile_fail,E0599
 ///   let wg = gosync::WaitGroup::new();
 ///   let copy = wg.clone(); // error: no method named `clone`
 ///   ```
