@@ -1,45 +1,77 @@
 #!/usr/bin/env bash
-# Regenerates the README's results section from a fresh benchmark run.
+# Regenerates docs/benchmarks.md and the README's results block (between the bench:begin and
+# bench:end markers) from a real benchmark run. Nothing in either is edited by hand.
 #
-#   scripts/bench-readme.sh            # quick run of every family (with Go when `go` is on PATH)
-#   scripts/bench-readme.sh --full     # the full run (~20 minutes)
-#   scripts/bench-readme.sh --from target/gosync-bench/results.json   # no new run
+#   scripts/bench-readme.sh                  quick run of every family, with Go when `go` is on PATH
+#   scripts/bench-readme.sh --per-family     one quick run per family, merged into one report
+#                                            (when the machine is not quiet for a whole run)
+#   scripts/bench-readme.sh --full           full runs (7 rounds of ~100 ms instead of 3 of ~25 ms)
+#   scripts/bench-readme.sh --from A.json [B.json ...]
+#                                            no new run: regenerate from saved results (merged)
 #
-# The table between the `bench:begin` and `bench:end` markers in README.md is replaced by the
-# run's summary (date, machine and the exact command line included).
+# Environment:
+#   FAMILIES="mutex cond"  only these families (default: every family, `gosync-bench --list`)
+#   BENCH_PREFIX="cmd"     start each measuring run with this command, e.g. a lock that keeps
+#                          other work off the machine meanwhile (the build runs before, without it)
+#
+# The run's results stay in target/gosync-bench/ (results.json and report.html; per family in
+# target/gosync-bench/FAMILY/ with --per-family; the merged report in target/gosync-bench/docs/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=target/gosync-bench
-json="$out/results.json"
 mode=(--quick)
-from=""
+per_family=0
+from=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) mode=() ;;
-    --from) from="$2"; shift ;;
-    *) echo "usage: $0 [--full] [--from results.json]" >&2; exit 2 ;;
+    --per-family) per_family=1 ;;
+    --from)
+      shift
+      while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do from+=("$1"); shift; done
+      [ ${#from[@]} -gt 0 ] || { echo "--from needs at least one results file" >&2; exit 2; }
+      continue
+      ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--full] [--per-family] [--from results.json ...]" >&2; exit 2 ;;
   esac
   shift
 done
 
-if [ -z "$from" ]; then
+grep -q '<!-- bench:begin -->' README.md && grep -q '<!-- bench:end -->' README.md || {
+  echo "README.md has no <!-- bench:begin --> / <!-- bench:end --> block to fill" >&2
+  exit 2
+}
+
+echo "== building gosync-bench (release)"
+cargo build --release -q -p gosync-bench
+bin=target/release/gosync-bench
+out=target/gosync-bench
+# BENCH_PREFIX is split on spaces on purpose (a command and its arguments).
+# shellcheck disable=SC2206
+prefix=(${BENCH_PREFIX:-})
+
+if [ ${#from[@]} -eq 0 ]; then
   go_flag=()
-  command -v go >/dev/null 2>&1 && go_flag=(--go)
-  cargo run --release -p gosync-bench -- "${mode[@]}" "${go_flag[@]}"
-  from="$json"
+  if command -v go >/dev/null 2>&1; then go_flag=(--go); else echo "note: no \`go\` on PATH; the Go column stays empty"; fi
+  read -r -a families <<<"${FAMILIES:-}"
+  if [ "$per_family" = 1 ]; then
+    [ ${#families[@]} -gt 0 ] || mapfile -t families < <("$bin" --list | awk '{print $1}')
+    for f in "${families[@]}"; do
+      rm -f "$out/$f/results.json"
+      echo "== measuring $f"
+      "${prefix[@]}" "$bin" "$f" "${mode[@]}" "${go_flag[@]}" --out-dir "$out/$f"
+      [ -s "$out/$f/results.json" ] || { echo "no results from family $f" >&2; exit 1; }
+      from+=("$out/$f/results.json")
+    done
+  else
+    rm -f "$out/results.json"
+    echo "== measuring ${families[*]:-every family}"
+    "${prefix[@]}" "$bin" "${families[@]}" "${mode[@]}" "${go_flag[@]}" --out-dir "$out"
+    [ -s "$out/results.json" ] || { echo "the run wrote no $out/results.json" >&2; exit 1; }
+    from=("$out/results.json")
+  fi
 fi
 
-table=$(cargo run --release -q -p gosync-bench -- --report-only "$from" --markdown --out-dir "$out" | grep -v '^report:')
-python3 - "$table" <<'PY'
-import sys
-table = sys.argv[1].strip()
-text = open("README.md", encoding="utf-8").read()
-begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-if begin not in text or end not in text:
-    sys.exit("README.md has no bench:begin / bench:end markers")
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open("README.md", "w", encoding="utf-8").write(head + begin + "\n" + table + "\n" + end + tail)
-print("README.md results section updated")
-PY
+echo "== writing docs/benchmarks.md and README.md from ${from[*]}"
+"$bin" --report-only "${from[@]}" --write-docs . --out-dir "$out/docs"

@@ -15,6 +15,7 @@
 //! implementations (see [`go`]). Results are written as JSON and a self-contained HTML page to
 //! `target/gosync-bench/`.
 
+mod docs;
 mod families;
 mod go;
 mod gowork;
@@ -59,9 +60,14 @@ struct Args {
     /// List the families and exit.
     #[arg(long)]
     list: bool,
-    /// Do not measure: rebuild the HTML report (and print the Markdown summary) from this JSON.
-    #[arg(long, value_name = "JSON")]
-    report_only: Option<PathBuf>,
+    /// Do not measure: rebuild the report from these results files (several: merged, a later
+    /// run of a family replacing an earlier one), then print, write or compare as asked.
+    #[arg(long, value_name = "JSON", num_args = 1..)]
+    report_only: Vec<PathBuf>,
+    /// Write ROOT/docs/benchmarks.md and the generated block of ROOT/README.md from the results
+    /// (what scripts/bench-readme.sh runs, with ROOT = the repository).
+    #[arg(long, value_name = "ROOT")]
+    write_docs: Option<PathBuf>,
     /// Directory for results.json and report.html (default: target/gosync-bench).
     #[arg(long)]
     out_dir: Option<PathBuf>,
@@ -77,20 +83,40 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let out_dir = args.out_dir.clone().unwrap_or_else(default_out_dir);
-    if let Some(p) = &args.report_only {
-        let report: Report = match std::fs::read_to_string(p)
-            .map_err(|e| e.to_string())
-            .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("gosync-bench: --report-only {}: {e}", p.display());
-                std::process::exit(2);
+    if !args.report_only.is_empty() {
+        let mut reports = Vec::new();
+        for p in &args.report_only {
+            match std::fs::read_to_string(p)
+                .map_err(|e| e.to_string())
+                .and_then(|s| serde_json::from_str::<Report>(&s).map_err(|e| e.to_string()))
+            {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    eprintln!("gosync-bench: --report-only {}: {e}", p.display());
+                    std::process::exit(2);
+                }
             }
-        };
-        write_outputs(&report, &out_dir, false);
+        }
+        let merged = reports.len() > 1;
+        let mut report = Report::merge(reports).expect("at least one report");
+        fill_about(&mut report);
+        if merged {
+            // Keep the merged run: `--report-only` on it gives the same documents again.
+            write_outputs(&report, &out_dir, true);
+        } else {
+            write_outputs(&report, &out_dir, false);
+        }
         if args.markdown {
             print!("{}", report.summary_markdown());
+        }
+        if let Some(root) = &args.write_docs {
+            if let Err(e) = docs::write(&report, root) {
+                eprintln!("gosync-bench: --write-docs: {e}");
+                std::process::exit(2);
+            }
+        }
+        if let Some(p) = &args.compare {
+            compare_with(&report, p);
         }
         return;
     }
@@ -125,7 +151,12 @@ fn main() {
 
     let mut meta = Meta {
         date_utc: utc_now(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        // The program's own path says nothing about the run (and names a directory of this
+        // machine): record it as `gosync-bench`.
+        command: std::iter::once("gosync-bench".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
         cpu: cpu_model(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_before: std::fs::read_to_string("/proc/loadavg")
@@ -179,13 +210,15 @@ fn main() {
     pb.finish_and_clear();
     meta.duration_s = started.elapsed().as_secs_f64();
 
-    let report = Report {
+    let mut report = Report {
         meta,
         records: ctx.records.clone(),
         go: ctx.go_records.clone(),
         metrics: ctx.metrics.clone(),
         notes: ctx.notes.clone(),
+        about: Default::default(),
     };
+    fill_about(&mut report);
     print_summary(&report);
     write_outputs(&report, &out_dir, true);
     if let Some(p) = &args.json {
@@ -201,7 +234,27 @@ fn main() {
         println!();
         print!("{}", report.summary_markdown());
     }
+    if let Some(root) = &args.write_docs {
+        if let Err(e) = docs::write(&report, root) {
+            eprintln!("gosync-bench: --write-docs: {e}");
+            std::process::exit(2);
+        }
+    }
     println!("total time: {:.0} s", report.meta.duration_s);
+}
+
+/// Fills in the one-line description of each family the report has cells of.
+fn fill_about(report: &mut Report) {
+    for (name, _, about) in families::FAMILIES {
+        let measured = report.records.iter().any(|r| r.family == *name)
+            || report.metrics.iter().any(|m| m.family == *name);
+        if measured {
+            report
+                .about
+                .entry(name.to_string())
+                .or_insert_with(|| about.to_string());
+        }
+    }
 }
 
 /// `target/gosync-bench` of the workspace this binary was built in (the workspace root is

@@ -30,6 +30,59 @@ pub struct Report {
     pub metrics: Vec<Metric>,
     /// Notes.
     pub notes: Vec<String>,
+    /// One line about each family measured (from the family list).
+    #[serde(default)]
+    pub about: BTreeMap<String, String>,
+}
+
+impl Report {
+    /// Several runs as one report (e.g. one run per family, when the machine is never quiet
+    /// long enough for all of them): the cells of every run, in order; where two runs measured
+    /// the same family, the later one's cells of that family win. The metadata says that the
+    /// report is merged: dates from first to last, every command, the summed duration.
+    pub fn merge(reports: Vec<Report>) -> Option<Report> {
+        let mut it = reports.into_iter();
+        let mut acc = it.next()?;
+        let mut commands = vec![acc.meta.command.clone()];
+        let mut loads = vec![acc.meta.load_before.clone()];
+        let first_date = acc.meta.date_utc.clone();
+        for r in it {
+            let fams: Vec<String> = r
+                .records
+                .iter()
+                .map(|x| x.family.clone())
+                .chain(r.metrics.iter().map(|m| m.family.clone()))
+                .collect();
+            acc.records.retain(|x| !fams.contains(&x.family));
+            acc.go.retain(|x| !fams.contains(&x.family));
+            acc.metrics.retain(|x| !fams.contains(&x.family));
+            acc.records.extend(r.records);
+            acc.go.extend(r.go);
+            acc.metrics.extend(r.metrics);
+            for n in r.notes {
+                if !acc.notes.contains(&n) {
+                    acc.notes.push(n);
+                }
+            }
+            acc.about.extend(r.about);
+            commands.push(r.meta.command.clone());
+            loads.push(r.meta.load_before.clone());
+            acc.meta.date_utc = format!("{first_date} to {}", r.meta.date_utc);
+            acc.meta.duration_s += r.meta.duration_s;
+            acc.meta.quick &= r.meta.quick;
+            if acc.meta.go_version.is_none() {
+                acc.meta.go_version = r.meta.go_version.clone();
+            }
+            if acc.meta.cpu != r.meta.cpu || acc.meta.cores != r.meta.cores {
+                acc.meta.cpu = format!("{} / {}", acc.meta.cpu, r.meta.cpu);
+            }
+        }
+        if commands.len() > 1 {
+            acc.meta.command = commands.join("`, `");
+            acc.meta.load_before = loads.join(" / ");
+        }
+        Some(acc)
+    }
 }
 
 /// Where and how the figures were taken.
@@ -1015,6 +1068,7 @@ mod tests {
             go,
             metrics: Vec::new(),
             notes: Vec::new(),
+            about: BTreeMap::new(),
         }
     }
 
@@ -1126,6 +1180,32 @@ mod tests {
         let marks: Vec<String> = rows.iter().map(fmt_threads).collect();
         assert_eq!(marks, ["1 (10)*", "2", "4*"]);
         assert_eq!(r.tallies().last().unwrap().oversubscribed, 2);
+    }
+
+    #[test]
+    fn merged_runs_keep_every_family_once() {
+        let mut a = report(
+            vec![
+                rec("mutex", "Mutex", 1, "gosync", 10.0),
+                rec("cond", "Cond1", 2, "gosync", 5.0),
+            ],
+            vec![go("mutex", "Mutex", 1, 20.0)],
+        );
+        a.meta.command = "gosync-bench mutex cond".into();
+        let mut b = report(vec![rec("cond", "Cond1", 2, "gosync", 7.0)], Vec::new());
+        b.meta.command = "gosync-bench cond".into();
+        b.meta.date_utc = "2026-01-02 00:00 UTC".into();
+        b.meta.duration_s = 3.0;
+        let m = Report::merge(vec![a, b]).unwrap();
+        assert_eq!(m.records.len(), 2);
+        let cond = m.records.iter().find(|r| r.family == "cond").unwrap();
+        assert_eq!(cond.ns_per_op, 7.0, "the later run of a family wins");
+        assert_eq!(m.go.len(), 1);
+        assert!(m.meta.command.contains("gosync-bench mutex cond"));
+        assert!(m.meta.command.contains("gosync-bench cond"));
+        assert!(m.meta.date_utc.contains(" to 2026-01-02"));
+        assert_eq!(m.meta.duration_s, 3.0);
+        assert!(Report::merge(Vec::new()).is_none());
     }
 
     #[test]
