@@ -8,6 +8,7 @@
 #   scripts/bench-readme.sh --full           full runs (7 rounds of ~100 ms instead of 3 of ~25 ms)
 #   scripts/bench-readme.sh --from A.json [B.json ...]
 #                                            no new run: regenerate from saved results (merged)
+#   scripts/bench-readme.sh --no-build ...   use target/release/gosync-bench as it is
 #
 # Environment:
 #   FAMILIES="mutex cond"  only these families (default: every family, `gosync-bench --list`)
@@ -21,19 +22,21 @@ cd "$(dirname "$0")/.."
 
 mode=(--quick)
 per_family=0
+build=1
 from=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) mode=() ;;
     --per-family) per_family=1 ;;
+    --no-build) build=0 ;;
     --from)
       shift
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do from+=("$1"); shift; done
       [ ${#from[@]} -gt 0 ] || { echo "--from needs at least one results file" >&2; exit 2; }
       continue
       ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--full] [--per-family] [--from results.json ...]" >&2; exit 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--full] [--per-family] [--no-build] [--from results.json ...]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -43,9 +46,12 @@ grep -q '<!-- bench:begin -->' README.md && grep -q '<!-- bench:end -->' README.
   exit 2
 }
 
-echo "== building gosync-bench (release)"
-cargo build --release -q -p gosync-bench
 bin=target/release/gosync-bench
+if [ "$build" = 1 ]; then
+  echo "== building gosync-bench (release)"
+  cargo build --release -q -p gosync-bench
+fi
+[ -x "$bin" ] || { echo "$bin is missing: build it (cargo build --release -p gosync-bench)" >&2; exit 2; }
 out=target/gosync-bench
 # BENCH_PREFIX is split on spaces on purpose (a command and its arguments).
 # shellcheck disable=SC2206

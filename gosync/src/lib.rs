@@ -56,3 +56,9 @@ pub mod x;
 
 #[doc(inline)]
 pub use crate::sync::*;
+
+/// The README's code blocks, compiled and run as doctests so that its examples cannot rot
+/// (`cargo test -p gosync --doc readme`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

@@ -47,7 +47,7 @@
 //! Share one of the maps below instead (`cargo run --example map_concurrent_write`).
 //!
 //! `cargo run --release -p gosync-bench -- map` measures these maps side by side with Go's
-//! `sync.Map`, dashmap, papaya, scc and moka.
+//! `sync.Map`, dashmap, papaya, scc and moka; the figures are in `docs/benchmarks.md`.
 
 /// The hasher [`SyncMap`] and [`ShardedMap`] use unless given another: foldhash (the default
 /// of `hashbrown`), randomly seeded per map like Go's runtime map hash, and several times

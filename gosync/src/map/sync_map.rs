@@ -267,8 +267,8 @@ struct ShardState {
 ///
 /// Why not Go's original read/dirty design (`read` map + `dirty` map + miss counter +
 /// `expunged`)? It makes the first store of every new key take one global mutex, and copies
-/// the whole map into `dirty` after every promotion; Go replaced it in 1.24 because it loses
-/// 67–78 % on the adversarial workloads. The design above keeps its one strength — a hit load
+/// the whole map into `dirty` after every promotion; Go replaced it in 1.24 because of its
+/// adversarial workloads. The design above keeps its one strength — a hit load
 /// touches no shared cache line for writing — and has neither weakness.
 ///
 /// Trade-offs. Reads are lock-free and never write shared memory; they never wait for a
@@ -282,7 +282,8 @@ struct ShardState {
 /// the outgrown table is freed at once. Memory: each entry is its own allocation (the node),
 /// plus one pointer and one metadata byte per table slot, plus up to one reclamation batch
 /// per writing thread. `cargo run --release -p gosync-bench -- map --go` measures all of this
-/// against dashmap, papaya, scc, `RwLock<HashMap>` and Go's `sync.Map`.
+/// against dashmap, papaya, scc, `RwLock<HashMap>` and Go's `sync.Map` (figures:
+/// `docs/benchmarks.md`).
 ///
 /// # State layout
 ///
@@ -347,9 +348,8 @@ fn default_shards() -> usize {
 /// How many retired nodes a thread collects before handing them to the collector as one
 /// batch. Each batch costs a process-wide barrier (a `membarrier` system call, which
 /// interrupts every core running the process), so small batches make concurrent writes
-/// slow: with two writer threads on 2 cores, overwrites cost 199 ns at 128 per batch, 59 ns at
-/// 1024 and 46 ns at 4096 (one run each). The batch is sized to hold about 64 KiB of nodes
-/// per writing thread, between 128 and 2048 nodes.
+/// slow. The batch is sized to hold about 64 KiB of nodes per writing thread, between 128
+/// and 2048 nodes.
 fn retire_batch<T>() -> usize {
     (64 * 1024 / core::mem::size_of::<T>().max(1)).clamp(128, 2048)
 }
