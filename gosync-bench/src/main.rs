@@ -167,6 +167,7 @@ fn main() {
         go_version: if args.go { go::version() } else { None },
         rustc: rustc_version(),
         duration_s: 0.0,
+        runs: Vec::new(),
     };
     println!("gosync-bench — {}", meta.date_utc);
     println!(

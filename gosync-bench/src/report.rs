@@ -43,8 +43,7 @@ impl Report {
     pub fn merge(reports: Vec<Report>) -> Option<Report> {
         let mut it = reports.into_iter();
         let mut acc = it.next()?;
-        let mut commands = vec![acc.meta.command.clone()];
-        let mut loads = vec![acc.meta.load_before.clone()];
+        let mut runs = vec![(acc.meta.command.clone(), acc.meta.load_before.clone())];
         let first_date = acc.meta.date_utc.clone();
         for r in it {
             let fams: Vec<String> = r
@@ -65,8 +64,7 @@ impl Report {
                 }
             }
             acc.about.extend(r.about);
-            commands.push(r.meta.command.clone());
-            loads.push(r.meta.load_before.clone());
+            runs.push((r.meta.command.clone(), r.meta.load_before.clone()));
             acc.meta.date_utc = format!("{first_date} to {}", r.meta.date_utc);
             acc.meta.duration_s += r.meta.duration_s;
             acc.meta.quick &= r.meta.quick;
@@ -77,9 +75,18 @@ impl Report {
                 acc.meta.cpu = format!("{} / {}", acc.meta.cpu, r.meta.cpu);
             }
         }
-        if commands.len() > 1 {
-            acc.meta.command = commands.join("`, `");
-            acc.meta.load_before = loads.join(" / ");
+        if runs.len() > 1 {
+            acc.meta.command = runs
+                .iter()
+                .map(|r| r.0.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            acc.meta.load_before = runs
+                .iter()
+                .map(|r| r.1.as_str())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            acc.meta.runs = runs;
         }
         Some(acc)
     }
@@ -106,6 +113,9 @@ pub struct Meta {
     pub rustc: String,
     /// Wall time of the run.
     pub duration_s: f64,
+    /// For a merged report: each run's command line and load average, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<(String, String)>,
 }
 
 /// Workloads whose cells count as *contended* in the summary line "contended cells at ≥ 0.9×
@@ -1029,6 +1039,7 @@ mod tests {
             go_version: None,
             rustc: "rustc".into(),
             duration_s: 0.0,
+            runs: Vec::new(),
         }
     }
 
@@ -1203,6 +1214,7 @@ mod tests {
         assert_eq!(m.go.len(), 1);
         assert!(m.meta.command.contains("gosync-bench mutex cond"));
         assert!(m.meta.command.contains("gosync-bench cond"));
+        assert_eq!(m.meta.runs.len(), 2);
         assert!(m.meta.date_utc.contains(" to 2026-01-02"));
         assert_eq!(m.meta.duration_s, 3.0);
         assert!(Report::merge(Vec::new()).is_none());

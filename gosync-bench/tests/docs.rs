@@ -79,3 +79,32 @@ fn refuses_a_readme_without_the_block_and_writes_nothing() {
         "# no markers\n"
     );
 }
+
+#[test]
+fn a_merged_report_lists_every_run() {
+    let root = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("README.md"),
+        "<!-- bench:begin -->\n<!-- bench:end -->\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gosync-bench"))
+        .args(["--report-only", FIXTURE, FIXTURE, "--write-docs"])
+        .arg(root.path())
+        .arg("--out-dir")
+        .arg(out.path())
+        .output()
+        .expect("run gosync-bench");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let readme = std::fs::read_to_string(root.path().join("README.md")).unwrap();
+    assert!(readme.contains("in 2 quick runs"), "{readme}");
+    let doc = std::fs::read_to_string(root.path().join("docs/benchmarks.md")).unwrap();
+    assert_eq!(
+        doc.matches("- `gosync-bench --quick (fixture)`").count(),
+        2,
+        "{doc}"
+    );
+    // The merged run is kept, so the documents can be rebuilt from it.
+    assert!(out.path().join("results.json").exists());
+}
