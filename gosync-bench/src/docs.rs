@@ -71,8 +71,12 @@ fn load(l: &str) -> String {
 fn provenance(report: &Report, long: bool) -> String {
     let m = &report.meta;
     let mode = if m.quick { "quick" } else { "full" };
+    let commit = m
+        .commit
+        .as_deref()
+        .map_or(String::new(), |c| format!(" on commit `{c}`"));
     let mut out = format!(
-        "Measured {} on {} ({} cores), {}, {}",
+        "Measured {}{commit} on {} ({} cores), {}, {}",
         m.date_utc,
         m.cpu,
         m.cores,
@@ -157,12 +161,21 @@ fn tally_table(report: &Report, link_prefix: &str) -> String {
             out,
             "| {fam} | {} | {} | {}{} | {ratio} |",
             of(t.wins, t.cells),
-            of(t.contended_held, t.contended),
+            contended_cell(&t),
             of(t.go_wins, t.go_cells),
             left_out(&t)
         );
     }
     out
+}
+
+/// "K of N", and "(a of b*)" for the oversubscribed cells among them.
+fn contended_cell(t: &Tally) -> String {
+    let mut s = of(t.contended_held, t.contended);
+    if t.contended_over > 0 {
+        s += &format!(" ({} of {}*)", t.contended_over_held, t.contended_over);
+    }
+    s
 }
 
 fn left_out(t: &Tally) -> String {
@@ -181,7 +194,8 @@ pub fn headline_markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "\nratio = best peer's ns/op ÷ gosync's in the same run (above 1.00 gosync is faster); \
-         \"contended\" = 2+ threads on the mutex, rwmutex, cond and semaphore workloads; \
+         \"contended\" = 2+ threads on the mutex, rwmutex, cond and semaphore workloads, \
+         (a of b*) = those of them with more OS threads than cores (oversubscribed); \
          † = Go figures left out because the Go mirror check failed. Every table, the method \
          and its caveats: [docs/benchmarks.md](docs/benchmarks.md)."
     );

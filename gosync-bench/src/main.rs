@@ -166,6 +166,7 @@ fn main() {
         quick: args.quick,
         go_version: if args.go { go::version() } else { None },
         rustc: rustc_version(),
+        commit: git_commit(),
         duration_s: 0.0,
         runs: Vec::new(),
     };
@@ -419,6 +420,17 @@ fn rustc_version() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "rustc (unknown)".into())
+}
+
+/// The checkout's commit (`git describe --always --dirty`), when run inside one.
+fn git_commit() -> Option<String> {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|c| !c.is_empty())
 }
 
 /// Current UTC time as `YYYY-MM-DD HH:MM UTC` (civil-from-days, no date crate needed).

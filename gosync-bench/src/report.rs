@@ -71,6 +71,15 @@ impl Report {
             if acc.meta.go_version.is_none() {
                 acc.meta.go_version = r.meta.go_version.clone();
             }
+            if acc.meta.commit != r.meta.commit {
+                let other = r.meta.commit.as_deref().unwrap_or("unknown");
+                let mine = acc.meta.commit.take().unwrap_or_else(|| "unknown".into());
+                if !mine.split(" / ").any(|c| c == other) {
+                    acc.meta.commit = Some(format!("{mine} / {other}"));
+                } else {
+                    acc.meta.commit = Some(mine);
+                }
+            }
             if acc.meta.cpu != r.meta.cpu || acc.meta.cores != r.meta.cores {
                 acc.meta.cpu = format!("{} / {}", acc.meta.cpu, r.meta.cpu);
             }
@@ -111,6 +120,10 @@ pub struct Meta {
     pub go_version: Option<String>,
     /// `rustc --version`.
     pub rustc: String,
+    /// The commit measured (`git describe --always --dirty`), when the run started in a git
+    /// checkout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// Wall time of the run.
     pub duration_s: f64,
     /// For a merged report: each run's command line and load average, in order.
@@ -269,6 +282,11 @@ pub struct Tally {
     pub contended: usize,
     /// See `contended`.
     pub contended_held: usize,
+    /// Of the contended cells, those that are oversubscribed (more OS threads than cores),
+    /// and those of them at ≥ [`CONTENDED_FLOOR`] of the best peer.
+    pub contended_over: usize,
+    /// See `contended_over`.
+    pub contended_over_held: usize,
     /// Cells with a comparable Go figure, and those where gosync is faster than Go.
     pub go_cells: usize,
     /// See `go_cells`.
@@ -286,7 +304,12 @@ impl Tally {
             self.wins += usize::from(r.ratio() >= 1.0);
             if r.contended {
                 self.contended += 1;
-                self.contended_held += usize::from(r.ratio() >= CONTENDED_FLOOR);
+                let held = usize::from(r.ratio() >= CONTENDED_FLOOR);
+                self.contended_held += held;
+                if r.oversubscribed {
+                    self.contended_over += 1;
+                    self.contended_over_held += held;
+                }
             }
         }
         match r.go {
@@ -308,6 +331,12 @@ impl Tally {
                 " · contended cells at ≥ {CONTENDED_FLOOR}× the best peer: {} of {}",
                 self.contended_held, self.contended
             );
+            if self.contended_over > 0 {
+                s += &format!(
+                    " (oversubscribed*: {} of {})",
+                    self.contended_over_held, self.contended_over
+                );
+            }
         }
         if self.go_cells > 0 || self.go_left_out > 0 {
             s += &format!(
@@ -1038,6 +1067,7 @@ mod tests {
             quick: true,
             go_version: None,
             rustc: "rustc".into(),
+            commit: None,
             duration_s: 0.0,
             runs: Vec::new(),
         }
@@ -1190,7 +1220,18 @@ mod tests {
         let rows = r.summary();
         let marks: Vec<String> = rows.iter().map(fmt_threads).collect();
         assert_eq!(marks, ["1 (10)*", "2", "4*"]);
-        assert_eq!(r.tallies().last().unwrap().oversubscribed, 2);
+        let all = r.tallies().pop().unwrap();
+        assert_eq!(all.oversubscribed, 2);
+        // MutexSlack runs on 1 Go thread: not contended; Mutex ×4 is, and oversubscribed.
+        assert_eq!((all.contended_held, all.contended), (2, 2));
+        assert_eq!((all.contended_over_held, all.contended_over), (1, 1));
+        assert!(
+            all.line().contains(
+                "contended cells at ≥ 0.9× the best peer: 2 of 2 (oversubscribed*: 1 of 1)"
+            ),
+            "{}",
+            all.line()
+        );
     }
 
     #[test]
