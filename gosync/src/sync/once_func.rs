@@ -101,11 +101,13 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
     /// The state must be `DONE` (observed with acquire ordering or set by this thread).
     #[inline(always)]
     unsafe fn ready_unchecked(&self) -> &T {
-        // SAFETY: per the contract the slot is `Ready` and read-only from now on.
+        // SAFETY: per the contract the slot is final and read-only from now on.
         match unsafe { &*self.slot.with(|p| p) } {
             Slot::Ready(v) => v,
-            // SAFETY: `DONE` implies `Ready` (a panic ends in `PANICKED`).
-            _ => unsafe { std::hint::unreachable_unchecked() },
+            // `DONE` implies `Ready` (a panic ends in `PANICKED`, and `run_owned` marks the run
+            // complete only once the slot holds its outcome). Checked all the same: a broken
+            // invariant is a panic here, not undefined behaviour, for the cost of one compare.
+            _ => unreachable!("once-function done without result"),
         }
     }
 
@@ -158,8 +160,6 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
     /// Runs `f` for the run this thread owns.
     #[track_caller]
     fn run_owned(&self, mut run: RunGuard<'_>) {
-        // Go: a panic counts as done; every later call re-panics.
-        run.complete = true;
         // SAFETY: we own the run (state RUNNING, only we write the slot).
         let f = match unsafe {
             self.slot
@@ -175,9 +175,13 @@ impl<T, F: FnOnce() -> T> OnceCore<T, F> {
             Ok(v) => (Slot::Ready(v), None),
             Err(payload) => (Slot::Panicked(PanicPayload::of(&*payload)), Some(payload)),
         };
-        run.panicked = payload.is_some();
         // SAFETY: still the owner of the run.
         unsafe { self.slot.with_mut(|p| *p = slot) };
+        // Only now, with the outcome in the slot, is the run complete (Go: a panic counts as
+        // done; every later call re-panics). Any panic before this point would have left the
+        // run incomplete, never `DONE` over a slot without a value.
+        run.complete = true;
+        run.panicked = payload.is_some();
         drop(run); // DONE, wake the waiters: they will re-panic from the slot
         if let Some(payload) = payload {
             // The first caller gets the original panic, with the original payload.
