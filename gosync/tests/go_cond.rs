@@ -64,8 +64,14 @@ fn test_cond_signal() {
     while n > 0 {
         assert_empty(&awake_rx, "goroutine not asleep");
         {
+            // Each waiter sent `running` while holding the lock and releases it only inside
+            // `wait`, after taking its ticket: holding the lock now, all `n` provably wait.
             let _g = m.lock();
+            assert_eq!(c.waiters(), n, "waiters before the signal");
             assert!(c.signal(), "signal found no waiter");
+            // Exactly one chosen, whatever the scheduler does (the silence check below can
+            // only see a second wake-up that happens within its window).
+            assert_eq!(c.waiters(), n - 1, "a signal chose more than one waiter");
         }
         recv(&awake_rx, "a woken waiter"); // would hang if nobody woke up
         assert_silent(&awake_rx, "too many goroutines awake");
