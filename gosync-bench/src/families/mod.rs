@@ -11,6 +11,7 @@ pub mod dist;
 pub mod map;
 pub mod mutex;
 pub mod pool;
+pub mod profile;
 pub mod rwmutex;
 pub mod workerpool;
 pub mod x;
@@ -79,6 +80,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "detect",
         detect::run,
         "deadlock detector cost: gosync Mutex/RwMutex (this build) vs tracing-mutex and parking_lot",
+    ),
+    (
+        "profile",
+        profile::run,
+        "contention profiler cost: contended gosync Mutex with the profiler off, at mutex rate 100 and at rate 1",
     ),
     (
         "dist",

@@ -36,28 +36,38 @@
 //!
 //! # Sampling (as in Go)
 //!
-//! - Mutex rate `n`: 0 = off, 1 = every contention, `n` = on average one contention in `n`,
-//!   chosen at random. Recorded counts and delays are multiplied by `n` (what Go's
-//!   `runtime/pprof` does), so they estimate the totals.
+//! - Mutex rate `n`: 0 = off, 1 = every wait, `n` = on average one waiting thread in `n`,
+//!   chosen at random when it begins to wait. A contended unlock is charged with the waiting
+//!   of the sampled waiters during its hold, multiplied by `n` (as Go's `runtime/pprof`
+//!   scales), so counts and delays estimate the totals. `contentions` counts (waiter, hold)
+//!   pairs: a thread that waited through three holds counts once at each of the three sites.
 //! - Block rate `n` (nanoseconds): 0 = off, 1 = every blocking event; otherwise waits of at
 //!   least `n` ns are all recorded and a shorter wait of `d` ns with probability `d / n`,
 //!   weighted by `n / d` so that counts and delays stay unbiased estimates.
 //!
 //! # Coverage
 //!
-//! [`covered`] lists the primitives whose waits are recorded: [`Mutex`](crate::Mutex) and
-//! the locks built on its raw lock ([`ReentrantMutex`](crate::ReentrantMutex),
-//! [`TokenMutex`](crate::TokenMutex), `lock_api::Mutex<gosync::RawMutex, _>`), and so every
-//! gosync type that waits on a `Mutex` internally. **Not yet profiled**: `RwMutex`, `Cond`,
-//! `WaitGroup`, `Semaphore`, `SingleFlight` waiters, connection-pool checkouts and
-//! worker-pool queue waits, and the async (`lock_async`) waits of every lock.
+//! [`covered`] lists what is recorded. Both profiles: [`Mutex`](crate::Mutex) and the locks
+//! on its raw lock ([`ReentrantMutex`](crate::ReentrantMutex), [`TokenMutex`](crate::TokenMutex),
+//! `lock_api::Mutex<gosync::RawMutex, _>`), [`RwMutex`](crate::RwMutex) (readers waiting for a
+//! writer are charged to the writer's unlock, a writer waiting for readers to the last
+//! reader's unlock, writers waiting for each other as on a `Mutex`). Block profile only (a
+//! signal, not an unlock, ends these waits, as for Go's channels and `sync.Cond`):
+//! [`Cond`](crate::Cond) and [`WaitGroup`](crate::WaitGroup) waits, blocking
+//! [`Semaphore`](crate::x::Semaphore) acquires (once queued), [`SingleFlight`](crate::x::SingleFlight)
+//! callers waiting for the running call, blocking connection-pool checkouts and worker-pool
+//! submitters waiting for room.
+//!
+//! **Not profiled**: the async forms (`lock_async`, `wait_async`, `acquire_async`, ...), the
+//! short spin of a `Semaphore` acquire before it queues, `Once` waits, and the async
+//! connection pool.
 //!
 //! # Differences from Go
 //!
-//! - Go charges each woken waiter's whole wait to the unlocker that wakes it. Here every
-//!   contended unlock is charged with the waiting that accumulated on that lock since the
-//!   previous charge (the summed waiting time of all its waiters), which is the same total
-//!   split by who held the lock while the waiting happened.
+//! - Go charges each woken waiter's whole wait to the unlocker that wakes it. Here each
+//!   contended unlock is charged with the waiting that happened during its hold (the summed
+//!   waiting time of the sampled waiters since the previous charge): the same total, split by
+//!   who held the lock while the waiting happened.
 //! - Values are wall-clock nanoseconds (Go measures CPU ticks and converts).
 //! - [`reset`] clears the recorded samples (Go's profiles only grow).
 
@@ -121,8 +131,13 @@ pub fn covered() -> &'static [&'static str] {
 
 /// See [`covered`].
 const COVERED: &[&str] = &[
-    "Mutex (sync.Mutex)",
-    "ReentrantMutex",
-    "TokenMutex",
-    "RawMutex (lock_api::Mutex<gosync::RawMutex, T>)",
+    "Mutex (sync.Mutex): mutex + block",
+    "ReentrantMutex, TokenMutex, RawMutex: mutex + block",
+    "RwMutex (sync.RWMutex): mutex + block",
+    "Cond (sync.Cond): block",
+    "WaitGroup (sync.WaitGroup): block",
+    "x::Semaphore (semaphore.Weighted): block",
+    "x::SingleFlight (singleflight.Group): block",
+    "connpool::Pool checkout: block",
+    "workerpool submit: block",
 ];

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use super::{Kind, BLOCK_RATE, MUTEX_RATE};
+use core::sync::atomic::AtomicU64;
 
 /// Deepest stack recorded (frames beyond it are cut, as Go cuts at 32/64).
 const MAX_DEPTH: usize = 64;
@@ -76,32 +77,47 @@ fn record(kind: Kind, stack: Vec<usize>, count: u64, delay: u64, raw_delay: u64)
     e.max = e.max.max(raw_delay);
 }
 
-/// The waiting accumulated on one lock and not yet charged to an unlocker.
+/// The sampled waiting accumulated on one lock and not yet charged to an unlocker.
 ///
-/// `acc` is the integral of the number of waiters over time since the last charge: each
-/// contended unlock takes it (the waiting that happened while that holder held the lock).
+/// Only sampled waiters (one in `rate`) take part, each with weight `rate` (the rate when it
+/// began to wait), so the totals estimate those of all waiters. `acc` is the integral over
+/// time of the summed weights of the waiters present since the last charge: each contended
+/// unlock takes it (the waiting that happened while that holder held the lock).
 #[derive(Debug, Default)]
 struct Pending {
-    /// Threads now waiting that joined while the mutex profile was on.
+    /// Sampled waiters now waiting.
     waiters: u64,
-    /// When `acc` was last brought up to date (profiler clock).
+    /// Their summed weights.
+    weight: u64,
+    /// Summed weights of sampled waiters that left since the last charge (they waited
+    /// during it, so they count as contentions of the next charge).
+    left: u64,
+    /// When the integrals were last brought up to date (profiler clock).
     since: u64,
-    /// Waiter-nanoseconds not yet charged.
+    /// Weighted waiter-nanoseconds not yet charged.
     acc: u64,
+    /// The same, unweighted (for the longest single delay).
+    raw: u64,
 }
 
 impl Pending {
     fn advance(&mut self, now: u64) {
         let dt = now.saturating_sub(self.since);
-        self.acc = self.acc.saturating_add(self.waiters.saturating_mul(dt));
+        self.acc = self.acc.saturating_add(self.weight.saturating_mul(dt));
+        self.raw = self.raw.saturating_add(self.waiters.saturating_mul(dt));
         self.since = self.since.max(now);
     }
 }
 
 const SHARDS: usize = 16;
 
-/// Per-lock pending waits, keyed by the lock's address, sharded to keep the profiler's own
-/// lock uncontended. An entry exists only while a lock has profiled waiters.
+/// Sampled waiters in flight, over all locks: a contended unlock looks at the table only if
+/// this is non-zero.
+static SAMPLED_WAITING: AtomicU64 = AtomicU64::new(0);
+
+/// Per-lock pending waits, keyed by the lock's address, sharded. An entry exists only while
+/// a lock has sampled waiters; only sampled waiters and the unlocker (one at a time per lock)
+/// take a shard's lock.
 fn pending(lock: usize) -> MutexGuard<'static, HashMap<usize, Pending>> {
     static TABLE: OnceLock<[Mutex<HashMap<usize, Pending>>; SHARDS]> = OnceLock::new();
     let table = TABLE.get_or_init(|| core::array::from_fn(|_| Mutex::new(HashMap::new())));
@@ -114,17 +130,17 @@ fn pending(lock: usize) -> MutexGuard<'static, HashMap<usize, Pending>> {
 /// A wait in progress, from [`wait_begins`] to [`wait_ended`].
 #[derive(Debug)]
 pub(crate) struct WaitStart {
-    /// Profiler clock at the start; 0 = neither profile was on.
+    /// Profiler clock at the start; 0 = the wait is not profiled.
     start: u64,
-    /// The wait was added to its lock's [`Pending`] (the mutex profile was on).
-    counted: bool,
+    /// The weight with which the wait takes part in its lock's [`Pending`] (0: it does not).
+    weight: u64,
 }
 
 impl WaitStart {
     /// A wait the profiler ignores.
     pub(crate) const NONE: WaitStart = WaitStart {
         start: 0,
-        counted: false,
+        weight: 0,
     };
 }
 
@@ -142,9 +158,18 @@ pub(crate) fn wait_begins(lock: usize) -> WaitStart {
 
 #[cold]
 fn wait_begins_on(lock: usize, mutex: u64) -> WaitStart {
+    // The mutex profile samples waiters: one in `mutex`.
+    let weight = if mutex != 0 && lock != 0 && (mutex == 1 || fastrand::u64(..mutex) == 0) {
+        mutex
+    } else {
+        0
+    };
+    if weight == 0 && BLOCK_RATE.load(Ordering::Relaxed) == 0 {
+        return WaitStart::NONE;
+    }
     let start = now_ns();
-    let counted = mutex != 0 && lock != 0;
-    if counted {
+    if weight != 0 {
+        SAMPLED_WAITING.fetch_add(1, Ordering::Relaxed);
         let mut table = pending(lock);
         let p = table.entry(lock).or_insert_with(|| Pending {
             since: start,
@@ -152,8 +177,9 @@ fn wait_begins_on(lock: usize, mutex: u64) -> WaitStart {
         });
         p.advance(start);
         p.waiters += 1;
+        p.weight += weight;
     }
-    WaitStart { start, counted }
+    WaitStart { start, weight }
 }
 
 /// The wait begun by [`wait_begins`] ended (lock taken, woken, or timed out). Records a block
@@ -168,16 +194,20 @@ pub(crate) fn wait_ended(lock: usize, wait: WaitStart) {
 #[cold]
 fn wait_ended_on(lock: usize, wait: WaitStart) {
     let now = now_ns();
-    if wait.counted {
+    if wait.weight != 0 {
         let mut table = pending(lock);
         if let Some(p) = table.get_mut(&lock) {
             p.advance(now);
             p.waiters = p.waiters.saturating_sub(1);
+            p.weight = p.weight.saturating_sub(wait.weight);
+            p.left = p.left.saturating_add(wait.weight);
             if p.waiters == 0 {
                 // Waiting after the last unlock (the wake-up) is nobody's hold: dropped.
                 table.remove(&lock);
             }
         }
+        drop(table);
+        SAMPLED_WAITING.fetch_sub(1, Ordering::Relaxed);
     }
     let rate = BLOCK_RATE.load(Ordering::Relaxed);
     let delay = now.saturating_sub(wait.start);
@@ -197,35 +227,32 @@ fn wait_ended_on(lock: usize, wait: WaitStart) {
 }
 
 /// The calling thread unlocks `lock` and found waiters (the raw lock's unlock slow path).
-/// Charges it, in the mutex profile, with the waiting that accumulated on the lock since the
-/// previous charge.
+/// Charges it, in the mutex profile, with the sampled waiting that accumulated on the lock
+/// since the previous charge.
 #[inline]
 pub(crate) fn contended_unlock(lock: usize) {
-    let rate = MUTEX_RATE.load(Ordering::Relaxed);
-    if rate != 0 {
-        contended_unlock_on(lock, rate);
+    if SAMPLED_WAITING.load(Ordering::Relaxed) != 0 {
+        contended_unlock_on(lock);
     }
 }
 
 #[cold]
-fn contended_unlock_on(lock: usize, rate: u64) {
+fn contended_unlock_on(lock: usize) {
     let now = now_ns();
-    let delay = {
+    let (count, delay, raw) = {
         let mut table = pending(lock);
         let Some(p) = table.get_mut(&lock) else {
             return;
         };
         p.advance(now);
-        core::mem::take(&mut p.acc)
+        let count = p.weight.saturating_add(core::mem::take(&mut p.left));
+        (
+            count,
+            core::mem::take(&mut p.acc),
+            core::mem::take(&mut p.raw),
+        )
     };
-    if delay == 0 || (rate > 1 && fastrand::u64(..rate) != 0) {
-        return;
+    if delay != 0 {
+        record(Kind::Mutex, capture(), count, delay, raw);
     }
-    record(
-        Kind::Mutex,
-        capture(),
-        rate,
-        delay.saturating_mul(rate),
-        delay,
-    );
 }
