@@ -223,6 +223,132 @@ fn timeout_of_head_waiter_unblocks_next() {
     assert_eq!(sem.available(), 4);
 }
 
+/// Go's head-of-line rule under load: a request for all 5 permits is served even though
+/// requests for 1 permit keep arriving from threads that release and ask again at once (with
+/// barging for small requests, a weighted head must still close the gate to them).
+#[test]
+fn weighted_request_is_served_while_small_ones_keep_arriving() {
+    let sem = Semaphore::new(5);
+    let stop = AtomicBool::new(false);
+    let small_rounds = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let p = sem.acquire(1);
+                    std::hint::black_box(&p);
+                    drop(p);
+                    small_rounds.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        eventually("small requests running", || {
+            small_rounds.load(Ordering::Relaxed) > 1000
+        });
+        for _ in 0..20 {
+            let big = sem.acquire_timeout(5, Duration::from_secs(10));
+            assert!(
+                big.is_some(),
+                "the weight-5 request was starved by weight-1 requests"
+            );
+            drop(big);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(sem.available(), 5);
+    assert_eq!(sem.waiters(), 0);
+}
+
+/// Timed acquires whose deadlines race releases, hand-offs and wake-ups: whatever wins each
+/// race, no permit is lost or doubled (the holders never exceed the size, and every permit is
+/// back at the end with an empty queue).
+#[test]
+fn timeouts_racing_grants_lose_no_permit() {
+    const SIZE: usize = 3;
+    let sem = Semaphore::new(SIZE);
+    let in_use = AtomicUsize::new(0);
+    let served = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for t in 0..6u64 {
+            let (sem, in_use, served) = (&sem, &in_use, &served);
+            s.spawn(move || {
+                let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                for _ in 0..3000 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let n = 1 + (seed % 2) as usize;
+                    let timeout = Duration::from_micros(seed % 40);
+                    if let Some(p) = sem.acquire_timeout(n, timeout) {
+                        let before = in_use.fetch_add(n, Ordering::SeqCst);
+                        assert!(before + n <= SIZE, "{} permits held", before + n);
+                        std::hint::spin_loop();
+                        in_use.fetch_sub(n, Ordering::SeqCst);
+                        drop(p);
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert!(served.load(Ordering::Relaxed) > 0);
+    assert_eq!(sem.available(), SIZE, "a permit was lost");
+    assert_eq!(sem.waiters(), 0);
+}
+
+/// Async acquires dropped by short tokio timeouts while releases grant them permits, mixed with
+/// blocking threads in the same queue: a future dropped after its permits were granted gives
+/// them back, so none is lost.
+#[test]
+fn dropped_futures_racing_grants_lose_no_permit() {
+    const SIZE: usize = 2;
+    let sem = Arc::new(Semaphore::new(SIZE));
+    let in_use = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (sem, in_use, stop) = (sem.clone(), in_use.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let p = sem.acquire(1);
+                    assert!(in_use.fetch_add(1, Ordering::SeqCst) < SIZE);
+                    in_use.fetch_sub(1, Ordering::SeqCst);
+                    drop(p);
+                }
+            })
+        })
+        .collect();
+    rt().block_on(async {
+        let tasks: Vec<_> = (0..8u64)
+            .map(|t| {
+                let (sem, in_use) = (sem.clone(), in_use.clone());
+                tokio::spawn(async move {
+                    for i in 0..400u64 {
+                        let n = 1 + ((t + i) % 2) as usize;
+                        let wait = Duration::from_micros((t * 7 + i * 13) % 50);
+                        if let Ok(p) = tokio::time::timeout(wait, sem.acquire_async(n)).await {
+                            let before = in_use.fetch_add(n, Ordering::SeqCst);
+                            assert!(before + n <= SIZE, "{} permits held", before + n);
+                            tokio::task::yield_now().await;
+                            in_use.fetch_sub(n, Ordering::SeqCst);
+                            drop(p);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(sem.available(), SIZE, "a permit was lost");
+    assert_eq!(sem.waiters(), 0);
+}
+
 #[test]
 fn tokio_timeout_cancels_async_acquire() {
     rt().block_on(async {

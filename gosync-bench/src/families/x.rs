@@ -10,6 +10,15 @@
 //!   `Mutex<usize>` + `Condvar` semaphore, `run_parallel` on 1/2/4/8 threads.
 //!   - `sem_blocking_uncontended`: as many permits as threads.
 //!   - `sem_blocking_contended`: 1 permit; a little work inside and outside (`WORK` multiply-adds).
+//!   - `sem_blocking_wait` (2/4/8 threads): the contended loop again, timing every acquire;
+//!     also against tokio's Semaphore driven from the threads with `Handle::block_on`;
+//!     the latency columns are the acquisition waits (the fairness of the semaphores:
+//!     gosync bounds a waiter's wait, the condvar semaphore lets running threads win for as
+//!     long as the scheduler lets them).
+//!   - `sem_blocking_fairness` (2/4/8 threads): the shape of the mutex family's `Fairness`:
+//!     each thread holds the permit ~10 µs and asks again at once; the latency columns are the
+//!     acquisition waits (tokio's Semaphore via `Handle::block_on` too). Here the releaser is
+//!     always the one running, so the maximum wait shows whether the semaphore bounds it.
 //! - `singleflight_stampede`: 1000 tasks ask for one key at once; the computation is a 1 ms
 //!   async sleep. ns/op is per stampede; `computations` (extra) counts how many times the work
 //!   ran per stampede; the latency percentiles are each caller's wait. Baseline: no
@@ -249,7 +258,106 @@ pub fn run(ctx: &mut Ctx) {
         );
     }
 
+    for &t in ctx.threads().iter().filter(|&&t| t >= 2) {
+        let (g, c) = (Semaphore::new(1), CondvarSemaphore::new(1));
+        let (ts, handle) = (tokio::sync::Semaphore::new(1), rt.handle().clone());
+        ctx.compare(
+            FAMILY,
+            "sem_blocking_wait",
+            t,
+            vec![
+                Impl::new("gosync", |iters| contended_wait(t, iters, || g.acquire(1))),
+                Impl::new("mutex+condvar", |iters| {
+                    contended_wait(t, iters, || {
+                        c.acquire();
+                        Release(&c)
+                    })
+                }),
+                Impl::new("tokio (block_on)", |iters| {
+                    contended_wait(t, iters, || {
+                        handle.block_on(ts.acquire()).expect("semaphore closed")
+                    })
+                }),
+            ],
+        );
+    }
+
+    for &t in ctx.threads().iter().filter(|&&t| t >= 2) {
+        let (g, c) = (Semaphore::new(1), CondvarSemaphore::new(1));
+        let (ts, handle) = (tokio::sync::Semaphore::new(1), rt.handle().clone());
+        ctx.compare(
+            FAMILY,
+            "sem_blocking_fairness",
+            t,
+            vec![
+                Impl::new("gosync", |iters| hog(t, iters, || g.acquire(1))),
+                Impl::new("mutex+condvar", |iters| {
+                    hog(t, iters, || {
+                        c.acquire();
+                        Release(&c)
+                    })
+                }),
+                Impl::new("tokio (block_on)", |iters| {
+                    hog(t, iters, || {
+                        handle.block_on(ts.acquire()).expect("semaphore closed")
+                    })
+                }),
+            ],
+        );
+    }
+
     stampede(ctx, &rt);
+}
+
+/// How long each permit is held in `sem_blocking_fairness`.
+const HOLD: Duration = Duration::from_micros(10);
+
+/// Every thread holds the permit for [`HOLD`] (busy) and asks again at once, recording how long
+/// every acquire waited (ns). The releaser is always running when it asks again, so a
+/// semaphore without a bound lets it win over and over.
+fn hog<P>(threads: usize, iters: u64, acquire: impl Fn() -> P + Sync) -> Sample {
+    let hists = Mutex::new(latency_histogram());
+    let elapsed = run_parallel(threads, iters, |_, it| {
+        let mut hist = latency_histogram();
+        while it.next() {
+            let t0 = Instant::now();
+            let p = acquire();
+            hist.record((t0.elapsed().as_nanos() as u64).max(1)).ok();
+            let until = Instant::now() + HOLD;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            drop(p);
+        }
+        hists.lock().unwrap().add(&hist).ok();
+    });
+    Sample::with_latency(elapsed, hists.into_inner().unwrap())
+}
+
+/// Gives a `CondvarSemaphore` permit back on drop.
+struct Release<'a>(&'a CondvarSemaphore);
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// The `sem_blocking_contended` loop, recording how long every acquire waited (ns).
+fn contended_wait<P>(threads: usize, iters: u64, acquire: impl Fn() -> P + Sync) -> Sample {
+    let hists = Mutex::new(latency_histogram());
+    let elapsed = run_parallel(threads, iters, |_, it| {
+        let mut hist = latency_histogram();
+        while it.next() {
+            let t0 = Instant::now();
+            let p = acquire();
+            hist.record((t0.elapsed().as_nanos() as u64).max(1)).ok();
+            work(WORK);
+            drop(p);
+            work(WORK);
+        }
+        hists.lock().unwrap().add(&hist).ok();
+    });
+    Sample::with_latency(elapsed, hists.into_inner().unwrap())
 }
 
 const CALLERS: usize = 1000;

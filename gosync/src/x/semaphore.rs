@@ -1,4 +1,6 @@
-//! Weighted semaphore with strict FIFO order (Go's `golang.org/x/sync/semaphore.Weighted`).
+//! Weighted semaphore (Go's `golang.org/x/sync/semaphore.Weighted`): one FIFO queue for threads
+//! and tasks, Go's head-of-line rule, and bounded barging so that contended threads do not run
+//! at the speed of the scheduler.
 
 use core::fmt;
 use core::future::Future;
@@ -11,28 +13,44 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use crate::diag::{Sleep, Sleeping};
-use crate::primitive::atomic::{AtomicUsize, Ordering};
+use crate::primitive::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::primitive::{
     multi_core, now, parking, spin_loop, Instant, Mutex, MutexGuard, UnsafeCell,
 };
 
 /// Bit 0 of [`Semaphore::state`]: the wait queue is not empty.
 const QUEUED: usize = 1;
-/// Permits are stored above the flag bit.
-const ONE: usize = 2;
-/// The largest size a semaphore can have (one bit of the word is the `QUEUED` flag).
-const MAX_SIZE: usize = usize::MAX >> 1;
+/// Bit 1 of [`Semaphore::state`]: the gate is open. The head of the queue is a thread that has
+/// been woken to compete for the free permits, and acquirers that are not queued may take free
+/// permits too. Only ever set together with `QUEUED`.
+const OPEN: usize = 2;
+/// Permits are stored above the two flag bits.
+const ONE: usize = 4;
+/// The largest size a semaphore can have (two bits of the word are flags).
+const MAX_SIZE: usize = usize::MAX >> 2;
 
-/// [`Node::state`]: still in the queue (or popped, grant not yet published).
+/// [`Node::state`]: asleep (or about to sleep) in the queue; nothing is pending for it.
 const WAITING: usize = 0;
-/// [`Node::state`]: the permits were handed to this waiter; it owns them now.
+/// [`Node::state`]: the permits were handed to this waiter and it left the queue; it owns them.
 const GRANTED: usize = 1;
+/// [`Node::state`]: still at the head of the queue, woken to compete for the free permits.
+const WOKEN: usize = 2;
 
-/// How many times a blocking acquirer polls the state before it queues (multi-core only).
+/// How many times an acquirer polls the state before it queues (multi-core only).
 const SPIN_LIMIT: u32 = 16;
 
+/// Handoff threshold = this many measured wake-ups (see [`Semaphore::handoff_after`]).
+const HANDOFF_WAKES: u64 = 16;
+/// Lower bound of the handoff threshold.
+const HANDOFF_MIN: Duration = Duration::from_micros(100);
+/// Upper bound of the handoff threshold (Go's starvation threshold).
+const HANDOFF_MAX: Duration = Duration::from_millis(1);
+/// The wake-up cost assumed until one has been measured.
+const WAKE_GUESS_NS: u64 = 20_000;
+
 /// A weighted semaphore: a pool of `size` permits that callers take and give back in any
-/// amount, served in strict arrival order.
+/// amount. Queued callers are served in arrival order; a large request is never starved by
+/// small ones.
 ///
 /// This is Go's `semaphore.Weighted`: `acquire(n)` (Go's `Acquire`), [`try_acquire`],
 /// [`acquire_timeout`] (Go's `Acquire` with a deadline context), [`release`] and, for async code,
@@ -41,20 +59,52 @@ const SPIN_LIMIT: u32 = 16;
 ///
 /// # Fairness
 ///
-/// Waiters are served strictly in arrival order. A large request at the head of the queue
-/// blocks smaller requests behind it, even when enough permits for the smaller ones are free —
-/// that is what keeps large requests from starving (Go's `notifyWaiters` rule). For the same
-/// reason [`try_acquire`] fails while anyone is queued, even when permits are free. When a
-/// waiter gives up (a timeout expires, or an async acquire is dropped) while it is at the head,
-/// the waiters behind it are re-examined at once, so nobody is stranded behind a departed
-/// request.
+/// - **FIFO among waiters.** Queued callers are served strictly in arrival order; a caller
+///   that gives up (a timeout, a dropped future) leaves without disturbing the others.
+/// - **Head-of-line rule (Go's).** Permits that the head of the queue is still collecting are
+///   never taken by anyone else: a request for 5 permits at the head blocks requests for 1
+///   behind it (and arriving ones) until 5 are free. When a waiter gives up while at the head,
+///   the waiters behind it are re-examined at once, so nobody is stranded behind a departed
+///   request.
+/// - **Bounded barging.** When a permit is free and the head is a blocked thread asking for
+///   one permit that has been at the head for less than the *handoff threshold*, the releaser does
+///   not hand the permits over: it wakes the head and opens the gate, and until the head has
+///   run, callers that are already running may take the free permits (a caller that finds the
+///   permits gone spins briefly, then queues at the tail). A head that has waited at the head
+///   longer than the threshold gets the permits handed to it directly, so its wait is bounded
+///   by the threshold plus the time its thread needs to get a CPU; a caller behind `k` others
+///   waits about `k` thresholds at most.
+/// - [`try_acquire`] succeeds only while the queue is empty or the gate is open.
+/// - Async waiters are always handed their permits directly (waking a task is cheap), and the
+///   gate never opens while the head is a task.
 ///
-/// A blocking [`acquire`] that finds no permits spins briefly (multi-core only) *before* it
-/// joins the queue. It can only take permits while the queue is empty, so spinning never
-/// overtakes a queued waiter; it only saves a sleep when permits come back quickly.
+/// # Why not Go's algorithm
+///
+/// Go serves `Weighted` strictly FIFO: a release hands the permits to the head waiter, and an
+/// arriving caller queues whenever anyone waits. For goroutines that costs a goroutine switch.
+/// For OS threads every contended acquire then waits for a sleeping thread to be woken
+/// (microseconds, and a whole scheduler round when threads outnumber cores), and the
+/// semaphore runs at the speed of the scheduler. gosync borrows the idea of Go's `Mutex`
+/// instead: waiters compete with running threads (the running ones usually win, which keeps
+/// the CPUs busy) until fairness demands a handoff. Two things differ from Go's mutex:
+///
+/// - The debt is measured from the moment a waiter became the **head** of the queue, not from
+///   when it started waiting. Under oversubscription every waiter has queued for longer than
+///   any fixed threshold, so Go's rule would hand off on every release (a convoy); measured
+///   from the head, handoffs happen at most once per threshold, and the bound on a waiter's
+///   wait is still proportional to its place in the queue.
+/// - The threshold is derived from the wake-up cost the semaphore measures (a handoff leaves the
+///   permits idle while the granted thread wakes up): it is 16 measured wake-ups, clamped to
+///   100 µs..1 ms, so that handoffs cost a small, fixed share of the throughput on any machine.
+///   (`Mutex` spaces its handoffs the same way, by their measured cost.)
+/// - Only a thread that asks for **one** permit can be overtaken. A weighted head, and any
+///   async task at the head, is served strictly as in Go: the gate stays closed, the permits
+///   collect for it, and it is handed them as soon as they suffice.
 ///
 /// # Differences from Go
 ///
+/// - Bounded barging (above) where Go is strictly FIFO; `try_acquire` can succeed while threads
+///   are queued (only while the gate is open).
 /// - Permits come back through a guard ([`SemaphorePermit`] / [`OwnedSemaphorePermit`]) when it
 ///   drops. Go's explicit `Release(n)` is [`release`]; pair it with [`SemaphorePermit::forget`].
 /// - A request for more permits than the semaphore has can never succeed. Go blocks until the
@@ -74,21 +124,36 @@ const SPIN_LIMIT: u32 = 16;
 ///
 /// # State and invariants
 ///
-/// `state` is one word: `available << 1 | QUEUED`.
+/// `state` is one word: `available << 2 | OPEN | QUEUED`.
 ///
 /// | bits | meaning |
 /// |---|---|
 /// | 0 (`QUEUED`) | the wait queue is non-empty; set and cleared only with the queue lock held |
-/// | 1.. | permits available right now (not held by any guard, not granted to any waiter) |
+/// | 1 (`OPEN`) | the gate is open: the head is a thread woken to compete; set and cleared only with the queue lock held |
+/// | 2.. | permits available right now (not held by any guard, not granted to any waiter) |
+///
+/// The three modes of the word:
+///
+/// | mode | who may take permits | who may return permits |
+/// |---|---|---|
+/// | queue empty (`QUEUED` clear) | anyone, lock-free | anyone, lock-free |
+/// | gate closed (`QUEUED`, no `OPEN`) | the queue-lock holder only, for the head | the queue-lock holder only (a releaser takes the lock) |
+/// | gate open (`QUEUED` and `OPEN`) | anyone, lock-free (the woken head under the lock) | anyone, lock-free, waking nobody |
 ///
 /// - `available + held == size` at all times, where `held` counts permits owned by guards,
-///   forgotten permits, and permits granted to a waiter that has not returned yet.
-/// - While `QUEUED` is set, only a holder of the queue lock changes `state` (the lock-free fast
-///   paths only act on a word without `QUEUED`), so the lock holder can read-modify-write it
-///   with plain loads and stores.
-/// - The queue is never left non-empty with its head satisfiable: every release and every
-///   departure of a head waiter runs `grant`, which hands permits to the longest prefix of
-///   waiters that fit and stops at the first that does not.
+///   forgotten permits, and permits handed to a waiter that has not returned yet.
+/// - `OPEN` is set exactly when the queue's head is a thread with its `woken` mark set; the
+///   mark means a wake-up is pending for that thread or it is awake. A woken head looks at the
+///   permits under the queue lock before it sleeps again, and clears `OPEN` in the same
+///   compare-and-swap that confirms the permits do not suffice, so a release that slips in
+///   lock-free is never missed.
+/// - When the queue lock is released with the gate closed, the head does not fit in the
+///   available permits: every release and every departure of a head runs `dispatch`, which
+///   either hands permits to the longest satisfiable prefix (handoff), wakes the head and opens
+///   the gate (compete), or closes the gate (the head does not fit).
+/// - A node is written by a waker only while it is alive: a thread leaves only after it saw
+///   `GRANTED`, after it saw `WOKEN` (then its entry is its own again), or after it removed its
+///   own entry while no wake-up was pending for it.
 ///
 /// # Examples
 ///
@@ -111,12 +176,22 @@ const SPIN_LIMIT: u32 = 16;
 #[doc(alias = "Weighted")]
 #[doc(alias = "NewWeighted")]
 pub struct Semaphore {
-    /// `available << 1 | QUEUED`; see the type docs.
+    /// `available << 2 | OPEN | QUEUED`; see the type docs.
     state: AtomicUsize,
     /// Total permits; constant.
     size: usize,
     /// FIFO of waiters. Lock order: this lock is a leaf (no other lock is taken inside it).
     queue: Mutex<Queue>,
+    /// Moving average of the measured wake-up cost of a blocked thread, in nanoseconds (the time
+    /// from the waker's unpark to the woken thread running). A plain estimate: updated with
+    /// relaxed loads and stores, a lost update only delays the average.
+    wake_ns: AtomicU64,
+    /// Origin of the timestamps wakers leave in [`Node::woken_at`].
+    epoch: Instant,
+    /// While the gate is open: when the head's debt falls due (nanoseconds since `epoch`).
+    /// Written under the queue lock when the gate opens; read lock-free by releasers (a stale
+    /// value only sends a releaser to the lock, which decides with the exact value).
+    due_at: AtomicU64,
 }
 
 /// The wait queue. Entries are ordered by `seq` (strictly increasing), so a departing waiter
@@ -124,6 +199,21 @@ pub struct Semaphore {
 struct Queue {
     entries: VecDeque<Entry>,
     next_seq: u64,
+    /// When the current head became the head; kept only for heads that can be overtaken (see
+    /// `head_changed`), meaningless otherwise.
+    head_since: Instant,
+}
+
+impl Queue {
+    /// Called whenever a new entry becomes the head: starts its clock if it is one that can be
+    /// overtaken (a thread asking for one permit; nobody reads the clock of other heads).
+    fn head_changed(&mut self) {
+        if let Some(h) = self.entries.front() {
+            if h.thread && h.need == 1 {
+                self.head_since = now();
+            }
+        }
+    }
 }
 
 /// One queued request. `node` points to the waiter's [`Node`], which lives on the blocked
@@ -134,16 +224,24 @@ struct Entry {
     need: usize,
     node: NonNull<Node>,
     thread: bool,
+    /// Threads only: a compete wake-up was issued and the thread has not gone back to sleep
+    /// since. Set by `dispatch`, cleared by the thread; only ever set on the head.
+    woken: bool,
 }
 
 // SAFETY: `Entry` is only reached through the queue mutex; the node it points to is shared
 // through atomics and fields guarded by that same mutex (see `Node`).
 unsafe impl Send for Entry {}
 
-/// A waiter's rendezvous with the thread that grants it permits.
+/// A waiter's rendezvous with the threads that grant it permits or wake it.
 struct Node {
-    /// `WAITING` → `GRANTED`, written once by the granter.
+    /// `WAITING` → `GRANTED` (final) or `WAITING` → `WOKEN` → `WAITING` ...; see the constants.
+    /// Threads: `GRANTED`/`WOKEN` are written by the waker inside the unpark callback, `WAITING`
+    /// by the thread itself under the queue lock. Tasks: `GRANTED` under the queue lock.
     state: AtomicUsize,
+    /// Threads only: the waker's clock (nanoseconds since [`Semaphore::epoch`]) when it woke the
+    /// thread; written before `state`, read after it.
+    woken_at: AtomicU64,
     /// Async waiters only: the task to wake. Read and written only with the queue lock held.
     waker: UnsafeCell<Option<Waker>>,
 }
@@ -152,6 +250,7 @@ impl Node {
     fn new() -> Self {
         Node {
             state: AtomicUsize::new(WAITING),
+            woken_at: AtomicU64::new(0),
             waker: UnsafeCell::new(None),
         }
     }
@@ -182,8 +281,9 @@ impl Node {
 /// Wake-ups collected under the queue lock and delivered after it is released.
 enum Wake {
     Task(Waker),
-    /// Parking key (the node's address) of a blocked thread.
-    Thread(usize),
+    /// Parking key (the node's address) of a blocked thread, and the state to give it
+    /// (`GRANTED` or `WOKEN`).
+    Thread(usize, usize),
 }
 
 /// At most this many wake-ups are collected per lock hold; more are delivered in rounds.
@@ -208,20 +308,24 @@ impl WakeList {
         self.items[self.len] = Some(w);
         self.len += 1;
     }
-    fn deliver(&mut self) {
+    /// Delivers the wake-ups; `clock` stamps thread wake-ups (see [`Node::woken_at`]).
+    fn deliver(&mut self, clock: impl Fn() -> u64) {
         for slot in &mut self.items[..self.len] {
             match slot.take() {
                 Some(Wake::Task(w)) => w.wake(),
-                Some(Wake::Thread(key)) => {
-                    // SAFETY: `key` is the address of a node whose thread cannot return before it
-                    // observes GRANTED, which is stored inside this callback while the parking
-                    // bucket is locked; the callback does not panic or park.
+                Some(Wake::Thread(key, to)) => {
+                    let at = clock();
+                    // SAFETY: `key` is the address of a node whose thread cannot return (or
+                    // reuse the node) before it observes `to`, which is stored inside this
+                    // callback while the parking bucket is locked (type docs: a node is written
+                    // by a waker only while it is alive); the callback does not panic or park.
                     unsafe {
                         parking::unpark_one(key, |_| {
-                            // SAFETY: the node is alive until its thread sees GRANTED (above).
-                            (*(key as *const Node))
-                                .state
-                                .store(GRANTED, Ordering::Release);
+                            // SAFETY: the node is alive until its thread sees `to` (above).
+                            let node = &*(key as *const Node);
+                            node.woken_at.store(at, Ordering::Relaxed);
+                            // Release: publishes the permits' history (and `woken_at`).
+                            node.state.store(to, Ordering::Release);
                             parking::DEFAULT_UNPARK_TOKEN
                         });
                     }
@@ -233,25 +337,71 @@ impl WakeList {
     }
 }
 
+/// What a blocked thread found when it went to leave the queue after its deadline.
+enum Leave {
+    /// Its entry is gone: it was removed.
+    Left,
+    /// A granter already popped it: the permits are on their way.
+    Granted,
+    /// A compete wake-up is on its way; the node must stay alive until it arrives.
+    WakePending,
+}
+
+/// One open-gate release in [`CLOCK_EVERY`] (per thread) reads the clock to see whether the
+/// woken head's debt is due: a clock read costs about as much as the rest of the release, and
+/// the bound only stretches by a few operations.
+#[cfg(not(loom))]
+#[inline]
+fn clock_turn() -> bool {
+    std::thread_local!(static COUNT: core::cell::Cell<u32> = const { core::cell::Cell::new(0) });
+    COUNT.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n % CLOCK_EVERY == 0
+    })
+}
+/// Under loom every open-gate release checks (the models are small).
+#[cfg(loom)]
+fn clock_turn() -> bool {
+    true
+}
+
+/// See [`clock_turn`].
+#[cfg(not(loom))]
+const CLOCK_EVERY: u32 = 16;
+
+/// Whether an acquirer that is not queued may take free permits: the queue is empty or the gate
+/// is open.
+#[inline]
+fn may_take(state: usize) -> bool {
+    // OPEN is only ever set together with QUEUED.
+    state & (QUEUED | OPEN) != QUEUED
+}
+
 impl Semaphore {
     /// A semaphore with `size` permits, all available.
     ///
     /// # Panics
     ///
-    /// If `size` exceeds `usize::MAX >> 1` (one bit of the state word is a flag).
+    /// If `size` exceeds `usize::MAX >> 2` (two bits of the state word are flags).
     #[doc(alias = "NewWeighted")]
     pub fn new(size: usize) -> Self {
         assert!(
             size <= MAX_SIZE,
             "semaphore: size {size} is larger than the maximum {MAX_SIZE}"
         );
+        let epoch = now();
         Semaphore {
             state: AtomicUsize::new(size * ONE),
             size,
             queue: Mutex::new(Queue {
                 entries: VecDeque::new(),
                 next_seq: 0,
+                head_since: epoch,
             }),
+            wake_ns: AtomicU64::new(WAKE_GUESS_NS),
+            epoch,
+            due_at: AtomicU64::new(0),
         }
     }
 
@@ -270,7 +420,8 @@ impl Semaphore {
         self.lock_queue().entries.len()
     }
 
-    /// Takes `n` permits, blocking the thread until they are granted in FIFO order.
+    /// Takes `n` permits, blocking the thread until it gets them (see the type docs for the
+    /// order in which waiters are served).
     ///
     /// # Panics
     ///
@@ -302,7 +453,12 @@ impl Semaphore {
             .then(|| SemaphorePermit { sem: self, n })
     }
 
-    /// Takes `n` permits if they are available **and nobody is queued**; never blocks.
+    /// Takes `n` permits if they are available and no queued waiter is entitled to them;
+    /// never blocks.
+    ///
+    /// That is: the queue is empty, or its head is a thread that was woken to compete for the
+    /// free permits and has not run yet (see the type docs). Like Go's `TryAcquire`, it never
+    /// takes permits that the head of the queue is still collecting.
     #[doc(alias = "TryAcquire")]
     pub fn try_acquire(&self, n: usize) -> Option<SemaphorePermit<'_>> {
         self.try_take(n).then(|| SemaphorePermit { sem: self, n })
@@ -350,7 +506,7 @@ impl Semaphore {
         }
     }
 
-    /// Returns `n` permits to the semaphore and hands them to queued waiters in FIFO order.
+    /// Returns `n` permits to the semaphore; queued waiters get them in FIFO order.
     ///
     /// Use it for permits whose guard was [`forget`](SemaphorePermit::forget)-ed.
     ///
@@ -359,10 +515,36 @@ impl Semaphore {
     /// `semaphore: released more than held` if the semaphore would have more than `size()`
     /// permits available afterwards.
     #[doc(alias = "Release")]
+    #[inline]
     pub fn release(&self, n: usize) {
+        let state = self.state.load(Ordering::Relaxed);
+        // Nobody queued: give the permits back lock-free (Release: publishes the critical
+        // section to the next acquirer). Everything else, over-release included, goes on below.
+        if state & QUEUED == 0
+            && n <= self.size - state / ONE
+            && self
+                .state
+                .compare_exchange_weak(state, state + n * ONE, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
+            return;
+        }
+        self.release_contended(n);
+    }
+
+    /// [`release`](Self::release) with waiters queued (or a lost race, or an over-release).
+    #[inline(never)]
+    fn release_contended(&self, n: usize) {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            if state & QUEUED != 0 {
+            if !may_take(state) {
+                return self.release_slow(n);
+            }
+            if state & OPEN != 0
+                && clock_turn()
+                && self.clock_ns() >= self.due_at.load(Ordering::Relaxed)
+            {
+                // The woken head's debt is due: close the gate (under the lock).
                 return self.release_slow(n);
             }
             let avail = state / ONE;
@@ -382,12 +564,13 @@ impl Semaphore {
         }
     }
 
-    /// Lock-free fast path shared by every acquire: succeeds only when nobody is queued.
+    /// Lock-free fast path shared by every acquire: succeeds only while the queue is empty or
+    /// the gate is open.
     #[inline]
     fn try_take(&self, n: usize) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            if state & QUEUED != 0 || state / ONE < n {
+            if !may_take(state) || state / ONE < n {
                 return false;
             }
             // Acquire: pairs with the Release of whoever returned these permits.
@@ -418,8 +601,45 @@ impl Semaphore {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Under the queue lock: takes `n` permits if nobody is queued, else queues `node` and
-    /// sets `QUEUED`. Returns `Ok(())` if taken, `Err(seq)` if queued.
+    /// The semaphore's clock in nanoseconds (for wake-up timestamps).
+    fn clock_ns(&self) -> u64 {
+        u64::try_from(now().saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Folds one measured wake-up (stamped `woken_at` by the waker) into the average.
+    fn record_wake(&self, woken_at: u64) {
+        let sample = self.clock_ns().saturating_sub(woken_at);
+        let avg = self.wake_ns.load(Ordering::Relaxed);
+        // A moving average over ~16 wake-ups of samples capped at 4× the average: the typical
+        // cost, not the rare wake-up that waited for a scheduler tick (those are the ones the
+        // gate closing is there to cut short).
+        let sample = sample.min(avg.saturating_mul(4).max(1_000));
+        self.wake_ns
+            .store(avg - avg / 16 + sample / 16, Ordering::Relaxed);
+    }
+
+    /// How long a thread may stay at the head of the queue while others overtake it before the
+    /// permits are handed to it directly: [`HANDOFF_WAKES`] measured wake-ups, clamped to
+    /// [`HANDOFF_MIN`]..[`HANDOFF_MAX`]. A handoff leaves the permits idle for about one
+    /// wake-up, so at most one handoff per threshold costs at most 1/`HANDOFF_WAKES` of the
+    /// throughput.
+    fn handoff_after(&self) -> Duration {
+        let ns = self
+            .wake_ns
+            .load(Ordering::Relaxed)
+            .saturating_mul(HANDOFF_WAKES);
+        Duration::from_nanos(ns).clamp(HANDOFF_MIN, HANDOFF_MAX)
+    }
+
+    /// Under the queue lock: whether the head has been the head for longer than the handoff
+    /// threshold (then it may no longer be overtaken).
+    fn debt_due(&self, q: &Queue) -> bool {
+        now().saturating_duration_since(q.head_since) >= self.handoff_after()
+    }
+
+    /// Under the queue lock: takes `n` permits if an arriving acquirer may (queue empty or gate
+    /// open), else queues `node` at the tail and sets `QUEUED`. Returns `Ok(())` if taken,
+    /// `Err(seq)` if queued.
     fn take_or_enqueue(
         &self,
         q: &mut Queue,
@@ -429,12 +649,12 @@ impl Semaphore {
     ) -> Result<(), u64> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            let (new, queued) = if state & QUEUED == 0 && state / ONE >= n {
+            let (new, queued) = if may_take(state) && state / ONE >= n {
                 (state - n * ONE, false)
             } else {
                 (state | QUEUED, true)
             };
-            // Acquire for the take; the flag store needs no ordering beyond the lock.
+            // Acquire for the take; the flag needs no ordering beyond the lock.
             match self
                 .state
                 .compare_exchange_weak(state, new, Ordering::Acquire, Ordering::Relaxed)
@@ -451,31 +671,90 @@ impl Semaphore {
             need: n,
             node,
             thread,
+            woken: false,
         });
+        if q.entries.len() == 1 {
+            q.head_changed();
+        }
         Err(seq)
     }
 
-    /// Under the queue lock with `QUEUED` set (or about to be re-derived): hands available
-    /// permits to the longest satisfiable prefix of the queue, stops at the first waiter that
-    /// does not fit, and rewrites `state`. Async nodes are marked GRANTED here (the lock keeps
-    /// them alive); threads are collected and marked when they are unparked.
+    /// Under the queue lock, after permits came back with the gate closed or after the head
+    /// left: decides what the (new) head gets. Repeats until one of:
+    /// - the queue is empty: clears `QUEUED` and `OPEN`;
+    /// - the head is already woken: nothing to do (it will look at the permits itself);
+    /// - the head does not fit: closes the gate;
+    /// - the head is a thread that became the head less than [`handoff_after`] ago: marks it
+    ///   woken, opens the gate and collects a compete wake-up;
+    /// - otherwise (a task, or a thread that waited too long): hands it its permits (handoff),
+    ///   collects its wake-up and looks at the next head.
+    ///
     /// Returns true if it stopped only because `wakes` is full.
-    fn grant(&self, q: &mut Queue, wakes: &mut WakeList) -> bool {
-        // With QUEUED set nobody but the lock holder changes the state (type docs).
-        let mut avail = self.state.load(Ordering::Relaxed) / ONE;
-        let mut full = false;
-        while let Some(head) = q.entries.front() {
-            if head.need > avail {
-                break;
+    ///
+    /// [`handoff_after`]: Self::handoff_after
+    fn dispatch(&self, q: &mut Queue, wakes: &mut WakeList) -> bool {
+        // With the gate open, lock-free acquirers and releasers change the permits meanwhile:
+        // every change of the word here is a compare-and-swap.
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            let Some(head) = q.entries.front() else {
+                // Release: a fast-path acquirer that sees QUEUED cleared also sees the permits'
+                // history (the lock covered it until now).
+                self.state.fetch_and(!(QUEUED | OPEN), Ordering::Release);
+                return false;
+            };
+            let (need, thread, node) = (head.need, head.thread, head.node);
+            if head.woken {
+                return false;
+            }
+            if state / ONE < need {
+                if state & OPEN == 0 {
+                    return false;
+                }
+                match self.state.compare_exchange_weak(
+                    state,
+                    state & !OPEN,
+                    Ordering::Relaxed,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return false,
+                    Err(s) => {
+                        state = s;
+                        continue;
+                    }
+                }
             }
             if wakes.is_full() {
-                full = true;
-                break;
+                return true;
             }
+            if thread && need == 1 && !self.debt_due(q) {
+                // Compete: wake the head and let running threads race it for the permits.
+                q.entries.front_mut().expect("front exists").woken = true;
+                let due = q.head_since.saturating_duration_since(self.epoch) + self.handoff_after();
+                self.due_at.store(
+                    u64::try_from(due.as_nanos()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                wakes.push(Wake::Thread(node.as_ptr() as usize, WOKEN));
+                self.state.fetch_or(OPEN, Ordering::Relaxed);
+                return false;
+            }
+            // Handoff. AcqRel: acquires the history of permits returned lock-free while the
+            // gate was open; the node's Release store passes it on to the waiter.
+            if let Err(s) = self.state.compare_exchange_weak(
+                state,
+                state - need * ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                state = s;
+                continue;
+            }
+            state -= need * ONE;
             let e = q.entries.pop_front().expect("front exists");
-            avail -= e.need;
+            q.head_changed();
             if e.thread {
-                wakes.push(Wake::Thread(e.node.as_ptr() as usize));
+                wakes.push(Wake::Thread(e.node.as_ptr() as usize, GRANTED));
             } else {
                 // SAFETY: the node is alive while its entry was queued and we hold the lock
                 // (its owner removes the entry under this lock before the node goes away).
@@ -488,60 +767,121 @@ impl Semaphore {
                 }
             }
         }
-        let flag = if q.entries.is_empty() { 0 } else { QUEUED };
-        // Release: a fast-path acquirer that sees QUEUED cleared also sees the permits' history.
-        self.state.store((avail * ONE) | flag, Ordering::Release);
-        full
     }
 
-    /// Runs `grant` to completion, delivering wake-ups outside the lock in batches.
-    fn grant_all<'a>(&'a self, mut q: MutexGuard<'a, Queue>) {
+    /// Runs `dispatch` to completion, delivering wake-ups outside the lock in batches.
+    fn dispatch_all<'a>(&'a self, mut q: MutexGuard<'a, Queue>) {
         let mut wakes = WakeList::new();
         loop {
-            let more = self.grant(&mut q, &mut wakes);
+            let more = self.dispatch(&mut q, &mut wakes);
             drop(q);
-            wakes.deliver();
+            wakes.deliver(|| self.clock_ns());
             if !more {
                 return;
             }
             q = self.lock_queue();
-            if self.state.load(Ordering::Relaxed) & QUEUED == 0 {
-                return;
-            }
         }
     }
 
     #[cold]
     fn release_slow(&self, n: usize) {
         let q = self.lock_queue();
-        let state = self.state.load(Ordering::Relaxed);
-        if state & QUEUED == 0 {
-            // The queue emptied meanwhile; fast paths own the word again.
-            drop(q);
-            return self.release(n);
+        // The flags only change under the lock, so the mode seen here holds until we drop it.
+        let mut state = self.state.load(Ordering::Relaxed);
+        // With the gate open, the head is woken: if its debt is due, close the gate so that the
+        // permits wait for it (the running threads then queue and leave it their CPU).
+        let close = state & OPEN != 0 && self.debt_due(&q);
+        loop {
+            if n > self.size - state / ONE {
+                drop(q);
+                over_release();
+            }
+            let new = state + n * ONE;
+            let new = if close { new & !OPEN } else { new };
+            // Release: publishes the critical section (the permits may be taken lock-free).
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(s) => state = s,
+            }
         }
-        if n > self.size - state / ONE {
-            drop(q);
-            over_release();
+        if !may_take(state) {
+            // Gate closed: the head may fit now.
+            self.dispatch_all(q);
         }
-        self.state.store(state + n * ONE, Ordering::Relaxed);
-        self.grant_all(q);
     }
 
-    /// Removes the entry `seq` if it is still queued. Returns true if removed (the waiter did
-    /// not get permits), false if it was already granted.
-    fn dequeue(&self, seq: u64) -> bool {
+    /// Removes the entry `seq` if it is still queued and no wake-up is pending for it.
+    fn leave(&self, seq: u64) -> Leave {
         let mut q = self.lock_queue();
         let Ok(idx) = q.entries.binary_search_by_key(&seq, |e| e.seq) else {
-            return false;
+            return Leave::Granted;
         };
+        if q.entries[idx].woken {
+            return Leave::WakePending;
+        }
         q.entries.remove(idx);
         if idx == 0 {
             // The head left: the next waiters may fit now (Go's notifyWaiters on cancel).
-            // grant() also clears QUEUED if the queue is now empty.
-            self.grant_all(q);
+            q.head_changed();
+            self.dispatch_all(q);
         }
-        true
+        Leave::Left
+    }
+
+    /// A woken head competes for its `n` permits (under the queue lock). If it gets them it
+    /// leaves the queue and the next head is dispatched. If not, it either goes back to sleep
+    /// at the head (closing the gate, so that the next release wakes it again or hands it the
+    /// permits) or, if `give_up`, leaves the queue. Returns true if it got the permits.
+    fn compete(&self, node: &Node, seq: u64, n: usize, give_up: bool) -> bool {
+        let mut q = self.lock_queue();
+        let head = q.entries.front_mut().expect("a woken waiter is the head");
+        debug_assert!(head.seq == seq && head.woken);
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state / ONE >= n {
+                // Acquire: pairs with the Release of whoever returned these permits.
+                match self.state.compare_exchange_weak(
+                    state,
+                    state - n * ONE,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        q.entries.pop_front();
+                        q.head_changed();
+                        self.dispatch_all(q);
+                        return true;
+                    }
+                    Err(s) => state = s,
+                }
+                continue;
+            }
+            if give_up {
+                q.entries.pop_front();
+                q.head_changed();
+                self.dispatch_all(q);
+                return false;
+            }
+            // Close the gate in the same step that confirms the permits do not suffice: a
+            // release that lands after this goes through the lock and wakes us again.
+            match self.state.compare_exchange_weak(
+                state,
+                state & !OPEN,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    let head = q.entries.front_mut().expect("still the head");
+                    head.woken = false;
+                    node.state.store(WAITING, Ordering::Relaxed);
+                    return false;
+                }
+                Err(s) => state = s,
+            }
+        }
     }
 
     /// Slow path of the blocking acquires. Returns true if `n` permits were taken.
@@ -551,7 +891,7 @@ impl Semaphore {
         if cfg!(not(loom)) && multi_core() {
             for _ in 0..SPIN_LIMIT {
                 let state = self.state.load(Ordering::Relaxed);
-                if state & QUEUED != 0 {
+                if !may_take(state) {
                     break;
                 }
                 if state / ONE >= n && self.try_take(n) {
@@ -567,8 +907,9 @@ impl Semaphore {
             Err(seq) => seq,
         };
         let key = ptr.as_ptr() as usize;
-        let mut deadline = deadline;
         let _sleeping = Sleeping::begins(Sleep::Semaphore);
+        // Set once the deadline has passed: the next time the thread is free to go, it goes.
+        let mut expired = false;
         loop {
             // SAFETY: `key` is the address of our own node, unique while we wait; the validate
             // callback only reads an atomic and does not panic.
@@ -579,19 +920,34 @@ impl Semaphore {
                     || {},
                     |_, _| {},
                     parking::DEFAULT_PARK_TOKEN,
-                    deadline,
+                    if expired { None } else { deadline },
                 )
             };
-            if node.granted() {
-                return true;
+            // Acquire: pairs with the waker's Release store (permits' history, `woken_at`).
+            let state = node.state.load(Ordering::Acquire);
+            if state != WAITING && res.is_unparked() {
+                self.record_wake(node.woken_at.load(Ordering::Relaxed));
             }
-            if let parking::ParkResult::TimedOut = res {
-                if self.dequeue(seq) {
-                    return false;
+            match state {
+                GRANTED => return true,
+                WOKEN => {
+                    let give_up = expired || deadline.is_some_and(|d| now() >= d);
+                    if self.compete(&node, seq, n, give_up) {
+                        return true;
+                    }
+                    if give_up {
+                        return false;
+                    }
                 }
-                // Already popped by a granter that is about to unpark us: the permits are ours.
-                // Wait for the hand-off without a deadline (it is imminent).
-                deadline = None;
+                _ => {
+                    if let parking::ParkResult::TimedOut = res {
+                        match self.leave(seq) {
+                            Leave::Left => return false,
+                            // The wake-up is imminent: wait for it without a deadline.
+                            Leave::Granted | Leave::WakePending => expired = true,
+                        }
+                    }
+                }
             }
         }
     }
@@ -610,6 +966,7 @@ impl fmt::Debug for Semaphore {
             .field("size", &self.size)
             .field("available", &(state / ONE))
             .field("queued", &(state & QUEUED != 0))
+            .field("open", &(state & OPEN != 0))
             .finish()
     }
 }
@@ -753,10 +1110,12 @@ impl AsyncWait {
     /// granted after the last poll.
     fn cancel(&mut self, sem: &Semaphore) {
         if let Some(seq) = self.seq.take() {
-            // dequeue() holds the lock while removing, so no granter can touch the node after.
-            if !sem.dequeue(seq) {
-                // Granted (node marked under the lock before dequeue could look): give back.
-                sem.release(self.n);
+            // leave() holds the lock while removing, so no granter can touch the node after.
+            match sem.leave(seq) {
+                Leave::Left => {}
+                // Granted (node marked under the lock before leave could look): give back.
+                Leave::Granted => sem.release(self.n),
+                Leave::WakePending => unreachable!("tasks are never woken to compete"),
             }
         }
     }
