@@ -366,11 +366,19 @@ async fn wait_turn(
 /// Returns once `key` has been deleted, or when the watch ended for another reason
 /// (compaction, a member change): the caller checks again either way.
 ///
-/// The watch starts at the server's current revision (so etcd delivers its events at once:
-/// a watch that starts at an older revision is served by a catch-up loop that runs only every
-/// 100 ms), and the gap before it is closed by reading the key once the watch exists: a key
-/// already gone by then returns at once. `_from_rev` is the revision the caller read the key
-/// at; the read after the watch supersedes it.
+/// The watch is created without a start revision, so that etcd normally serves it from its
+/// "synced" set and delivers the deletion at once (a watch that starts at an older revision
+/// waits for etcd's catch-up loop, which runs every 100 ms). The gap before the watch exists
+/// is closed by reading the key once the watch is registered: a key already gone by then
+/// returns at once. `_from_rev` is the revision the caller read the key at; that read
+/// supersedes it.
+///
+/// etcd (3.4 and later) turns "no start revision" into "the store's revision + 1" before it
+/// registers the watch; a write that lands between the two makes the watch start behind the
+/// store, i.e. unsynced, and its events then wait for the catch-up loop (up to 100 ms). The
+/// watch's `created` response carries the revision etcd started from; when the read after it
+/// shows that the store has moved on since, the watch may be unsynced, and the key is polled
+/// every [`POLL_EVERY`] until the catch-up loop must have run ([`CATCH_UP`]).
 async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()> {
     session.count_watch();
     let opts = WatchOptions::new().with_filters([WatchFilterType::NoPut]);
@@ -381,8 +389,32 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
         })
         .await?;
     let mut checked = false;
+    // While the watch may be unsynced: when to poll next, and until when.
+    let mut poll: Option<(tokio::time::Instant, tokio::time::Instant)> = None;
     loop {
-        match stream.message().await {
+        let msg = match poll {
+            Some((next, until)) => tokio::select! {
+                m = stream.message() => m,
+                _ = tokio::time::sleep_until(next) => {
+                    let r = session
+                        .request(|mut c| async move {
+                            c.get(key, Some(GetOptions::new().with_count_only().with_serializable()))
+                                .await
+                        })
+                        .await?;
+                    if r.count() == 0 {
+                        // (A lagging member may not have the key yet: the caller's
+                        // linearizable check decides.)
+                        return Ok(());
+                    }
+                    let next = next + POLL_EVERY;
+                    poll = (next <= until).then_some((next, until));
+                    continue;
+                }
+            },
+            None => stream.message().await,
+        };
+        match msg {
             Ok(Some(resp)) => {
                 if resp.canceled()
                     || resp
@@ -394,6 +426,8 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
                 }
                 if !checked && resp.created() {
                     checked = true;
+                    let created = tokio::time::Instant::now();
+                    let start = resp.header().map_or(0, |h| h.revision());
                     // The watch is registered: from now on the deletion cannot be missed.
                     // Was the key deleted before?
                     let r = session
@@ -403,6 +437,9 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
                         .await?;
                     if r.count() == 0 {
                         return Ok(());
+                    }
+                    if r.header().map_or(0, |h| h.revision()) > start {
+                        poll = Some((created + POLL_EVERY, created + CATCH_UP));
                     }
                 }
             }
@@ -418,6 +455,13 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
         }
     }
 }
+
+/// How often a possibly unsynced watch's key is polled (see [`wait_deleted`]).
+const POLL_EVERY: Duration = Duration::from_millis(5);
+
+/// How long etcd may take to catch an unsynced watch up: its catch-up loop runs every
+/// 100 ms; the margin covers a loaded server.
+const CATCH_UP: Duration = Duration::from_millis(120);
 
 /// Watches the whole range for deletions of keys older than `rev` until the weight still
 /// ahead plus ours (`need`) fits in `capacity`, then returns (the caller re-checks).
