@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use gosync::{OnceValue, TryOnce, WaitGroup};
+use gosync::{Mutex, OnceValue, TryOnce, WaitGroup};
 
 /// A waker that counts its wake-ups.
 #[derive(Default)]
@@ -68,6 +68,12 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         );
         thread::yield_now();
     }
+}
+
+/// Joins `t`, failing (instead of hanging) if it does not finish within 10 s.
+fn join<T>(t: thread::JoinHandle<T>) -> T {
+    wait_until("the thread to finish", || t.is_finished());
+    t.join().unwrap()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -401,4 +407,194 @@ fn once_value_async_waiter_cancelled_and_panic_repeated() {
         assert_eq!(w2.woken(), 1, "the remaining waiter is woken");
         assert_eq!(w2.poll(), Poll::Ready(&1));
     });
+}
+
+// ---- Mutex::lock_async ---------------------------------------------------------------------
+
+/// The mutex's observable state is back to idle.
+fn assert_idle<T>(m: &Mutex<T>) {
+    assert!(!m.is_locked(), "still locked");
+    assert_eq!(m.waiters(), 0, "waiters left");
+    assert!(!m.is_woken(), "WOKEN left set");
+    assert!(!m.is_starving(), "handoff request left set");
+}
+
+#[test]
+fn lock_async_uncontended_and_exclusive_with_threads() {
+    let m = Mutex::new(0);
+    let mut f = Manual::new(m.lock_async());
+    let Poll::Ready(mut g) = f.poll() else {
+        panic!("a free mutex is taken at the first poll");
+    };
+    *g += 1;
+    assert!(m.try_lock().is_none());
+    drop(g);
+    drop(f);
+    assert_idle(&m);
+}
+
+#[test]
+fn lock_async_stress_tasks_and_threads() {
+    let rt = runtime();
+    let m = Arc::new(Mutex::new(0u64));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                for _ in 0..2_000 {
+                    let mut g = m.lock();
+                    let v = *g;
+                    thread::yield_now();
+                    *g = v + 1;
+                }
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let m = Arc::clone(&m);
+                tokio::spawn(async move {
+                    for n in 0..200 {
+                        let mut g = m.lock_async().await;
+                        let v = *g;
+                        // Held across an await: the guard is Send, the task may move.
+                        tokio::task::yield_now().await;
+                        *g = v + 1;
+                        drop(g);
+                        if (n + i) % 7 == 0 {
+                            // Some acquisitions are abandoned mid-wait.
+                            let _ = tokio::time::timeout(Duration::from_micros(20), async {
+                                let mut g = m.lock_async().await;
+                                tokio::task::yield_now().await;
+                                *g += 1;
+                            })
+                            .await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("a task hung")
+                .unwrap();
+        }
+    });
+    for t in threads {
+        join(t);
+    }
+    let total = *m.lock();
+    // 4000 + 3200 plain increments, plus however many abandoned-path increments completed.
+    assert!(total >= 7_200, "{total}");
+    assert_idle(&m);
+}
+
+#[test]
+fn blocking_and_async_waiters_are_served_in_queue_order() {
+    for _ in 0..20 {
+        let m = Arc::new(Mutex::new(Vec::<&str>::new()));
+        let held = m.lock();
+        let t1 = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.lock().push("thread 1"))
+        };
+        wait_until("thread 1 queued", || m.waiters() == 1);
+        let mut task = Manual::new(m.lock_async());
+        assert!(task.poll().is_pending());
+        assert_eq!(m.waiters(), 2);
+        let t2 = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.lock().push("thread 2"))
+        };
+        wait_until("thread 2 queued", || m.waiters() == 3);
+        drop(held);
+        let mut g = poll_to_end(&mut task);
+        g.push("task");
+        drop(g);
+        join(t1);
+        join(t2);
+        assert_eq!(*m.lock(), ["thread 1", "task", "thread 2"]);
+        assert_idle(&m);
+    }
+}
+
+#[test]
+fn lock_async_dropped_before_first_poll() {
+    let m = Mutex::new(());
+    let g = m.lock();
+    drop(m.lock_async());
+    assert_eq!(m.waiters(), 0);
+    drop(g);
+    assert_idle(&m);
+}
+
+#[test]
+fn lock_async_dropped_while_queued() {
+    let m = Arc::new(Mutex::new(0));
+    let held = m.lock();
+    let mut task = Manual::new(m.lock_async());
+    assert!(task.poll().is_pending());
+    let t = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || *m.lock() += 1)
+    };
+    wait_until("thread queued behind the task", || m.waiters() == 2);
+    drop(task);
+    assert_eq!(m.waiters(), 1, "the dropped future left the queue");
+    drop(held);
+    join(t);
+    assert_eq!(*m.lock(), 1);
+    assert_idle(&m);
+}
+
+#[test]
+fn lock_async_dropped_after_wake_before_poll_passes_it_on() {
+    let m = Arc::new(Mutex::new(0));
+    let held = m.lock();
+    let mut task = Manual::new(m.lock_async());
+    assert!(task.poll().is_pending());
+    let t = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || *m.lock() += 1)
+    };
+    wait_until("thread queued behind the task", || m.waiters() == 2);
+    drop(held); // notifies the task, not the thread
+    assert_eq!(task.woken(), 1);
+    // Woken to compete (it owns WOKEN), or — if it had waited past the patience when the
+    // thread queued — handed the lock.
+    assert!(m.is_woken() || m.is_locked());
+    drop(task); // never polled again: what it was given must be passed on to the thread
+    join(t);
+    assert_eq!(*m.lock(), 1);
+    assert_idle(&m);
+}
+
+#[test]
+fn lock_async_dropped_after_handoff_before_poll_unlocks() {
+    let m = Arc::new(Mutex::new(0));
+    let held = m.lock();
+    let mut task = Manual::new(m.lock_async());
+    assert!(task.poll().is_pending());
+    // Wait long enough to be due for a handoff (the patience is 1 ms).
+    thread::sleep(Duration::from_millis(3));
+    drop(held); // wakes the task
+                // The holder barges back in before the task runs; the task loses and, being due, asks
+                // for the lock to be handed over at the next unlock.
+    let held = m.try_lock().expect("free while the woken task has not run");
+    assert!(task.poll().is_pending());
+    assert!(m.is_starving(), "a due waiter that lost requests a handoff");
+    let woken = task.woken();
+    drop(held); // hands the lock to the task
+    assert_eq!(task.woken(), woken + 1);
+    assert!(m.is_locked(), "owned by the task now");
+    let t = {
+        let m = Arc::clone(&m);
+        thread::spawn(move || *m.lock() += 1)
+    };
+    drop(task); // dropped with the lock handed to it: must unlock
+    join(t);
+    assert_eq!(*m.lock(), 1);
+    assert_idle(&m);
 }

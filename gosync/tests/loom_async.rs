@@ -1,6 +1,8 @@
 //! Loom models of the async waits racing their wake-ups: a future dropped while the release or
 //! the end of a run is delivered to it must lose nothing (no stranded waiter, no leaked
-//! registration), and a task and a thread waiting on one object are both served.
+//! registration), and a task and a thread waiting on one object are both served. For the
+//! mutex: a lock future dropped while an unlock wakes it, or hands it the lock, must pass on
+//! what it was given.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_async`
 #![cfg(loom)]
@@ -16,8 +18,10 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use gosync::{loom_clock, TryOnce, WaitGroup};
-use support::explore;
+use std::time::Duration;
+
+use gosync::{loom_clock, Mutex, TryOnce, WaitGroup};
+use support::{explore, explore_with};
 
 /// A waker that records that it was called.
 #[derive(Default)]
@@ -200,4 +204,131 @@ fn try_once_waiter_dropped_while_woken() {
         }]
     });
     ex.assert_saw(&["woken by the failure, dropped before its poll"]);
+}
+
+/// The mutex is idle: not held, nobody queued or awake, no handoff pending.
+fn assert_idle<T>(m: &Mutex<T>) {
+    assert!(!m.is_locked(), "still locked");
+    assert_eq!(m.waiters(), 0, "waiters left");
+    assert!(!m.is_woken(), "WOKEN left set");
+    assert!(!m.is_starving(), "handoff request left set");
+}
+
+/// Yields until `cond` holds or `patience` runs out.
+fn yield_until(patience: usize, cond: impl Fn() -> bool) -> bool {
+    for _ in 0..patience {
+        if cond() {
+            return true;
+        }
+        thread::yield_now();
+    }
+    cond()
+}
+
+/// A thread holds the mutex while a task queues behind it; the holder unlocks (waking the
+/// task) while the task's future is dropped. Whatever the order, the wake-up is not lost: the
+/// main thread can lock afterwards and the mutex ends idle.
+#[test]
+fn lock_async_dropped_while_woken() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new(Mutex::new(0u32));
+        let locked = Arc::new(AtomicBool::new(false));
+        let holder = {
+            let (m, locked) = (Arc::clone(&m), Arc::clone(&locked));
+            thread::spawn(move || {
+                let mut g = m.lock();
+                locked.store(true, Ordering::SeqCst);
+                // Give the task a chance to queue behind us.
+                yield_until(4, || m.waiters() == 1);
+                *g += 1;
+            })
+        };
+        while !locked.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        let mut task = Task::new(m.lock_async());
+        let first = task.poll();
+        let queued = first.is_pending();
+        drop(first);
+        let notified = task.woken();
+        drop(task);
+        holder.join().unwrap();
+        *m.lock() += 1;
+        assert_eq!(*m.lock(), 2);
+        assert_idle(&m);
+        [
+            if queued && notified {
+                "task woken, then dropped before its poll"
+            } else {
+                ""
+            },
+            if queued && !notified {
+                "task dropped while queued"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "task woken, then dropped before its poll",
+        "task dropped while queued",
+    ]);
+}
+
+/// A task has waited past the patience when a thread queues behind it, which requests a
+/// handoff to the task; the holder's unlock hands it the lock while the task's future is
+/// dropped. The lock must go on to the thread, and the mutex end idle.
+#[test]
+fn lock_async_dropped_while_handed_the_lock() {
+    let mut builder = loom::model::Builder::new();
+    // The late locker spins and yields before it queues; each yield is a branch.
+    builder.max_branches = 20_000;
+    let ex = explore_with(builder, || {
+        loom_clock::reset();
+        let m = Arc::new(Mutex::new(0u32));
+        let held = Arc::new(AtomicUsize::new(0));
+        let holder = {
+            let (m, held) = (Arc::clone(&m), Arc::clone(&held));
+            thread::spawn(move || {
+                let g = m.lock();
+                held.store(1, Ordering::SeqCst);
+                // Unlock once the task and the thread are both queued (or give up waiting).
+                yield_until(6, || held.load(Ordering::SeqCst) == 2);
+                drop(g);
+            })
+        };
+        while held.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        let mut task = Task::new(m.lock_async());
+        if task.poll().is_ready() {
+            // The holder already left (it gave up waiting): nothing to race.
+            held.store(2, Ordering::SeqCst);
+            holder.join().unwrap();
+            return [""];
+        }
+        loom_clock::advance(Duration::from_millis(2));
+        let late = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || *m.lock() += 1)
+        };
+        yield_until(4, || m.waiters() == 2);
+        let requested = m.is_starving();
+        held.store(2, Ordering::SeqCst);
+        let handed = requested && yield_until(2, || m.waiters() == 1 && !m.is_starving());
+        drop(task);
+        holder.join().unwrap();
+        late.join().unwrap();
+        assert_eq!(*m.lock(), 1);
+        assert_idle(&m);
+        [if handed {
+            "task handed the lock, then dropped before its poll"
+        } else if requested {
+            "handoff requested for the task"
+        } else {
+            ""
+        }]
+    });
+    ex.assert_saw(&["handoff requested for the task"]);
 }

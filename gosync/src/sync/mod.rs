@@ -13,7 +13,9 @@ mod reentrant;
 
 #[allow(unused_imports)] // crate-internal hook for Cond
 pub(crate) use mutex::guard_mutex;
-pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
+pub use mutex::{
+    ArcMutexGuard, AsyncMutexGuard, MappedMutexGuard, Mutex, MutexGuard, MutexLockFuture,
+};
 pub use reentrant::{ReentrantMutex, ReentrantMutexGuard, TokenMutex, TokenMutexGuard};
 
 // -- RwMutex and Cond -------------------------------------------------------------------

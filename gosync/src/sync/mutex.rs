@@ -1,13 +1,16 @@
 //! [`Mutex`]: Go's `sync.Mutex` (barging with bounded waits) holding the data it protects.
 use core::fmt;
+use core::future::Future;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
+use core::pin::Pin;
 use core::ptr::NonNull;
+use core::task::{Context, Poll};
 use core::time::Duration;
 use std::sync::Arc;
 
-use super::raw_mutex::RawMutex;
+use super::raw_mutex::{AsyncLock, RawMutex};
 use crate::diag::{Access, Tracked};
 use crate::primitive::UnsafeCell;
 
@@ -300,6 +303,67 @@ impl<T: ?Sized> Mutex<T> {
         ArcMutexGuard {
             mutex: Arc::clone(self),
             _not_send: PhantomData,
+        }
+    }
+
+    /// Acquires the lock from an async task (Go's `Lock`, awaited): the same lock, queue and
+    /// fairness as [`lock`](Self::lock), so threads and tasks that wait for one `Mutex` are
+    /// served in one arrival order, and bounded waits hold for both.
+    ///
+    /// The [`AsyncMutexGuard`] it returns is `Send` (when `T: Send`), so it may be held across
+    /// `.await` on a multi-threaded runtime. Works with any executor: only the `Waker` it is
+    /// polled with is used.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes gives up its place in the queue. If the lock
+    /// (or a wake-up) was handed to it after its last poll, it is passed on: nothing is lost
+    /// and no other waiter is stranded.
+    ///
+    /// # When to use it
+    ///
+    /// Use it when the lock must be held across an `.await`, or when a task must not block its
+    /// executor thread while waiting. For short critical sections without `.await`,
+    /// [`lock`](Self::lock) is faster even in async code (the advice tokio gives for std's
+    /// mutex). Compared with `tokio::sync::Mutex`: the same mutex is usable from plain threads,
+    /// waiting is not strict FIFO but bounded (running tasks may barge, as in Go), and no tokio
+    /// runtime is needed. The deadlock detector (feature `deadlock-detection`) does not track
+    /// async acquisitions: it reasons about threads.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gosync::Mutex;
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let from_thread = {
+    ///     let log = Arc::clone(&log);
+    ///     std::thread::spawn(move || log.lock().push("thread"))
+    /// };
+    /// block_on(async {
+    ///     let mut g = log.lock_async().await; // `g` may live across `.await`s
+    ///     g.push("task");
+    /// });
+    /// from_thread.join().unwrap();
+    /// assert_eq!(log.lock().len(), 2);
+    /// ```
+    #[doc(alias = "Lock")]
+    #[inline]
+    pub fn lock_async(&self) -> MutexLockFuture<'_, T> {
+        MutexLockFuture {
+            mutex: self,
+            wait: AsyncLock::new(),
+            done: false,
         }
     }
 
@@ -761,6 +825,118 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for ArcMutexGuard<T> {
 }
 
 impl<T: ?Sized + fmt::Display> fmt::Display for ArcMutexGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// Future returned by [`Mutex::lock_async`]; resolves to an [`AsyncMutexGuard`].
+///
+/// `Send` when `T: Send`; not `Unpin` (it holds its queue node in place while waiting).
+/// Dropping it before it completes is safe at any point (see `lock_async`'s cancel safety).
+#[must_use = "futures do nothing unless polled"]
+pub struct MutexLockFuture<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    /// Our place in the mutex's queue.
+    wait: AsyncLock,
+    /// The guard has been handed out.
+    done: bool,
+}
+
+impl<'a, T: ?Sized> Future for MutexLockFuture<'a, T> {
+    type Output = AsyncMutexGuard<'a, T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `wait` is structurally pinned (never moved out); the rest is plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        assert!(!this.done, "MutexLockFuture polled after completion");
+        let mutex = this.mutex;
+        // SAFETY: `this.wait` stays where it is.
+        let wait = unsafe { Pin::new_unchecked(&mut this.wait) };
+        match mutex.raw.poll_lock(wait, cx) {
+            Poll::Ready(()) => {
+                this.done = true;
+                Poll::Ready(AsyncMutexGuard {
+                    mutex,
+                    _marker: PhantomData,
+                })
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexLockFuture<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.mutex.raw.cancel_lock(&mut self.wait);
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for MutexLockFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MutexLockFuture")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Access to the data of a [`Mutex`] locked by [`Mutex::lock_async`]; dropping it unlocks.
+///
+/// Unlike [`MutexGuard`] it is `Send` when `T: Send` (like `tokio::sync::MutexGuard`): a task
+/// may hold it across `.await` and resume on another thread (Go's mutex has no owner thread,
+/// so unlocking elsewhere is fine). `Sync` when `T: Send + Sync`.
+#[must_use = "if unused the Mutex will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct AsyncMutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    /// `Send`/`Sync` follow `&mut T` (on top of `&Mutex<T>`'s `T: Send`).
+    _marker: PhantomData<&'a mut T>,
+}
+
+impl<'a, T: ?Sized> AsyncMutexGuard<'a, T> {
+    /// The mutex this guard locks.
+    #[inline]
+    pub fn mutex(s: &Self) -> &'a Mutex<T> {
+        s.mutex
+    }
+}
+
+impl<T: ?Sized> Deref for AsyncMutexGuard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held; shared access through `&self`.
+        self.mutex.data.with(|p| unsafe { &*p })
+    }
+}
+
+impl<T: ?Sized> DerefMut for AsyncMutexGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held; exclusive access through `&mut self`.
+        self.mutex.data.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+impl<T: ?Sized> Drop for AsyncMutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the lock and gives up its access here. (Async acquisitions
+        // are not recorded by the deadlock detector, so the raw unlock is the whole release.)
+        unsafe { self.mutex.raw.unlock() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for AsyncMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for AsyncMutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }

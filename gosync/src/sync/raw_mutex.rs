@@ -72,12 +72,24 @@
 //! A waiter is woken with [`TOKEN_WOKEN`] (it owns `WOKEN` and must compete) or
 //! [`TOKEN_HANDOFF`] (it owns the lock; the notifier already took it off the count).
 //!
+//! # Async waiters (not in Go)
+//!
+//! An async task waits in the same queue, with the same tokens ([`RawMutex::poll_lock`]): a
+//! task is a waiter whose wake-up goes through its `Waker` instead of a thread unpark. It does
+//! not spin (its thread belongs to the executor). A task woken with `TOKEN_WOKEN` owns `WOKEN`
+//! until its next poll, where it takes the lock or queues again at the front. A lock future
+//! dropped while queued leaves like a timed-out waiter; one dropped after it was notified and
+//! before it was polled passes on what it was given: the lock (unlocks it) or `WOKEN` (hands it
+//! back, as a timed-out woken thread does) ([`RawMutex::cancel_lock`]).
+//!
 //! # Timeouts (not in Go)
 //!
 //! A timed waiter whose deadline passes while it is queued unlinks itself under the queue lock
 //! (taking itself off the count, and clearing `STARVING` if it was the last waiter). If it was
 //! notified first, the notification wins: with a handoff it owns the lock; woken, it makes one
 //! last attempt and, failing, hands back `WOKEN`.
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::diag;
@@ -374,7 +386,7 @@ impl RawMutex {
             // Queue up (or take the lock if it came free meanwhile); gives up WOKEN.
             let requeue = node_slot.is_some();
             let node = &*node_slot.get_or_insert_with(Waiter::new);
-            let spin = match self.enqueue(node, &mut since, awoke, requeue) {
+            let spin = match self.enqueue(node, &mut since, awoke, requeue, Kind::Thread) {
                 Enqueued::Acquired => return true,
                 // We asked for the lock to be handed to us at the holder's next unlock: stay
                 // awake for it a while, so the handoff costs no wake-up.
@@ -471,6 +483,7 @@ impl RawMutex {
         since: &mut Option<Instant>,
         awoke: bool,
         requeue: bool,
+        kind: Kind<'_>,
     ) -> Enqueued {
         let mut q = self.queue.lock();
         let now = now();
@@ -524,12 +537,13 @@ impl RawMutex {
         }
         q.set_since(node, Some(since));
         // SAFETY: `node` lives on this thread's stack until `wait` returns, which is after it
-        // has been notified or has unlinked itself.
+        // has been notified or has unlinked itself (or, for a task, in its pinned future until
+        // `poll_lock` saw the notification or `cancel_lock` withdrew it).
         unsafe {
             if requeue {
-                q.push_front(node, Kind::Thread);
+                q.push_front(node, kind);
             } else {
-                q.push_back(node, Kind::Thread);
+                q.push_back(node, kind);
             }
         }
         self.update_fair_at(&mut q);
@@ -588,6 +602,92 @@ impl RawMutex {
                 Err(current) => old = current,
             }
         }
+    }
+
+    // ---- async acquire ------------------------------------------------------------------
+
+    /// Polls an async acquire (see the module docs): `Ready(())` once the caller holds the
+    /// lock. `w` must be polled with this same mutex each time; when the future that owns it
+    /// is dropped before completing, it must call [`cancel_lock`](Self::cancel_lock).
+    pub(crate) fn poll_lock(&self, w: Pin<&mut AsyncLock>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the node is never moved out of the pinned `AsyncLock`.
+        let w = unsafe { w.get_unchecked_mut() };
+        let mut awoke = false;
+        if w.linked {
+            match self.queue.poll_wait(&w.node, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(TOKEN_HANDOFF) => {
+                    w.linked = false;
+                    self.record_handoff_cost(&w.node);
+                    return Poll::Ready(());
+                }
+                Poll::Ready(_) => {
+                    // TOKEN_WOKEN: we own WOKEN; compete, or queue again at the front.
+                    w.linked = false;
+                    w.node.reset_token();
+                    awoke = true;
+                }
+            }
+        }
+        if self.take_if_free(awoke) {
+            return Poll::Ready(());
+        }
+        let requeue = w.queued;
+        match self.enqueue(
+            &w.node,
+            &mut w.since,
+            awoke,
+            requeue,
+            Kind::Task(cx.waker()),
+        ) {
+            Enqueued::Acquired => Poll::Ready(()),
+            Enqueued::Queued | Enqueued::Requested => {
+                w.linked = true;
+                w.queued = true;
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Withdraws an async acquire whose future is dropped before it completed. Whatever was
+    /// given to it after its last poll is passed on: a handed-over lock is unlocked, a wake-up
+    /// (`WOKEN`) is handed back.
+    pub(crate) fn cancel_lock(&self, w: &mut AsyncLock) {
+        if !w.linked {
+            return;
+        }
+        w.linked = false;
+        match self.queue.cancel(&w.node, |q| self.leave_queue(q)) {
+            None => {}
+            // SAFETY: the handoff made us the owner; we give the lock up unused.
+            Some(TOKEN_HANDOFF) => unsafe { self.unlock() },
+            // The lock was free: taking it with WOKEN's hand-back is the one step that cannot
+            // miss an unlock; unlocking wakes the next waiter.
+            // SAFETY: `give_up_wake` returned true: we just took the lock.
+            Some(_) if self.give_up_wake() => unsafe { self.unlock() },
+            Some(_) => {}
+        }
+    }
+
+    /// Takes the lock if it is free (clearing `WOKEN` if we own it). No spinning.
+    #[inline]
+    fn take_if_free(&self, awoke: bool) -> bool {
+        let mut old = self.state.load(Ordering::Relaxed);
+        while old & (LOCKED | STARVING) == 0 {
+            let new = if awoke {
+                (old | LOCKED) & !WOKEN
+            } else {
+                old | LOCKED
+            };
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(current) => old = current,
+            }
+        }
+        false
     }
 
     // ---- unlock slow path ---------------------------------------------------------------
@@ -774,6 +874,31 @@ impl RawMutex {
             None => NEVER,
         };
         self.fair_at.store(at, Ordering::Relaxed);
+    }
+}
+
+/// An async acquire's place in a [`RawMutex`]'s queue: lives (pinned) inside the lock
+/// future. See [`RawMutex::poll_lock`] and [`RawMutex::cancel_lock`].
+pub(crate) struct AsyncLock {
+    node: Waiter,
+    /// Linked in the queue, waiting for a token.
+    linked: bool,
+    /// Has queued before (goes back in at the front, as a woken thread does).
+    queued: bool,
+    /// When it first queued (its place in the fairness clock).
+    since: Option<Instant>,
+}
+
+impl AsyncLock {
+    /// A waiter that has not queued.
+    #[inline]
+    pub(crate) fn new() -> Self {
+        AsyncLock {
+            node: Waiter::new(),
+            linked: false,
+            queued: false,
+            since: None,
+        }
     }
 }
 
