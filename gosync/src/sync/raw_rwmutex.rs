@@ -2,15 +2,17 @@
 //! writer mutex, a reader count and a reader-wait word. See `RwMutex`'s docs for the
 //! guarantees and the state layout.
 
+use core::cell::Cell;
+use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::diag;
 use crate::primitive::atomic::{fence, AtomicU64, Ordering};
-use crate::primitive::parking::{self, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use crate::primitive::{now, Instant};
 
 use super::backoff::Backoff;
 use super::raw_mutex::RawMutex;
+use super::wait_queue::{Kind, WaitQueue, Waiter};
 
 /// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
 const MAX_READERS: i32 = 1 << 30;
@@ -26,6 +28,13 @@ const RELEASE: u64 = (MAX_READERS as u64).wrapping_sub(1u64 << 32);
 /// `reader_wait` count of a writer that gave up waiting (timed out): departing readers of its
 /// epoch must leave the word alone.
 const CANCELLED: i32 = i32::MIN;
+
+/// Token of a reader queued behind a writer: that writer has left and the reader holds a read
+/// lock (it was counted in all along).
+const TOKEN_RELEASED: usize = 1;
+/// Token of the writer waiting for readers to drain: the last reader it waited for has left
+/// (the writer re-checks `reader_wait` before it trusts it).
+const TOKEN_DRAINED: usize = 1;
 
 #[inline(always)]
 fn count(word: u64) -> i32 {
@@ -50,6 +59,12 @@ pub(crate) struct RawRwMutex {
     /// `(epoch << 32) | readerWait as u32`; written by the writer of `epoch` before it
     /// announces itself, then only decremented by departing readers of that epoch.
     reader_wait: AtomicU64,
+    /// Readers (threads and tasks) waiting for the writer of the epoch they saw to leave
+    /// (Go's `readerSem`). All of them belong to the current writer's epoch: a new epoch needs
+    /// `w`, which the writer holds until it has notified them.
+    readers: WaitQueue,
+    /// The writer (holder of `w`) waiting for the readers inside to leave (Go's `writerSem`).
+    drain: WaitQueue,
 }
 
 /// The deadline `timeout` from now, or `None` when it is too far away to represent.
@@ -65,6 +80,8 @@ impl RawRwMutex {
             w: RawMutex::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
+            readers: WaitQueue::with_extra(()),
+            drain: WaitQueue::with_extra(()),
         }
     }
 
@@ -75,6 +92,8 @@ impl RawRwMutex {
             w: RawMutex::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
+            readers: WaitQueue::with_extra(()),
+            drain: WaitQueue::with_extra(()),
         }
     }
 
@@ -118,47 +137,55 @@ impl RawRwMutex {
         count(prev) >= 0 || self.read_slow(epoch(prev), deadline)
     }
 
+    /// Whether a reader that counted itself in during epoch `e` still waits: the writer of that
+    /// epoch is pending or active. Acquire: once it returns `false` the reader holds the lock
+    /// and must see the writer's critical section (pairs with the Release of its unlock).
+    #[inline]
+    fn read_blocked(&self, e: u32) -> bool {
+        let word = self.reader_count.load(Ordering::Acquire);
+        epoch(word) == e && count(word) < 0
+    }
+
     /// The reader counted itself in while the writer of `epoch` was pending or active: wait
     /// until that writer has left. Returns `false` if it timed out (and then it has taken
     /// itself out of the count again).
     #[cold]
     #[inline(never)]
-    fn read_slow(&self, epoch_seen: u32, deadline: Option<Instant>) -> bool {
+    fn read_slow(&self, e: u32, deadline: Option<Instant>) -> bool {
         let wait = diag::contended_wait(self);
-        let acquired = self.read_wait(epoch_seen, deadline);
+        let acquired = self.read_wait(e, deadline);
         diag::contended_wait_ended(self, wait);
         acquired
     }
 
     /// [`read_slow`](Self::read_slow) without the diagnostics seam's contended points.
     #[inline]
-    fn read_wait(&self, epoch_seen: u32, deadline: Option<Instant>) -> bool {
-        let blocked = |word: u64| epoch(word) == epoch_seen && count(word) < 0;
+    fn read_wait(&self, e: u32, deadline: Option<Instant>) -> bool {
         let mut backoff = Backoff::new();
         loop {
-            // Acquire: pairs with the writer's Release when it left.
-            if !blocked(self.reader_count.load(Ordering::Acquire)) {
+            if !self.read_blocked(e) {
                 return true;
             }
-            if backoff.snooze() {
-                continue;
+            if !backoff.snooze() {
+                break;
             }
-            let key = &self.reader_count as *const _ as usize;
-            // SAFETY: the key is the address of our own field; validate only loads an atomic
-            // and cannot panic; the callbacks are no-ops.
-            let result = unsafe {
-                parking::park(
-                    key,
-                    || blocked(self.reader_count.load(Ordering::Relaxed)),
-                    || {},
-                    |_, _| {},
-                    DEFAULT_PARK_TOKEN,
-                    deadline,
-                )
-            };
-            if let ParkResult::TimedOut = result {
-                return self.read_cancel(epoch_seen);
+        }
+        let node = Waiter::new();
+        {
+            let mut q = self.readers.lock();
+            // Checked under the queue lock: the writer's unlock changes the count before it
+            // takes this lock to notify, so either we see it gone or it sees us linked.
+            if !self.read_blocked(e) {
+                return true;
             }
+            // SAFETY: `node` stays on this stack until `wait` returns, which is after it was
+            // notified or unlinked itself.
+            unsafe { q.push_back(&node, Kind::Thread) };
+        }
+        match self.readers.wait(&node, deadline, 0, |_| {}) {
+            // The token's Acquire pairs with the writer's Release after its unlock.
+            Some(_) => true,
+            None => self.read_cancel(e),
         }
     }
 
@@ -229,17 +256,24 @@ impl RawRwMutex {
                     if left == 0 {
                         // Last reader out: wake the writer (it waited for us).
                         diag::contended_unlock(self);
-                        let key = &self.reader_wait as *const _ as usize;
-                        // SAFETY: the key is the address of our own field; the callback is
-                        // a constant.
-                        unsafe {
-                            parking::unpark_one(key, |_| DEFAULT_UNPARK_TOKEN);
-                        }
+                        self.wake_drained(e);
                     }
                     return;
                 }
                 Err(actual) => cur = actual,
             }
+        }
+    }
+
+    /// The last reader the writer of epoch `e` waited for has left: wake that writer if it
+    /// sleeps. Under the queue lock, `reader_wait` still reads `(e, 0)` exactly while that
+    /// writer has not moved on (a later writer stores its own epoch before it can queue), so
+    /// a late notifier never wakes the wrong writer.
+    #[cold]
+    fn wake_drained(&self, e: u32) {
+        let mut q = self.drain.lock();
+        if self.reader_wait.load(Ordering::Relaxed) == pack(e, 0) {
+            q.notify_front(TOKEN_DRAINED);
         }
     }
 
@@ -295,6 +329,17 @@ impl RawRwMutex {
     /// `false`.
     #[inline]
     fn announce_and_drain(&self, deadline: Option<Instant>) -> bool {
+        match self.announce() {
+            None => true,
+            Some(e) => self.drain_slow(e, deadline),
+        }
+    }
+
+    /// The writer holds `w`: announce itself (from now on new readers wait) and count the
+    /// readers inside that it must wait for. Returns `None` if there are none left (the
+    /// writer holds the lock), or the writer's epoch to drain.
+    #[inline]
+    fn announce(&self) -> Option<u32> {
         // Only the holder of `w` changes the epoch, so this load is exact.
         let e = epoch(self.reader_count.load(Ordering::Relaxed)).wrapping_add(1);
         // Published by the AcqRel announcement below; departing readers of epoch `e` see it.
@@ -304,7 +349,7 @@ impl RawRwMutex {
         let active = count(prev);
         debug_assert!(active >= 0, "a second writer announced itself");
         if active == 0 {
-            return true;
+            return None;
         }
         // Add the readers we wait for; some may have left already (count went negative).
         let mut cur = self.reader_wait.load(Ordering::Relaxed);
@@ -317,12 +362,19 @@ impl RawRwMutex {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) if left == 0 => return true,
-                Ok(_) => break,
+                Ok(_) if left == 0 => return None,
+                Ok(_) => return Some(e),
                 Err(actual) => cur = actual,
             }
         }
-        self.drain_slow(e, deadline)
+    }
+
+    /// Whether the readers the writer of epoch `e` waits for have all left. Acquire: pairs
+    /// with the Release of every departing reader's decrement (a release sequence ending in
+    /// the last one's).
+    #[inline]
+    fn drained(&self, e: u32) -> bool {
+        self.reader_wait.load(Ordering::Acquire) == pack(e, 0)
     }
 
     #[cold]
@@ -337,30 +389,31 @@ impl RawRwMutex {
     /// [`drain_slow`](Self::drain_slow) without the diagnostics seam's contended points.
     #[inline]
     fn drain_wait(&self, e: u32, deadline: Option<Instant>) -> bool {
-        let done = pack(e, 0);
         let mut backoff = Backoff::new();
         loop {
-            // Acquire: pairs with the last reader's Release.
-            if self.reader_wait.load(Ordering::Acquire) == done {
+            if self.drained(e) {
                 return true;
             }
-            if backoff.snooze() {
-                continue;
+            if !backoff.snooze() {
+                break;
             }
-            let key = &self.reader_wait as *const _ as usize;
-            // SAFETY: the key is the address of our own field; validate only loads an atomic.
-            let result = unsafe {
-                parking::park(
-                    key,
-                    || self.reader_wait.load(Ordering::Relaxed) != done,
-                    || {},
-                    |_, _| {},
-                    DEFAULT_PARK_TOKEN,
-                    deadline,
-                )
-            };
-            if let ParkResult::TimedOut = result {
-                return self.write_cancel(e);
+        }
+        let node = Waiter::new();
+        loop {
+            {
+                let mut q = self.drain.lock();
+                // Under the queue lock: the last reader notifies under it after its decrement.
+                if self.drained(e) {
+                    return true;
+                }
+                // SAFETY: `node` stays on this stack until `wait` returns, which is after it
+                // was notified or unlinked itself.
+                unsafe { q.push_back(&node, Kind::Thread) };
+            }
+            match self.drain.wait(&node, deadline, 0, |_| {}) {
+                // Check again under the lock (and relink if it was not for us).
+                Some(_) => node.reset_token(),
+                None => return self.write_cancel(e),
             }
         }
     }
@@ -441,15 +494,156 @@ impl RawRwMutex {
         unsafe { self.w.unlock() };
     }
 
+    /// Wakes the readers that queued behind the writer that just left (they hold read locks
+    /// now). Every linked reader belongs to that writer's epoch: the next epoch needs `w`,
+    /// which the caller still holds.
     #[cold]
     fn wake_readers(&self) {
         // Readers queued behind this writer: it made them wait.
         diag::contended_unlock(self);
-        let key = &self.reader_count as *const _ as usize;
-        // SAFETY: the key is the address of our own field. Every thread parked on it queued
-        // behind the epoch that just ended (a new epoch needs `w`, which we still hold).
-        unsafe {
-            parking::unpark_all(key, DEFAULT_UNPARK_TOKEN);
+        self.readers.lock().notify_all(TOKEN_RELEASED);
+    }
+
+    // ---- async waiters -------------------------------------------------------------------
+    //
+    // A future holds an `AsyncWait` (pinned inside it) and drives the same state machine as a
+    // blocked thread, one poll at a time, linking its node into the same FIFO queues with its
+    // waker: threads and tasks are served in one order.
+
+    /// Polls an async read (Go's `RLock` as a future): `Ready` once the read lock is held.
+    ///
+    /// # Safety
+    /// `w` is used with this lock only, stays at its address from the first poll until this
+    /// returns `Ready` or [`cancel_read_async`](Self::cancel_read_async) has run, and the
+    /// caller calls `cancel_read_async` if it gives up before `Ready`.
+    #[allow(dead_code)] // for the async forms
+    pub(crate) unsafe fn poll_read_async(&self, w: &AsyncWait, cx: &mut Context<'_>) -> Poll<()> {
+        let e = match w.epoch.get() {
+            Some(e) => e,
+            None => {
+                let prev = self.reader_count.fetch_add(1, Ordering::Acquire);
+                if count(prev) >= 0 {
+                    return Poll::Ready(());
+                }
+                w.epoch.set(Some(epoch(prev)));
+                epoch(prev)
+            }
+        };
+        if w.linked.get() {
+            // Notified means released: the writer counted us in before it left.
+            return match self.readers.poll_wait(&w.node, cx) {
+                Poll::Ready(_) => {
+                    w.finish();
+                    Poll::Ready(())
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        let mut q = self.readers.lock();
+        if !self.read_blocked(e) {
+            w.finish();
+            return Poll::Ready(());
+        }
+        // SAFETY: the caller keeps `w` in place until it is notified or cancelled.
+        unsafe { q.push_back(&w.node, Kind::Task(cx.waker())) };
+        w.linked.set(true);
+        Poll::Pending
+    }
+
+    /// Gives up an async read that has not returned `Ready` (its future is dropped): takes it
+    /// out of the queue and the count, or, if the writer let it in meanwhile, releases the
+    /// read lock it got. A no-op after `Ready` or before the first poll.
+    #[allow(dead_code)] // for the async forms
+    pub(crate) fn cancel_read_async(&self, w: &AsyncWait) {
+        let Some(e) = w.epoch.get() else {
+            return;
+        };
+        let was_linked = w.linked.get();
+        w.finish();
+        let holds = if was_linked && self.readers.cancel(&w.node, |_| {}).is_some() {
+            true
+        } else {
+            self.read_cancel(e)
+        };
+        if holds {
+            // SAFETY: we hold a read lock nobody else knows of.
+            unsafe { self.read_unlock() };
+        }
+    }
+
+    /// The lock writers take among themselves (Go's `w`). An async writer acquires it first
+    /// (a `RawMutex` async lock), then polls [`poll_write_async`](Self::poll_write_async).
+    #[allow(dead_code)] // for the async write form
+    pub(crate) fn writer_lock(&self) -> &RawMutex {
+        &self.w
+    }
+
+    /// Polls an async write whose writer already holds [`writer_lock`](Self::writer_lock):
+    /// the first poll announces the writer (new readers wait from then on), later polls wait
+    /// for the readers inside to leave. `Ready` once the write lock is held.
+    ///
+    /// # Safety
+    /// The caller holds `writer_lock()` for this write, and `w` is as for
+    /// [`poll_read_async`](Self::poll_read_async); if it gives up before `Ready` it calls
+    /// [`cancel_write_async`](Self::cancel_write_async) (which also releases `writer_lock()`).
+    #[allow(dead_code)] // for the async forms
+    pub(crate) unsafe fn poll_write_async(&self, w: &AsyncWait, cx: &mut Context<'_>) -> Poll<()> {
+        let e = match w.epoch.get() {
+            Some(e) => e,
+            None => match self.announce() {
+                None => return Poll::Ready(()),
+                Some(e) => {
+                    w.epoch.set(Some(e));
+                    e
+                }
+            },
+        };
+        if w.linked.get() {
+            match self.drain.poll_wait(&w.node, cx) {
+                Poll::Pending => return Poll::Pending,
+                // Check again under the lock (and relink if it was not for us).
+                Poll::Ready(_) => {
+                    w.linked.set(false);
+                    w.node.reset_token();
+                }
+            }
+        }
+        let mut q = self.drain.lock();
+        if self.drained(e) {
+            w.finish();
+            return Poll::Ready(());
+        }
+        // SAFETY: the caller keeps `w` in place until it is notified or cancelled.
+        unsafe { q.push_back(&w.node, Kind::Task(cx.waker())) };
+        w.linked.set(true);
+        Poll::Pending
+    }
+
+    /// Gives up an async write that has not returned `Ready`, releasing `writer_lock()`: as a
+    /// timed-out `try_write_for` (the readers inside stop counting, those queued behind it are
+    /// let in). If the last reader left meanwhile, the write lock it got is released.
+    ///
+    /// # Safety
+    /// The caller holds `writer_lock()` for this write. Before the first poll this only
+    /// releases `writer_lock()`.
+    #[allow(dead_code)] // for the async forms
+    pub(crate) unsafe fn cancel_write_async(&self, w: &AsyncWait) {
+        let Some(e) = w.epoch.get() else {
+            // Not announced (or already done): only `w` to give back.
+            // SAFETY: the caller holds `w`.
+            unsafe { self.w.unlock() };
+            return;
+        };
+        let was_linked = w.linked.get();
+        w.finish();
+        if was_linked {
+            // Linked or notified, the count decides (a notification may be a late one).
+            let _ = self.drain.cancel(&w.node, |_| {});
+        }
+        let holds = self.write_cancel(e);
+        if holds {
+            // SAFETY: we hold the write lock nobody else knows of.
+            unsafe { self.write_unlock() };
         }
     }
 
@@ -472,6 +666,36 @@ impl RawRwMutex {
     }
 }
 
+/// An async reader's or writer's wait on a [`RawRwMutex`]: its queue node and where it stands.
+/// Lives pinned inside the future that polls it (see [`RawRwMutex::poll_read_async`]).
+#[allow(dead_code)] // for the async forms
+pub(crate) struct AsyncWait {
+    node: Waiter,
+    /// The writer epoch this waiter is counted behind (a reader) or drains (a writer); `None`
+    /// before the first poll and once it is done.
+    epoch: Cell<Option<u32>>,
+    /// Whether `node` is linked in one of the lock's queues.
+    linked: Cell<bool>,
+}
+
+impl AsyncWait {
+    /// A wait that has not started.
+    #[allow(dead_code)] // for the async forms
+    pub(crate) fn new() -> Self {
+        AsyncWait {
+            node: Waiter::new(),
+            epoch: Cell::new(None),
+            linked: Cell::new(false),
+        }
+    }
+
+    #[allow(dead_code)] // for the async forms
+    fn finish(&self) {
+        self.epoch.set(None);
+        self.linked.set(false);
+    }
+}
+
 impl core::fmt::Debug for RawRwMutex {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RawRwMutex")
@@ -484,6 +708,104 @@ impl core::fmt::Debug for RawRwMutex {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (Arc::clone(&c), Waker::from(c))
+    }
+
+    #[test]
+    fn async_reader_queues_behind_a_writer_and_is_released_by_its_unlock() {
+        let l = RawRwMutex::new();
+        let (woken, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        l.write();
+        let r = Box::pin(AsyncWait::new());
+        // SAFETY: `r` is pinned in a box and polled to `Ready` below.
+        assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_pending());
+        assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_pending());
+        assert_eq!(l.readers(), 1);
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        assert_eq!(woken.0.load(SeqCst), 1);
+        assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_ready());
+        assert!(!l.try_write(), "the released reader holds a read lock");
+        // SAFETY: the read lock taken by the future above.
+        unsafe { l.read_unlock() };
+        assert!(l.try_write());
+    }
+
+    #[test]
+    fn cancelled_async_reader_leaves_no_reader_behind() {
+        let l = RawRwMutex::new();
+        let (_, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        l.write();
+        let r = Box::pin(AsyncWait::new());
+        // SAFETY: pinned; cancelled below.
+        assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_pending());
+        l.cancel_read_async(&r);
+        assert_eq!(l.readers(), 0);
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        assert!(l.try_write());
+        // SAFETY: taken just above.
+        unsafe { l.write_unlock() };
+        // Cancelled after the writer let it in: the read lock it got is given back.
+        l.write();
+        let r = Box::pin(AsyncWait::new());
+        // SAFETY: pinned; cancelled below.
+        assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_pending());
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        l.cancel_read_async(&r);
+        assert!(l.try_write());
+    }
+
+    #[test]
+    fn async_writer_drains_readers_and_cancels_cleanly() {
+        let l = RawRwMutex::new();
+        let (woken, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        l.read();
+        assert!(l.writer_lock().try_lock());
+        let w = Box::pin(AsyncWait::new());
+        // SAFETY: pinned; we hold `writer_lock()`.
+        assert!(unsafe { l.poll_write_async(&w, &mut cx) }.is_pending());
+        assert!(!l.try_read(), "an announced writer keeps new readers out");
+        // SAFETY: the read lock taken above.
+        unsafe { l.read_unlock() };
+        assert_eq!(woken.0.load(SeqCst), 1);
+        assert!(unsafe { l.poll_write_async(&w, &mut cx) }.is_ready());
+        // SAFETY: the write lock taken by the future.
+        unsafe { l.write_unlock() };
+
+        // Cancelled while draining: readers are let in again, `w` is free.
+        l.read();
+        assert!(l.writer_lock().try_lock());
+        let w = Box::pin(AsyncWait::new());
+        // SAFETY: pinned; we hold `writer_lock()`.
+        assert!(unsafe { l.poll_write_async(&w, &mut cx) }.is_pending());
+        // SAFETY: as above.
+        unsafe { l.cancel_write_async(&w) };
+        assert!(l.try_read());
+        // SAFETY: two read locks taken above.
+        unsafe {
+            l.read_unlock();
+            l.read_unlock();
+        }
+        assert!(l.try_write());
+    }
 
     #[test]
     fn constants_move_count_and_epoch_as_documented() {

@@ -98,12 +98,12 @@ use super::raw_rwmutex::{deadline_after, RawRwMutex};
 /// | `reader_count` high 32 bits | writer epoch: +1 at every writer announcement, so a reader knows *which* writer it queued behind |
 /// | `reader_wait` | (epoch, Go's `readerWait`): readers the writer of that epoch still waits for; `i32::MIN` once that writer timed out |
 ///
-/// Readers queue on the address of `reader_count` and wait until the epoch they saw has ended
-/// (the count is `>= 0` again or the epoch moved on); a writer's unlock wakes them all. The
-/// writer waiting for readers to drain queues on the address of `reader_wait`; the reader that
-/// takes the count to zero wakes it. Both waits are conditions checked under the parking
-/// queue's lock (not counting semaphores as in Go), so no wake-up can be lost and a timed-out
-/// waiter leaves no stale permit behind.
+/// Readers blocked behind a writer wait in a FIFO queue until the epoch they saw has ended (the
+/// count is `>= 0` again or the epoch moved on); a writer's unlock wakes them all. The writer
+/// waiting for readers to drain waits in a second queue; the reader that takes the count to
+/// zero wakes it. Both waits are conditions checked under their queue's lock (not counting
+/// semaphores as in Go), so no wake-up can be lost and a timed-out waiter leaves no stale
+/// permit behind. Blocked threads and async tasks wait in the same queues.
 #[doc(alias = "RWMutex")]
 pub struct RwMutex<T: ?Sized> {
     /// The lock itself (Go's algorithm, without the data) and its diagnostics record.
