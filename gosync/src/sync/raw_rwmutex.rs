@@ -733,11 +733,13 @@ mod tests {
         let r = Box::pin(AsyncWait::new());
         // SAFETY: `r` is pinned in a box and polled to `Ready` below.
         assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_pending());
+        // SAFETY: the same pinned `r`.
         assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_pending());
         assert_eq!(l.readers(), 1);
         // SAFETY: held since `write` above.
         unsafe { l.write_unlock() };
         assert_eq!(woken.0.load(SeqCst), 1);
+        // SAFETY: the same pinned `r`.
         assert!(unsafe { l.poll_read_async(&r, &mut cx) }.is_ready());
         assert!(!l.try_write(), "the released reader holds a read lock");
         // SAFETY: the read lock taken by the future above.
@@ -786,6 +788,7 @@ mod tests {
         // SAFETY: the read lock taken above.
         unsafe { l.read_unlock() };
         assert_eq!(woken.0.load(SeqCst), 1);
+        // SAFETY: the same pinned `w`, still holding `writer_lock()`.
         assert!(unsafe { l.poll_write_async(&w, &mut cx) }.is_ready());
         // SAFETY: the write lock taken by the future.
         unsafe { l.write_unlock() };
