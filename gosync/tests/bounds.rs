@@ -87,7 +87,15 @@ const _: fn() = || {
     let v: &'static OnceValue<Vec<u8>> =
         Box::leak(Box::new(OnceValue::new(Vec::new as fn() -> Vec<u8>)));
     is_send_val(&v.get_or_init_async());
+    let m: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+    is_send_val(&m.lock_async());
+    is_send::<AsyncMutexGuard<'static, Vec<u8>>>();
+    is_sync::<AsyncMutexGuard<'static, Vec<u8>>>();
 };
+// An async guard hands out `&mut T` wherever it goes: not `Send` for non-`Send` data, not
+// `Sync` for non-`Sync` data.
+assert_not_impl!(AsyncMutexGuard<'static, std::rc::Rc<u8>>: Send);
+assert_not_impl!(AsyncMutexGuard<'static, Cell<u8>>: Sync);
 
 // The rest of the guards: a guard of non-`Sync` data is not `Sync` (sharing the guard shares
 // `&T`); the twins with `u8` above are `Sync`, so these fail only because of the payload.
