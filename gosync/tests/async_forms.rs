@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use gosync::{Mutex, OnceValue, TryOnce, WaitGroup};
+use gosync::{AsyncRwMutexWriteGuard, Mutex, OnceValue, RwMutex, TryOnce, WaitGroup};
 
 /// A waker that counts its wake-ups.
 #[derive(Default)]
@@ -597,4 +597,330 @@ fn lock_async_dropped_after_handoff_before_poll_unlocks() {
     join(t);
     assert_eq!(*m.lock(), 1);
     assert_idle(&m);
+}
+
+// ---- RwMutex::read_async / write_async -----------------------------------------------------
+
+/// The lock's observable state is back to idle: no reader counted, no writer announced, and
+/// the write lock is free.
+fn assert_rw_idle<T>(l: &RwMutex<T>) {
+    assert_eq!(l.readers(), 0, "readers left counted");
+    assert!(!l.is_write_locked(), "a writer left announced");
+    drop(l.try_write().expect("the write lock is free"));
+}
+
+#[test]
+fn read_async_shares_and_write_async_excludes() {
+    let l = RwMutex::new(1);
+    let mut r1 = Manual::new(l.read_async());
+    let mut r2 = Manual::new(l.read_async());
+    let (Poll::Ready(g1), Poll::Ready(g2)) = (r1.poll(), r2.poll()) else {
+        panic!("a free lock is read-locked at the first poll, twice");
+    };
+    assert_eq!(*g1 + *g2, 2);
+    assert_eq!(l.readers(), 2);
+    let mut w = Manual::new(l.write_async());
+    assert!(w.poll().is_pending(), "readers inside: the writer waits");
+    assert!(
+        l.is_write_locked(),
+        "announced: new readers wait from now on"
+    );
+    assert!(l.try_read().is_none());
+    drop(g1);
+    assert_eq!(w.woken(), 0, "one reader is still inside");
+    drop(g2);
+    assert_eq!(w.woken(), 1, "the last reader out wakes the writer");
+    let Poll::Ready(mut g) = w.poll() else {
+        panic!("drained: the writer holds the lock");
+    };
+    *g = 5;
+    assert!(l.try_read().is_none());
+    drop(g);
+    drop((r1, r2, w));
+    assert_eq!(*l.read(), 5);
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn async_reader_behind_a_writer_gets_in_before_the_next_writer() {
+    // Go's alternation, across threads and tasks: the readers that queued behind a writer
+    // are let in by its unlock before the writer waiting after it.
+    for _ in 0..10 {
+        let l = Arc::new(RwMutex::new(Vec::<&str>::new()));
+        let first = l.write();
+        let mut reader = Manual::new(l.read_async());
+        assert!(reader.poll().is_pending());
+        assert_eq!(l.readers(), 1, "counted in behind the writer");
+        let second = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || l.write().push("second writer"))
+        };
+        // The second writer waits for the writer lock; give it time to queue there.
+        thread::sleep(Duration::from_millis(5));
+        drop(first);
+        assert!(reader.woken() >= 1, "the writer's unlock wakes the task");
+        let g = poll_to_end(&mut reader);
+        assert!(g.is_empty(), "the task read before the second writer wrote");
+        // The second writer announces itself and waits for the task's read lock.
+        wait_until("the second writer announced", || l.is_write_locked());
+        thread::sleep(Duration::from_millis(5));
+        assert!(
+            !second.is_finished(),
+            "a writer got in past a reader holding the lock"
+        );
+        drop(g);
+        join(second);
+        drop(reader);
+        assert_eq!(*l.read(), ["second writer"]);
+        assert_rw_idle(&l);
+    }
+}
+
+#[test]
+fn read_async_dropped_before_first_poll_and_while_queued() {
+    let l = Arc::new(RwMutex::new(0));
+    let w = l.write();
+    drop(l.read_async());
+    assert_eq!(l.readers(), 0);
+    let mut r = Manual::new(l.read_async());
+    assert!(r.poll().is_pending());
+    let t = {
+        let l = Arc::clone(&l);
+        thread::spawn(move || *l.read())
+    };
+    wait_until("the thread queued behind the writer too", || {
+        l.readers() == 2
+    });
+    drop(r);
+    assert_eq!(
+        l.readers(),
+        1,
+        "the dropped future took itself out of the count"
+    );
+    drop(w);
+    assert_eq!(join(t), 0);
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn read_async_dropped_after_the_writer_let_it_in_releases_the_read_lock() {
+    let l = RwMutex::new(0);
+    let w = l.write();
+    let mut r = Manual::new(l.read_async());
+    assert!(r.poll().is_pending());
+    drop(w); // lets the task in: it holds a read lock it has not seen yet
+    assert_eq!(r.woken(), 1);
+    assert!(
+        l.try_write().is_none(),
+        "the released task holds a read lock"
+    );
+    drop(r); // never polled again: the read lock must be given back
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn write_async_dropped_while_waiting_for_the_writer_lock() {
+    let l = Arc::new(RwMutex::new(0));
+    let held = l.write();
+    drop(l.write_async());
+    let mut w = Manual::new(l.write_async());
+    assert!(w.poll().is_pending());
+    let t = {
+        let l = Arc::clone(&l);
+        thread::spawn(move || *l.write() += 1)
+    };
+    thread::sleep(Duration::from_millis(5));
+    drop(w); // leaves the writer lock's queue; the thread is next
+    drop(held);
+    join(t);
+    assert_eq!(*l.read(), 1);
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn write_async_dropped_while_draining_lets_the_queued_readers_in() {
+    let l = Arc::new(RwMutex::new(0));
+    let inside = l.read();
+    let mut w = Manual::new(l.write_async());
+    assert!(w.poll().is_pending());
+    assert!(l.is_write_locked());
+    let reader = {
+        let l = Arc::clone(&l);
+        thread::spawn(move || *l.read())
+    };
+    wait_until("a reader queued behind the announced writer", || {
+        l.readers() == 2
+    });
+    drop(w); // withdraws the announcement: the queued reader gets in
+    assert_eq!(join(reader), 0);
+    assert!(!l.is_write_locked());
+    drop(inside);
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn write_async_dropped_after_the_last_reader_left_releases_the_write_lock() {
+    let l = RwMutex::new(0);
+    let inside = l.read();
+    let mut w = Manual::new(l.write_async());
+    assert!(w.poll().is_pending());
+    drop(inside); // the writer now holds the lock, unpolled
+    assert_eq!(w.woken(), 1);
+    assert!(l.try_read().is_none());
+    drop(w);
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn write_async_handed_the_writer_lock_then_dropped_passes_it_on() {
+    // A writer that has waited long enough is handed the writer lock (the Mutex's
+    // starvation handoff); dropping the future then must release it.
+    let l = Arc::new(RwMutex::new(0));
+    let held = l.write();
+    let mut w = Manual::new(l.write_async());
+    assert!(w.poll().is_pending());
+    thread::sleep(Duration::from_millis(3));
+    drop(held);
+    let t = {
+        let l = Arc::clone(&l);
+        thread::spawn(move || *l.write() += 1)
+    };
+    thread::sleep(Duration::from_millis(2));
+    drop(w);
+    join(t);
+    assert_eq!(*l.read(), 1);
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn async_write_guard_downgrades_without_a_gap() {
+    let l = Arc::new(RwMutex::new(0));
+    let mut w = Manual::new(l.write_async());
+    let Poll::Ready(mut g) = w.poll() else {
+        panic!("a free lock is taken at the first poll");
+    };
+    *g = 7;
+    let writer = {
+        let l = Arc::clone(&l);
+        thread::spawn(move || *l.write() += 1)
+    };
+    thread::sleep(Duration::from_millis(2));
+    let r = AsyncRwMutexWriteGuard::downgrade(g);
+    assert_eq!(*r, 7, "no writer got in between");
+    drop(r);
+    join(writer);
+    drop(w);
+    assert_eq!(*l.read(), 8);
+    assert_rw_idle(&l);
+}
+
+/// Counts who is inside an `RwMutex` in the stress test: readers count up, a writer down by
+/// [`Inside::WRITER`]; entering checks the count and the returned token leaves on drop (also
+/// when a future is cancelled while holding the lock).
+struct Inside(std::sync::atomic::AtomicIsize);
+
+impl Inside {
+    const WRITER: isize = 1 << 20;
+
+    fn read(&self) -> InsideToken<'_> {
+        let prev = self.0.fetch_add(1, Ordering::SeqCst);
+        assert!(prev >= 0, "a reader got in while a writer held the lock");
+        InsideToken(&self.0, 1)
+    }
+
+    fn write(&self) -> InsideToken<'_> {
+        let prev = self.0.fetch_sub(Self::WRITER, Ordering::SeqCst);
+        assert_eq!(prev, 0, "a writer got in while the lock was held");
+        InsideToken(&self.0, -Self::WRITER)
+    }
+}
+
+struct InsideToken<'a>(&'a std::sync::atomic::AtomicIsize, isize);
+
+impl Drop for InsideToken<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn rwmutex_async_stress_tasks_and_threads() {
+    let rt = runtime();
+    let l = Arc::new(RwMutex::new(0u64));
+    let inside = Arc::new(Inside(std::sync::atomic::AtomicIsize::new(0)));
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            let (l, inside) = (Arc::clone(&l), Arc::clone(&inside));
+            thread::spawn(move || {
+                for n in 0..1_000u32 {
+                    if (n + i) % 4 == 0 {
+                        let mut g = l.write();
+                        let _token = inside.write();
+                        *g += 1;
+                        thread::yield_now();
+                    } else {
+                        let g = l.read();
+                        let _token = inside.read();
+                        let _ = *g;
+                    }
+                }
+            })
+        })
+        .collect();
+    let written = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..16u32)
+            .map(|i| {
+                let (l, inside, written) =
+                    (Arc::clone(&l), Arc::clone(&inside), Arc::clone(&written));
+                tokio::spawn(async move {
+                    for n in 0..200u32 {
+                        if (n + i) % 5 == 0 {
+                            let mut g = l.write_async().await;
+                            let _token = inside.write();
+                            *g += 1;
+                            // Held across an await: the guard is Send, the task may move.
+                            tokio::task::yield_now().await;
+                        } else {
+                            let g = l.read_async().await;
+                            let _token = inside.read();
+                            tokio::task::yield_now().await;
+                            let _ = *g;
+                        }
+                        if (n + i) % 7 == 0 {
+                            // Some acquisitions are abandoned mid-wait (or while held).
+                            let (l, inside, written) = (&l, &inside, &written);
+                            let _ = tokio::time::timeout(Duration::from_micros(20), async move {
+                                if n % 2 == 0 {
+                                    let mut g = l.write_async().await;
+                                    let _token = inside.write();
+                                    *g += 1;
+                                    written.fetch_add(1, Ordering::SeqCst);
+                                } else {
+                                    let g = l.read_async().await;
+                                    let _token = inside.read();
+                                    tokio::task::yield_now().await;
+                                    let _ = *g;
+                                }
+                            })
+                            .await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("a task hung")
+                .unwrap();
+        }
+    });
+    for t in threads {
+        join(t);
+    }
+    // 2 × 250 thread writes + 16 × 40 task writes + the abandoned-path writes that completed.
+    let expected = 500 + 640 + written.load(Ordering::SeqCst) as u64;
+    assert_eq!(*l.read(), expected);
+    assert_rw_idle(&l);
 }

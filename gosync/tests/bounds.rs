@@ -91,11 +91,24 @@ const _: fn() = || {
     is_send_val(&m.lock_async());
     is_send::<AsyncMutexGuard<'static, Vec<u8>>>();
     is_sync::<AsyncMutexGuard<'static, Vec<u8>>>();
+    let l: &'static RwMutex<Vec<u8>> = Box::leak(Box::new(RwMutex::new(Vec::new())));
+    is_send_val(&l.read_async());
+    is_send_val(&l.write_async());
+    is_send::<AsyncRwMutexReadGuard<'static, Vec<u8>>>();
+    is_sync::<AsyncRwMutexReadGuard<'static, Vec<u8>>>();
+    is_send::<AsyncRwMutexWriteGuard<'static, Vec<u8>>>();
+    is_sync::<AsyncRwMutexWriteGuard<'static, Vec<u8>>>();
 };
 // An async guard hands out `&mut T` wherever it goes: not `Send` for non-`Send` data, not
 // `Sync` for non-`Sync` data.
 assert_not_impl!(AsyncMutexGuard<'static, std::rc::Rc<u8>>: Send);
 assert_not_impl!(AsyncMutexGuard<'static, Cell<u8>>: Sync);
+// The async RwMutex guards share `&T` among readers: neither `Send` nor `Sync` unless `T` is
+// `Send + Sync` (what sharing the `RwMutex` itself needs).
+assert_not_impl!(AsyncRwMutexReadGuard<'static, Cell<u8>>: Send);
+assert_not_impl!(AsyncRwMutexReadGuard<'static, Cell<u8>>: Sync);
+assert_not_impl!(AsyncRwMutexWriteGuard<'static, Cell<u8>>: Send);
+assert_not_impl!(AsyncRwMutexWriteGuard<'static, std::rc::Rc<u8>>: Sync);
 
 // The rest of the guards: a guard of non-`Sync` data is not `Sync` (sharing the guard shares
 // `&T`); the twins with `u8` above are `Sync`, so these fail only because of the payload.

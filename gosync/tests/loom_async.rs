@@ -2,7 +2,8 @@
 //! the end of a run is delivered to it must lose nothing (no stranded waiter, no leaked
 //! registration), and a task and a thread waiting on one object are both served. For the
 //! mutex: a lock future dropped while an unlock wakes it, or hands it the lock, must pass on
-//! what it was given.
+//! what it was given. For the RwMutex: a read future dropped while the writer it waits for
+//! leaves, and a write future dropped while the last reader leaves, give back what they got.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_async`
 #![cfg(loom)]
@@ -20,7 +21,7 @@ use loom::thread;
 
 use std::time::Duration;
 
-use gosync::{loom_clock, Mutex, TryOnce, WaitGroup};
+use gosync::{loom_clock, Mutex, RwMutex, TryOnce, WaitGroup};
 use support::{explore, explore_with};
 
 /// A waker that records that it was called.
@@ -331,4 +332,109 @@ fn lock_async_dropped_while_handed_the_lock() {
         }]
     });
     ex.assert_saw(&["handoff requested for the task"]);
+}
+
+/// The RwMutex is idle: no reader counted, no writer announced, the write lock free.
+fn assert_rw_idle<T>(l: &RwMutex<T>) {
+    assert_eq!(l.readers(), 0, "readers left counted");
+    assert!(!l.is_write_locked(), "a writer left announced");
+    drop(l.try_write().expect("the write lock is free"));
+}
+
+/// A thread holds the write lock while a task's read future counts itself in behind it; the
+/// writer unlocks (letting the task in) while the future is dropped. Whichever comes first,
+/// the task's reader slot is given back: the lock ends idle.
+#[test]
+fn read_async_dropped_while_the_writer_leaves() {
+    let ex = explore(|| {
+        let l = Arc::new(RwMutex::new(0u32));
+        let locked = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (l, locked) = (Arc::clone(&l), Arc::clone(&locked));
+            thread::spawn(move || {
+                let mut g = l.write();
+                locked.store(true, Ordering::SeqCst);
+                // Give the task a chance to count itself in behind us.
+                yield_until(4, || l.readers() == 1);
+                *g += 1;
+            })
+        };
+        while !locked.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        let mut task = Task::new(l.read_async());
+        let first = task.poll();
+        let queued = first.is_pending();
+        drop(first);
+        let let_in = task.woken();
+        drop(task);
+        writer.join().unwrap();
+        assert_eq!(*l.read(), 1);
+        assert_rw_idle(&l);
+        [
+            if queued && let_in {
+                "task let in, then dropped before its poll"
+            } else {
+                ""
+            },
+            if queued && !let_in {
+                "task dropped while waiting for the writer"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "task let in, then dropped before its poll",
+        "task dropped while waiting for the writer",
+    ]);
+}
+
+/// A thread holds a read lock while a task's write future announces itself and waits for it;
+/// the reader leaves (handing the task the write lock) while the future is dropped. Either the
+/// announcement is withdrawn or the write lock given back: the lock ends idle.
+#[test]
+fn write_async_dropped_while_the_last_reader_leaves() {
+    let ex = explore(|| {
+        let l = Arc::new(RwMutex::new(0u32));
+        let locked = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (l, locked) = (Arc::clone(&l), Arc::clone(&locked));
+            thread::spawn(move || {
+                let g = l.read();
+                locked.store(true, Ordering::SeqCst);
+                // Give the task a chance to announce itself.
+                yield_until(4, || l.is_write_locked());
+                assert_eq!(*g, 0);
+            })
+        };
+        while !locked.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        let mut task = Task::new(l.write_async());
+        let first = task.poll();
+        let draining = first.is_pending();
+        drop(first);
+        let drained = task.woken();
+        drop(task);
+        reader.join().unwrap();
+        *l.write() += 1;
+        assert_rw_idle(&l);
+        [
+            if draining && drained {
+                "task handed the write lock, then dropped before its poll"
+            } else {
+                ""
+            },
+            if draining && !drained {
+                "task dropped while readers were inside"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "task handed the write lock, then dropped before its poll",
+        "task dropped while readers were inside",
+    ]);
 }

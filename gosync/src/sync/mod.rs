@@ -25,8 +25,9 @@ pub(crate) mod raw_rwmutex;
 mod rwmutex;
 pub use cond::{Cond, CondGuard};
 pub use rwmutex::{
-    ArcRwMutexReadGuard, ArcRwMutexWriteGuard, MappedRwMutexReadGuard, MappedRwMutexWriteGuard,
-    RwMutex, RwMutexReadGuard, RwMutexWriteGuard,
+    ArcRwMutexReadGuard, ArcRwMutexWriteGuard, AsyncRwMutexReadGuard, AsyncRwMutexWriteGuard,
+    MappedRwMutexReadGuard, MappedRwMutexWriteGuard, RwMutex, RwMutexReadFuture, RwMutexReadGuard,
+    RwMutexWriteFuture, RwMutexWriteGuard,
 };
 
 // -- lock_api: the raw algorithms for `lock_api::Mutex` / `lock_api::RwLock` ---------------

@@ -516,7 +516,6 @@ impl RawRwMutex {
     /// `w` is used with this lock only, stays at its address from the first poll until this
     /// returns `Ready` or [`cancel_read_async`](Self::cancel_read_async) has run, and the
     /// caller calls `cancel_read_async` if it gives up before `Ready`.
-    #[allow(dead_code)] // for the async forms
     pub(crate) unsafe fn poll_read_async(&self, w: &AsyncWait, cx: &mut Context<'_>) -> Poll<()> {
         let e = match w.epoch.get() {
             Some(e) => e,
@@ -553,7 +552,6 @@ impl RawRwMutex {
     /// Gives up an async read that has not returned `Ready` (its future is dropped): takes it
     /// out of the queue and the count, or, if the writer let it in meanwhile, releases the
     /// read lock it got. A no-op after `Ready` or before the first poll.
-    #[allow(dead_code)] // for the async forms
     pub(crate) fn cancel_read_async(&self, w: &AsyncWait) {
         let Some(e) = w.epoch.get() else {
             return;
@@ -573,7 +571,6 @@ impl RawRwMutex {
 
     /// The lock writers take among themselves (Go's `w`). An async writer acquires it first
     /// (a `RawMutex` async lock), then polls [`poll_write_async`](Self::poll_write_async).
-    #[allow(dead_code)] // for the async write form
     pub(crate) fn writer_lock(&self) -> &RawMutex {
         &self.w
     }
@@ -586,7 +583,6 @@ impl RawRwMutex {
     /// The caller holds `writer_lock()` for this write, and `w` is as for
     /// [`poll_read_async`](Self::poll_read_async); if it gives up before `Ready` it calls
     /// [`cancel_write_async`](Self::cancel_write_async) (which also releases `writer_lock()`).
-    #[allow(dead_code)] // for the async forms
     pub(crate) unsafe fn poll_write_async(&self, w: &AsyncWait, cx: &mut Context<'_>) -> Poll<()> {
         let e = match w.epoch.get() {
             Some(e) => e,
@@ -626,7 +622,6 @@ impl RawRwMutex {
     /// # Safety
     /// The caller holds `writer_lock()` for this write. Before the first poll this only
     /// releases `writer_lock()`.
-    #[allow(dead_code)] // for the async forms
     pub(crate) unsafe fn cancel_write_async(&self, w: &AsyncWait) {
         let Some(e) = w.epoch.get() else {
             // Not announced (or already done): only `w` to give back.
@@ -668,7 +663,6 @@ impl RawRwMutex {
 
 /// An async reader's or writer's wait on a [`RawRwMutex`]: its queue node and where it stands.
 /// Lives pinned inside the future that polls it (see [`RawRwMutex::poll_read_async`]).
-#[allow(dead_code)] // for the async forms
 pub(crate) struct AsyncWait {
     node: Waiter,
     /// The writer epoch this waiter is counted behind (a reader) or drains (a writer); `None`
@@ -680,7 +674,6 @@ pub(crate) struct AsyncWait {
 
 impl AsyncWait {
     /// A wait that has not started.
-    #[allow(dead_code)] // for the async forms
     pub(crate) fn new() -> Self {
         AsyncWait {
             node: Waiter::new(),
@@ -689,7 +682,6 @@ impl AsyncWait {
         }
     }
 
-    #[allow(dead_code)] // for the async forms
     fn finish(&self) {
         self.epoch.set(None);
         self.linked.set(false);

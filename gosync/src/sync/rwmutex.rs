@@ -14,6 +14,11 @@ use crate::primitive::UnsafeCell;
 use super::mutex::clock_deadline;
 use super::raw_rwmutex::{deadline_after, RawRwMutex};
 
+mod async_forms;
+pub use async_forms::{
+    AsyncRwMutexReadGuard, AsyncRwMutexWriteGuard, RwMutexReadFuture, RwMutexWriteFuture,
+};
+
 /// A reader/writer mutual exclusion lock with Go's `sync.RWMutex` algorithm and guarantees.
 ///
 /// Any number of readers ([`read`](Self::read)) or exactly one writer
@@ -50,7 +55,8 @@ use super::raw_rwmutex::{deadline_after, RawRwMutex};
 ///   attempt leaves the lock), [`readers`](Self::readers),
 ///   [`is_write_locked`](Self::is_write_locked), [`RwMutexWriteGuard::downgrade`], and the
 ///   guard tools Rust users know from parking_lot: `read_arc`/`write_arc`, mapped guards,
-///   `unlocked`.
+///   `unlocked`; and the async forms [`read_async`](Self::read_async) /
+///   [`write_async`](Self::write_async), whose tasks wait in the same queues as threads.
 /// - Blocked threads spin briefly before they park: parking an OS thread costs far more than
 ///   parking a goroutine. This changes no ordering guarantee.
 /// - No `RLocker`: a read guard is the Rust counterpart, and a [`Cond`](crate::Cond) waits
