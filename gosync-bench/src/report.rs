@@ -136,8 +136,13 @@ pub struct Meta {
 /// the family. A listed workload's cell is contended when it runs on 2 or more threads; workloads
 /// whose name contains "uncontended" (any case) and the `work-only` rows never are. Add a line
 /// here when a family gains contended workloads.
-pub const CONTENDED: &[(&str, &str)] =
-    &[("mutex", ""), ("rwmutex", ""), ("cond", ""), ("x", "sem_")];
+pub const CONTENDED: &[(&str, &str)] = &[
+    ("mutex", ""),
+    ("rwmutex", ""),
+    ("cond", ""),
+    ("x", "sem_"),
+    ("async", ""),
+];
 
 /// Whether a cell counts as contended (see [`CONTENDED`]).
 pub fn is_contended(family: &str, workload: &str, threads: usize) -> bool {

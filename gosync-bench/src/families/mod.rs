@@ -4,6 +4,7 @@
 use crate::harness::Ctx;
 
 // -- family modules ---------------------------------------------------------------------
+pub mod asyncs;
 pub mod cond;
 pub mod connpool;
 pub mod detect;
@@ -50,6 +51,11 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
         "x",
         x::run,
         "x/sync: Semaphore (async vs tokio, blocking vs Mutex+Condvar), SingleFlight stampede",
+    ),
+    (
+        "async",
+        asyncs::run,
+        "Mutex::lock_async and RwMutex::read_async/write_async vs tokio's Mutex and RwLock, 1..8 tasks",
     ),
     (
         "waitgroup",
