@@ -105,6 +105,34 @@ impl Iters<'_> {
     }
 }
 
+/// The async counterpart of [`run_parallel`]: splits `iters` over `tasks` tasks spawned on `rt`,
+/// each running `body(task index, its share)`; returns the wall time from the first spawn to
+/// the last task's end. The futures are built before the clock starts.
+pub fn run_tasks<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    tasks: usize,
+    iters: u64,
+    body: F,
+) -> Duration
+where
+    F: Fn(usize, u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tasks = tasks.max(1);
+    let (per, extra) = (iters / tasks as u64, iters % tasks as u64);
+    let futs: Vec<Fut> = (0..tasks)
+        .map(|i| body(i, per + u64::from((i as u64) < extra)))
+        .collect();
+    rt.block_on(async {
+        let t0 = Instant::now();
+        let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+        for h in handles {
+            h.await.expect("benchmark task panicked");
+        }
+        t0.elapsed()
+    })
+}
+
 /// Runs `iters` iterations of `body` spread over `threads` threads, as Go's `b.RunParallel`
 /// does: the threads start together (barrier) and claim iterations from one shared counter in
 /// grains; the result is the wall time from the start to the last thread's end. `body` gets the

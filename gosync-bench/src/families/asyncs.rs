@@ -21,39 +21,18 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gosync::{Mutex, RwMutex, WaitGroup};
 
-use crate::harness::{Ctx, Impl};
+use crate::harness::{run_tasks, Ctx, Impl};
 
 const FAMILY: &str = "async";
 
 /// Worker threads of the tokio runtime the cells run on (their OS thread count).
 const RUNTIME_WORKERS: usize = 2;
-
-/// Splits `iters` over `tasks` tasks, runs `body(task, share)` in each, returns the wall time.
-fn run_tasks<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, body: F) -> Duration
-where
-    F: Fn(usize, u64) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let per = iters / tasks as u64;
-    let extra = iters % tasks as u64;
-    let futs: Vec<Fut> = (0..tasks)
-        .map(|i| body(i, per + u64::from((i as u64) < extra)))
-        .collect();
-    rt.block_on(async {
-        let t0 = Instant::now();
-        let handles: Vec<_> = futs.into_iter().map(|f| tokio::spawn(f)).collect();
-        for h in handles {
-            h.await.expect("benchmark task panicked");
-        }
-        t0.elapsed()
-    })
-}
 
 /// Runs the family.
 pub fn run(ctx: &mut Ctx) {

@@ -16,9 +16,9 @@ use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{run_parallel, Ctx, Impl};
+use crate::harness::{run_parallel, run_tasks, Ctx, Impl};
 use gosync::connpool as gp;
 
 const POOL: usize = 8;
@@ -233,26 +233,6 @@ async fn deadpool_pool<M: deadpool::managed::Manager<Error = std::io::Error>>(
 
 // ---------------------------------------------------------------- async driver
 
-/// Runs `iters` checkouts split over `clients` tasks on `rt`; returns the wall time.
-fn run_tasks<F, Fut>(rt: &tokio::runtime::Runtime, clients: usize, iters: u64, task: F) -> Duration
-where
-    F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let clients = clients.max(1) as u64;
-    let futs: Vec<Fut> = (0..clients)
-        .map(|i| task(iters / clients + u64::from(i < iters % clients)))
-        .collect();
-    rt.block_on(async move {
-        let start = Instant::now();
-        let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-        for h in handles {
-            h.await.expect("benchmark task");
-        }
-        start.elapsed()
-    })
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(RUNTIME_WORKERS)
@@ -359,7 +339,7 @@ fn asynchronous(ctx: &mut Ctx) {
             RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let g = g.clone();
                         async move {
                             for _ in 0..n {
@@ -371,7 +351,7 @@ fn asynchronous(ctx: &mut Ctx) {
                     .into()
                 }),
                 Impl::new("bb8", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let b = b.clone();
                         async move {
                             for _ in 0..n {
@@ -383,7 +363,7 @@ fn asynchronous(ctx: &mut Ctx) {
                     .into()
                 }),
                 Impl::new("deadpool", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let d = d.clone();
                         async move {
                             for _ in 0..n {
@@ -410,7 +390,7 @@ fn asynchronous(ctx: &mut Ctx) {
             RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let g = g.clone();
                         async move {
                             for _ in 0..n {
@@ -422,7 +402,7 @@ fn asynchronous(ctx: &mut Ctx) {
                     .into()
                 }),
                 Impl::new("bb8", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let b = b.clone();
                         async move {
                             for _ in 0..n {
@@ -434,7 +414,7 @@ fn asynchronous(ctx: &mut Ctx) {
                     .into()
                 }),
                 Impl::new("deadpool", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let d = d.clone();
                         async move {
                             for _ in 0..n {

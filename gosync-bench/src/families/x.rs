@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use gosync::x::{Semaphore, SingleFlight};
 use hdrhistogram::Histogram;
 
-use crate::harness::{latency_histogram, run_parallel, Ctx, Impl, Sample};
+use crate::harness::{latency_histogram, run_parallel, run_tasks, Ctx, Impl, Sample};
 
 const FAMILY: &str = "x";
 
@@ -90,27 +90,6 @@ fn work(n: u32) {
     black_box(x);
 }
 
-/// Splits `iters` over `tasks` tasks, runs `body(share)` in each, returns the wall time.
-fn run_tasks<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, body: F) -> Duration
-where
-    F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let per = iters / tasks as u64;
-    let extra = iters % tasks as u64;
-    let futs: Vec<Fut> = (0..tasks)
-        .map(|i| body(per + u64::from((i as u64) < extra)))
-        .collect();
-    rt.block_on(async {
-        let t0 = Instant::now();
-        let handles: Vec<_> = futs.into_iter().map(|f| tokio::spawn(f)).collect();
-        for h in handles {
-            h.await.expect("benchmark task panicked");
-        }
-        t0.elapsed()
-    })
-}
-
 /// Runs the family.
 pub fn run(ctx: &mut Ctx) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -131,7 +110,7 @@ pub fn run(ctx: &mut Ctx) {
             RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let s = g.clone();
                         async move {
                             for _ in 0..n {
@@ -142,7 +121,7 @@ pub fn run(ctx: &mut Ctx) {
                     .into()
                 }),
                 Impl::new("tokio", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let s = k.clone();
                         async move {
                             for _ in 0..n {
@@ -168,7 +147,7 @@ pub fn run(ctx: &mut Ctx) {
             RUNTIME_WORKERS,
             vec![
                 Impl::new("gosync", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let s = g.clone();
                         async move {
                             for _ in 0..n {
@@ -181,7 +160,7 @@ pub fn run(ctx: &mut Ctx) {
                     .into()
                 }),
                 Impl::new("tokio", |iters| {
-                    run_tasks(&rt, t, iters, |n| {
+                    run_tasks(&rt, t, iters, |_, n| {
                         let s = k.clone();
                         async move {
                             for _ in 0..n {
