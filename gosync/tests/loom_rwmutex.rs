@@ -1,6 +1,7 @@
 //! Loom models of the RwMutex reader/writer handshake: exclusion (a writer and a reader, two
 //! writers and a reader), a writer draining readers, readers queued behind a writer, the
-//! withdrawal of timed-out readers and writers (the fake clock makes deadlines pass), and a
+//! withdrawal of timed-out readers and writers (the fake clock makes deadlines pass), a thread
+//! reader that stepped out of the count behind a writer and must still be woken, and a
 //! withdrawn writer followed at once by another.
 //!
 //! The models use only the public API, so they state the contract, not the algorithm. Where a
@@ -399,4 +400,46 @@ fn withdrawn_writer_then_another() {
         }]
     });
     ex.assert_saw(&["second writer announced while a reader was inside"]);
+}
+
+/// A thread reader blocked behind a writer steps out of the reader count and parks (the
+/// writer holds on long enough for it to finish spinning); the writer's unlock must still wake
+/// it, although no reader is counted behind the writer. A due reader (the clock moved past
+/// the patience while it waited) is counted back in by that unlock instead. The reader gets in
+/// either way and sees the write; the lock ends clean.
+#[test]
+fn stepped_out_reader_is_woken_by_the_writer() {
+    for due in [false, true] {
+        let ex = explore(move || {
+            loom_clock::reset();
+            let m = Arc::new(RwMutex::new(0u32));
+            let mut w = m.write();
+            let reader = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || *m.read())
+            };
+            // Let the reader spin, step out and park.
+            for _ in 0..SETTLE {
+                thread::yield_now();
+            }
+            let waiting = m.readers() == 1;
+            if due {
+                loom_clock::advance(Duration::from_millis(2));
+            }
+            *w = 1;
+            drop(w);
+            assert_eq!(
+                reader.join().unwrap(),
+                1,
+                "the reader got in before the write"
+            );
+            assert_clean(&m);
+            [if waiting {
+                "reader waiting behind the writer at its unlock"
+            } else {
+                ""
+            }]
+        });
+        ex.assert_saw(&["reader waiting behind the writer at its unlock"]);
+    }
 }

@@ -12,6 +12,19 @@ impl Backoff {
     pub(crate) fn new() -> Self {
         Backoff(0)
     }
+    /// Spins a little (no yield); `false` once the spinning rounds are used up.
+    #[inline]
+    pub(crate) fn spin(&mut self) -> bool {
+        if self.0 >= Self::SPIN_ROUNDS {
+            return false;
+        }
+        for _ in 0..(1u32 << self.0) {
+            spin_loop();
+        }
+        self.0 += 1;
+        true
+    }
+
     /// Waits a little; `false` once it is time to park.
     #[inline]
     pub(crate) fn snooze(&mut self) -> bool {

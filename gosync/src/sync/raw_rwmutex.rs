@@ -7,11 +7,11 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::diag;
-use crate::primitive::atomic::{fence, AtomicU64, Ordering};
-use crate::primitive::{now, Instant};
+use crate::primitive::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{now, yield_now, Instant};
 
 use super::backoff::Backoff;
-use super::raw_mutex::RawMutex;
+use super::raw_mutex::{RawMutex, PATIENCE};
 use super::wait_queue::{Kind, WaitQueue, Waiter};
 
 /// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
@@ -32,6 +32,10 @@ const CANCELLED: i32 = i32::MIN;
 /// Token of a reader queued behind a writer: that writer has left and the reader holds a read
 /// lock (it was counted in all along).
 const TOKEN_RELEASED: usize = 1;
+/// Token of a reader that stepped out of the count behind a writer and has waited
+/// [`PATIENCE`]: the writer's unlock counted it back in, so it holds a read lock. (A
+/// stepped-out reader woken with [`TOKEN_RELEASED`] tries again.)
+const TOKEN_ADMITTED: usize = 2;
 /// Token of the writer waiting for readers to drain: the last reader it waited for has left
 /// (the writer re-checks `reader_wait` before it trusts it).
 const TOKEN_DRAINED: usize = 1;
@@ -59,6 +63,11 @@ pub(crate) struct RawRwMutex {
     /// `(epoch << 32) | readerWait as u32`; written by the writer of `epoch` before it
     /// announces itself, then only decremented by departing readers of that epoch.
     reader_wait: AtomicU64,
+    /// Readers that stepped out of the count behind a writer: raised before a reader leaves the
+    /// count, lowered once it is back in it (or gave up). A writer's unlock wakes the reader
+    /// queue when this is non-zero, even if nobody is counted; a downgrade waits for it to
+    /// reach zero before it lets the next writer in.
+    uncounted: AtomicU32,
     /// Readers (threads and tasks) waiting for the writer of the epoch they saw to leave
     /// (Go's `readerSem`). All of them belong to the current writer's epoch: a new epoch needs
     /// `w`, which the writer holds until it has notified them.
@@ -80,6 +89,7 @@ impl RawRwMutex {
             w: RawMutex::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
+            uncounted: AtomicU32::new(0),
             readers: WaitQueue::with_extra(()),
             drain: WaitQueue::with_extra(()),
         }
@@ -92,6 +102,7 @@ impl RawRwMutex {
             w: RawMutex::new(),
             reader_count: AtomicU64::new(0),
             reader_wait: AtomicU64::new(0),
+            uncounted: AtomicU32::new(0),
             readers: WaitQueue::with_extra(()),
             drain: WaitQueue::with_extra(()),
         }
@@ -159,17 +170,79 @@ impl RawRwMutex {
     }
 
     /// [`read_slow`](Self::read_slow) without the diagnostics seam's contended points.
-    #[inline]
-    fn read_wait(&self, e: u32, deadline: Option<Instant>) -> bool {
-        let mut backoff = Backoff::new();
+    ///
+    /// The reader is counted in behind the writer of epoch `e`. It spins a little (if the
+    /// writer leaves meanwhile it holds the lock). Then, unless it is *due* (it has waited
+    /// [`PATIENCE`] since it first found a writer in its way), it steps out of the count and
+    /// waits uncounted for that writer to leave, then tries again from the start. A due reader
+    /// stays counted and waits as in Go: the writer's unlock lets it in, before any other
+    /// writer. See the `RwMutex` docs ("Readers behind a writer") for why.
+    fn read_wait(&self, mut e: u32, deadline: Option<Instant>) -> bool {
+        let mut since: Option<Instant> = None;
         loop {
-            if !self.read_blocked(e) {
+            // Counted in, spin only: a reader that is counted while it does not run (yielded
+            // or parked) makes the next writer wait for the scheduler.
+            let mut backoff = Backoff::new();
+            loop {
+                if !self.read_blocked(e) {
+                    return true;
+                }
+                if !backoff.spin() {
+                    break;
+                }
+            }
+            let t = now();
+            let first = *since.get_or_insert(t);
+            if t.saturating_duration_since(first) >= PATIENCE {
+                return self.read_wait_counted(e, deadline);
+            }
+            // Step out. `uncounted` covers us from before we leave the count until after we
+            // are back in it (see `downgrade`). SeqCst: see `wait_epoch_end`.
+            self.uncounted.fetch_add(1, Ordering::SeqCst);
+            if self.read_cancel(e) {
+                // The writer left before we could step out: it let us in.
+                self.uncounted.fetch_sub(1, Ordering::Release);
                 return true;
             }
-            if !backoff.snooze() {
-                break;
+            // Uncounted: yield a few times, then park, until that writer has left.
+            let mut backoff = Backoff::new();
+            let mut ended = false;
+            while backoff.snooze() {
+                if !self.read_blocked(e) {
+                    ended = true;
+                    break;
+                }
             }
+            if !ended {
+                match self.wait_epoch_end(e, first, deadline) {
+                    Some(TOKEN_ADMITTED) => {
+                        // Due when the writer left: it counted us in.
+                        self.uncounted.fetch_sub(1, Ordering::Release);
+                        return true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        // Timed out, and not counted: nothing to undo.
+                        self.uncounted.fetch_sub(1, Ordering::Release);
+                        return false;
+                    }
+                }
+            }
+            // Acquire: pairs with the Release of the last writer's unlock.
+            let prev = self.reader_count.fetch_add(1, Ordering::Acquire);
+            // Release: a downgrading writer that sees this sees our `+1` first.
+            self.uncounted.fetch_sub(1, Ordering::Release);
+            if count(prev) >= 0 {
+                return true;
+            }
+            e = epoch(prev);
         }
+    }
+
+    /// A due reader, counted in behind the writer of epoch `e`, waits for that writer's unlock,
+    /// which lets it in (Go's `RLock` wait). Returns `false` if it timed out (and then it has
+    /// taken itself out of the count again).
+    fn read_wait_counted(&self, e: u32, deadline: Option<Instant>) -> bool {
         let node = Waiter::new();
         {
             let mut q = self.readers.lock();
@@ -187,6 +260,31 @@ impl RawRwMutex {
             Some(_) => true,
             None => self.read_cancel(e),
         }
+    }
+
+    /// A reader that stepped out of the count (and raised `uncounted`) at `first` waits until
+    /// the writer of epoch `e` has left. Returns the token it was woken with
+    /// ([`TOKEN_ADMITTED`]: it holds a read lock; otherwise: try again; `Some(0)` when the
+    /// writer had already left), or `None` if `deadline` passed first.
+    fn wait_epoch_end(&self, e: u32, first: Instant, deadline: Option<Instant>) -> Option<usize> {
+        let node = Waiter::new();
+        {
+            let mut q = self.readers.lock();
+            // The caller raised `uncounted` (SeqCst) before this SeqCst load; the writer
+            // releases (SeqCst) before it reads `uncounted` (`wake_readers_after`): either we
+            // see the writer gone, or it sees us and wakes the queue.
+            let word = self.reader_count.load(Ordering::SeqCst);
+            if epoch(word) != e || count(word) >= 0 {
+                return Some(0);
+            }
+            // `since` marks the node as stepped out (counted readers link without one) and
+            // tells the writer's unlock whether we are due.
+            q.set_since(&node, Some(first));
+            // SAFETY: `node` stays on this stack until `wait` returns, which is after it was
+            // notified or unlinked itself.
+            unsafe { q.push_back(&node, Kind::Thread) };
+        }
+        self.readers.wait(&node, deadline, 0, |_| {})
     }
 
     /// A reader timed out behind the writer of `epoch_seen`: take our `+1` back if that writer
@@ -452,15 +550,14 @@ impl RawRwMutex {
     /// The caller holds the write lock (or is a writer withdrawing) and gives it up.
     #[inline]
     pub(crate) unsafe fn write_unlock(&self) {
-        // Release: our writes happen before the next reader's Acquire.
-        let prev = self.reader_count.fetch_add(RELEASE, Ordering::Release);
+        // Release: our writes happen before the next reader's Acquire. SeqCst: see
+        // `wake_readers_after`.
+        let prev = self.reader_count.fetch_add(RELEASE, Ordering::SeqCst);
         if count(prev) >= 0 {
             // Unreachable through guards; Go's fatal error.
             panic!("sync: Unlock of unlocked RWMutex");
         }
-        if count(prev) != -MAX_READERS {
-            self.wake_readers();
-        }
+        self.wake_readers_after(prev);
         // SAFETY: `w` is held from a writer's announcement until here (its guard's drop or
         // its withdrawal), by the writer we act for.
         unsafe { self.w.unlock() };
@@ -482,26 +579,67 @@ impl RawRwMutex {
         // Release: our writes happen before the Acquire of the readers we let in.
         let prev = self
             .reader_count
-            .fetch_add(RELEASE.wrapping_add(1), Ordering::Release);
+            .fetch_add(RELEASE.wrapping_add(1), Ordering::SeqCst);
         if count(prev) >= 0 {
             // Unreachable through guards.
             panic!("sync: downgrade of an RWMutex that is not write-locked");
         }
-        if count(prev) != -MAX_READERS {
-            self.wake_readers();
+        self.wake_readers_after(prev);
+        // The readers that stepped out behind us must get in before the next writer, as the
+        // counted ones did above: hold `w` until each is back in the count (they need no lock
+        // to do so, only a CPU). Acquire: pairs with their Release after their `+1`.
+        let mut backoff = Backoff::new();
+        while self.uncounted.load(Ordering::Acquire) != 0 {
+            if !backoff.snooze() {
+                yield_now();
+            }
         }
         // SAFETY: held since this writer's announcement (see `write_unlock`).
         unsafe { self.w.unlock() };
     }
 
-    /// Wakes the readers that queued behind the writer that just left (they hold read locks
-    /// now). Every linked reader belongs to that writer's epoch: the next epoch needs `w`,
+    /// After a writer's release (`prev`: the count before it): wakes the readers waiting for
+    /// it, if any may be queued: counted ones (the count below the writer's offset) or ones
+    /// that stepped out (`uncounted`). The SeqCst release before this SeqCst load, against a
+    /// stepped-out reader's SeqCst raise of `uncounted` before its SeqCst check of the count
+    /// (`wait_epoch_end`), means that one of the two sees the other.
+    #[inline]
+    fn wake_readers_after(&self, prev: u64) {
+        if count(prev) != -MAX_READERS || self.uncounted.load(Ordering::SeqCst) != 0 {
+            self.wake_readers();
+        }
+    }
+
+    /// Wakes the readers that queued behind the writer that just left (counted ones hold read
+    /// locks now; stepped-out ones try again). Every linked reader belongs to that writer's epoch: the next epoch needs `w`,
     /// which the caller still holds.
     #[cold]
     fn wake_readers(&self) {
         // Readers queued behind this writer: it made them wait.
         diag::contended_unlock(self);
-        self.readers.lock().notify_all(TOKEN_RELEASED);
+        let mut q = self.readers.lock();
+        let mut t = None;
+        while let Some(node) = q.front() {
+            // SAFETY: `node` is linked in this queue.
+            let token = match unsafe { q.since(node) } {
+                // Counted in all along: it holds a read lock now.
+                None => TOKEN_RELEASED,
+                Some(first) => {
+                    let t = *t.get_or_insert_with(now);
+                    if t.saturating_duration_since(first) >= PATIENCE {
+                        // Stepped out, and due: count it in on its behalf (we still hold `w`,
+                        // so no writer can announce before it is counted).
+                        self.reader_count.fetch_add(1, Ordering::Relaxed);
+                        TOKEN_ADMITTED
+                    } else {
+                        // Stepped out: it tries again.
+                        TOKEN_RELEASED
+                    }
+                }
+            };
+            // SAFETY: `node` is linked in this queue.
+            unsafe { q.notify(node, token) };
+        }
     }
 
     // ---- async waiters -------------------------------------------------------------------
@@ -644,15 +782,13 @@ impl RawRwMutex {
 
     // ---- observation --------------------------------------------------------------------
 
-    /// Go's `readerCount` without the writer offset: readers holding the lock plus, while a
-    /// writer is pending or active, readers queued behind it. A snapshot.
+    /// Go's `readerCount` without the writer offset, plus the readers that stepped out of it:
+    /// readers holding the lock plus, while a writer is pending or active, readers waiting
+    /// behind it. A snapshot.
     pub(crate) fn readers(&self) -> usize {
         let c = count(self.reader_count.load(Ordering::Relaxed));
-        if c >= 0 {
-            c as usize
-        } else {
-            (c + MAX_READERS) as usize
-        }
+        let counted = if c >= 0 { c } else { c + MAX_READERS };
+        counted as usize + self.uncounted.load(Ordering::Relaxed) as usize
     }
 
     /// Whether a writer holds the lock or has announced itself. A snapshot.
@@ -799,6 +935,69 @@ mod tests {
             l.read_unlock();
             l.read_unlock();
         }
+        assert!(l.try_write());
+    }
+
+    /// Waits (yielding) until `cond` holds; panics after 10 s.
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while !cond() {
+            assert!(start.elapsed().as_secs() < 10, "timed out waiting: {what}");
+            std::thread::yield_now();
+        }
+    }
+
+    /// The reader parked behind a writer: linked in the reader queue.
+    fn parked_readers(l: &RawRwMutex) -> usize {
+        l.readers.lock().len()
+    }
+
+    #[test]
+    fn blocked_thread_reader_waits_out_of_the_count_and_retries() {
+        let l = Arc::new(RawRwMutex::new());
+        l.write();
+        let reader = {
+            let l = Arc::clone(&l);
+            std::thread::spawn(move || {
+                l.read();
+                // SAFETY: taken just above.
+                unsafe { l.read_unlock() };
+            })
+        };
+        wait_until("the reader parked", || parked_readers(&l) == 1);
+        // Not due yet: it stepped out, so the next writer would not wait for it.
+        assert_eq!(count(l.reader_count.load(SeqCst)), -MAX_READERS);
+        assert_eq!(l.uncounted.load(SeqCst), 1);
+        assert_eq!(l.readers(), 1, "readers() still shows it waiting");
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        reader.join().unwrap();
+        assert_eq!(l.uncounted.load(SeqCst), 0);
+        assert_eq!(l.readers(), 0);
+        assert!(l.try_write());
+    }
+
+    #[test]
+    fn due_reader_is_counted_in_by_the_writers_unlock() {
+        let l = Arc::new(RawRwMutex::new());
+        l.write();
+        let reader = {
+            let l = Arc::clone(&l);
+            std::thread::spawn(move || {
+                l.read();
+                // SAFETY: taken just above.
+                unsafe { l.read_unlock() };
+            })
+        };
+        wait_until("the reader parked", || parked_readers(&l) == 1);
+        std::thread::sleep(PATIENCE * 3);
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        // Counted in by the unlock itself, before the reader has even run: a writer arriving
+        // now has to wait for it.
+        assert_eq!(count(l.reader_count.load(SeqCst)), 1);
+        reader.join().unwrap();
+        assert_eq!(l.readers(), 0);
         assert!(l.try_write());
     }
 

@@ -31,9 +31,13 @@ pub use async_forms::{
 ///   reader waits, even though the lock is only read-locked at that moment; the writer gets the
 ///   lock as soon as the readers that were already inside leave. Writers therefore never starve
 ///   under a continuous flood of readers.
-/// - **Readers and writers alternate.** When a writer unlocks, it releases exactly the readers
-///   that queued up during its write (all of them, at once) *before* the next writer can enter,
-///   and that next writer then waits for those readers. Readers cannot starve either.
+/// - **Readers cannot starve either (bounded, as the Mutex).** A reader that has waited behind
+///   writers for 1 ms or more is let in by the unlock of the writer it waits for, *before* the
+///   next writer can enter, and that next writer then waits for it (Go's rule, which Go applies
+///   to every waiting reader). A reader that has waited less tries again when the writer
+///   leaves and may find the next writer first. A writer's
+///   [`downgrade`](RwMutexWriteGuard::downgrade) lets in every reader waiting behind it.
+///   See "Readers behind a writer" below for why.
 /// - **Writers queue on a gosync [`Mutex`](crate::Mutex) among themselves** (Go's `w`): one
 ///   writer at a time announces itself, and a writer that has waited more than 1 ms for the
 ///   writer lock is served in FIFO order (the Mutex's starvation mode).
@@ -58,7 +62,11 @@ pub use async_forms::{
 ///   `unlocked`; and the async forms [`read_async`](Self::read_async) /
 ///   [`write_async`](Self::write_async), whose tasks wait in the same queues as threads.
 /// - Blocked threads spin briefly before they park: parking an OS thread costs far more than
-///   parking a goroutine. This changes no ordering guarantee.
+///   parking a goroutine.
+/// - A blocked thread reader that has waited less than 1 ms does not hold its place behind
+///   the writer (Go counts every blocked reader in, which a writer's unlock then admits); see
+///   "Readers behind a writer". Async readers ([`read_async`](Self::read_async)) keep Go's
+///   rule.
 /// - No `RLocker`: a read guard is the Rust counterpart, and a [`Cond`](crate::Cond) waits
 ///   with it (Go's `sync.NewCond(rw.RLocker())`).
 ///
@@ -104,8 +112,28 @@ pub use async_forms::{
 /// | `reader_count` high 32 bits | writer epoch: +1 at every writer announcement, so a reader knows *which* writer it queued behind |
 /// | `reader_wait` | (epoch, Go's `readerWait`): readers the writer of that epoch still waits for; `i32::MIN` once that writer timed out |
 ///
+/// | `uncounted` | thread readers that stepped out of `reader_count` behind a writer (see below), from before they leave the count until they are back in it |
+///
+/// # Readers behind a writer
+///
+/// In Go, a reader that arrives while a writer is pending adds itself to `readerCount` and
+/// sleeps; the writer's unlock then admits it, and the next writer must wait until it has run
+/// and unlocked. Goroutines are woken in ~100 ns, so that wait is short. An OS thread that is
+/// admitted while it sleeps may wait milliseconds for a CPU when threads outnumber cores, and
+/// every writer after it waits as long, with every new reader queued behind that writer: the
+/// lock runs at the scheduler's pace.
+///
+/// So a blocked thread reader here spins briefly while counted (if the writer leaves then, it
+/// holds the lock), then *steps out*: it takes its `+1` back (the CAS a timed-out reader
+/// uses), raises `uncounted`, and waits uncounted; when the writer leaves it tries again from
+/// the start. A reader that has waited 1 ms (the Mutex's patience) is *due*: a due reader
+/// stays counted and waits as in Go, and a writer's unlock counts in every due stepped-out
+/// reader queued behind it before it lets the next writer in. A downgrade keeps `w` until every
+/// stepped-out reader is back in the count, so all of them get in before the next writer.
+///
 /// Readers blocked behind a writer wait in a FIFO queue until the epoch they saw has ended (the
-/// count is `>= 0` again or the epoch moved on); a writer's unlock wakes them all. The writer
+/// count is `>= 0` again or the epoch moved on); a writer's unlock wakes them all (counted ones
+/// hold a read lock; stepped-out ones try again, or hold one if it counted them in). The writer
 /// waiting for readers to drain waits in a second queue; the reader that takes the count to
 /// zero wakes it. Both waits are conditions checked under their queue's lock (not counting
 /// semaphores as in Go), so no wake-up can be lost and a timed-out waiter leaves no stale
