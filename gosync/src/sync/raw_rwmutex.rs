@@ -980,11 +980,13 @@ mod tests {
     #[test]
     fn due_reader_is_counted_in_by_the_writers_unlock() {
         let l = Arc::new(RawRwMutex::new());
+        let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
         l.write();
         let reader = {
-            let l = Arc::clone(&l);
+            let (l, release) = (Arc::clone(&l), Arc::clone(&release));
             std::thread::spawn(move || {
                 l.read();
+                wait_until("released by the test", || release.load(SeqCst));
                 // SAFETY: taken just above.
                 unsafe { l.read_unlock() };
             })
@@ -993,9 +995,12 @@ mod tests {
         std::thread::sleep(PATIENCE * 3);
         // SAFETY: held since `write` above.
         unsafe { l.write_unlock() };
-        // Counted in by the unlock itself, before the reader has even run: a writer arriving
-        // now has to wait for it.
+        // Counted in by the unlock itself (the reader holds the lock from then on, and keeps
+        // it until released): a writer arriving now has to wait for it. Without the admission
+        // the count would stay 0 until the woken reader ran and tried again.
         assert_eq!(count(l.reader_count.load(SeqCst)), 1);
+        assert!(!l.try_write(), "a writer got in past a due reader");
+        release.store(true, SeqCst);
         reader.join().unwrap();
         assert_eq!(l.readers(), 0);
         assert!(l.try_write());
