@@ -118,7 +118,7 @@ fn median_ratio(report: &Report, family: Option<&str>) -> (f64, f64, f64) {
     let mut v: Vec<f64> = report
         .summary()
         .iter()
-        .filter(|r| family.map_or(true, |f| r.family == f))
+        .filter(|r| family.is_none_or(|f| r.family == f))
         .map(|r| r.ratio())
         .filter(|x| x.is_finite())
         .collect();
@@ -253,7 +253,7 @@ pub fn benchmarks_markdown(report: &Report) -> String {
     let other: Vec<&String> = report
         .notes
         .iter()
-        .filter(|n| note_family(n).map_or(true, |f| !report.records.iter().any(|r| r.family == f)))
+        .filter(|n| note_family(n).is_none_or(|f| !report.records.iter().any(|r| r.family == f)))
         .collect();
     if !other.is_empty() {
         out.push_str("\n## Notes\n\n");

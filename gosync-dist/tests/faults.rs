@@ -54,7 +54,7 @@ fn check(history: &[Hold]) -> Result<(), String> {
                 x.token
             ));
         }
-        if latest_end.map_or(true, |p| x.end > p.end) {
+        if latest_end.is_none_or(|p| x.end > p.end) {
             latest_end = Some(x);
         }
     }

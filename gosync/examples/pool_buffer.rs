@@ -19,7 +19,7 @@ const PAGES: usize = 2_000;
 
 /// Size of page `i` of thread `t`: mostly small, one in a hundred huge.
 fn page_size(t: usize, i: usize) -> usize {
-    if (i * 7 + t * 13) % 100 == 0 {
+    if (i * 7 + t * 13).is_multiple_of(100) {
         4 << 20
     } else {
         1_500 + (i * 31 + t) % 1_000

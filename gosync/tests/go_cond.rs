@@ -420,8 +420,8 @@ fn timed_waits_never_swallow_wakeups() {
         assert!(start.elapsed() < PATIENCE * 3, "waiters stuck");
         calls += 1;
         // Sometimes under the lock, sometimes not (Go allows both).
-        let g = (calls % 2 == 0).then(|| m.lock());
-        if calls % 13 == 0 {
+        let g = calls.is_multiple_of(2).then(|| m.lock());
+        if calls.is_multiple_of(13) {
             chosen += c.broadcast();
         } else if c.signal() {
             chosen += 1;

@@ -92,7 +92,7 @@ fn pick(o: &Old, history: &[u8]) -> u8 {
 }
 
 fn mutate(v: u8) -> Option<u8> {
-    (v % 3 != 0).then(|| v.wrapping_add(100))
+    (!v.is_multiple_of(3)).then(|| v.wrapping_add(100))
 }
 
 /// The reference: a `Mutex<HashMap>` (Go's `RWMutexMap` oracle).

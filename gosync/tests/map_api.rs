@@ -566,7 +566,7 @@ fn linearizable_increments(what: &str, keys: u64, incr: impl Fn(u64) -> u64 + Sy
 /// Yields now and then inside an update closure, so that other threads get to run between an
 /// update's read and its publication (on 2 cores that window is otherwise rarely hit).
 fn widen(v: u64) -> u64 {
-    if v % 3 == 0 {
+    if v.is_multiple_of(3) {
         std::thread::yield_now();
     }
     v

@@ -865,7 +865,7 @@ fn run_ttl<C: TtlCache>(c: &C, threads: usize, iters: u64) -> Sample {
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let k = (rng >> 20) % 4096;
-            if rng % 10 == 0 {
+            if rng.is_multiple_of(10) {
                 c.insert(k, rng);
             } else {
                 std::hint::black_box(c.get(k));
@@ -1418,7 +1418,7 @@ pub fn run(ctx: &mut Ctx) {
     for (name, part) in PARTS {
         if only
             .as_deref()
-            .map_or(true, |o| o.split(',').any(|p| p.trim() == name))
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == name))
         {
             part(ctx);
         }

@@ -177,7 +177,7 @@ fn no_spin<L: Lock>(threads: usize, iters: u64) -> Sample {
         let mut local = 0u64;
         while it.next() {
             local += 1;
-            if local % 4 == 0 {
+            if local.is_multiple_of(4) {
                 lock.with(transfer);
             } else {
                 gowork::stride_inc(&mut data);

@@ -89,7 +89,7 @@ impl TimerEntry {
         let mut g = lock(t);
         g.next_id += 1;
         let key = (at, g.next_id);
-        let earliest = g.map.keys().next().map_or(true, |k| key < *k);
+        let earliest = g.map.keys().next().is_none_or(|k| key < *k);
         g.map.insert(key, waker.clone());
         drop(g);
         if earliest {

@@ -141,7 +141,7 @@ pub(crate) fn schedule(map: &Weak<dyn Sweep>, scheduled: &AtomicU64, deadline: u
         return;
     }
     scheduled.store(at, Ordering::Relaxed);
-    let wake_sweeper = heap.peek().map_or(true, |w| at < w.at);
+    let wake_sweeper = heap.peek().is_none_or(|w| at < w.at);
     if heap.len() >= 64 && heap.len().is_power_of_two() {
         // Drop the wake-ups of maps that no longer exist (each keeps a small allocation).
         heap.retain(|w| w.map.strong_count() > 0);
