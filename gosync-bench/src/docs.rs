@@ -194,7 +194,7 @@ pub fn headline_markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "\nratio = best peer's ns/op ÷ gosync's in the same run (above 1.00 gosync is faster); \
-         \"contended\" = 2+ threads on the mutex, rwmutex, cond and semaphore workloads, \
+         \"contended\" = 2+ threads on the mutex, rwmutex, cond, semaphore and async lock workloads, \
          (a of b*) = those of them with more OS threads than cores (oversubscribed); \
          † = Go figures left out because the Go mirror check failed. Every table, the method \
          and its caveats: [docs/benchmarks.md](docs/benchmarks.md)."

@@ -11,21 +11,14 @@
 //! - `rw_async_held_across_await`: as `rw_async_write10`, each section holding the lock
 //!   across one `yield_now().await`.
 //!
-//! - `wait_async_round`: one round = spawn N tasks that each finish one unit of work, then
-//!   wait for all of them: `WaitGroup` (`add`, `done`, `wait_async`) against the usual tokio
-//!   substitutes, an atomic counter with a `Notify`, and a `JoinSet`. Spawning is in every
-//!   implementation's round; ns/op is per round.
 //!
 //! Peers: `tokio::sync::Mutex` and `tokio::sync::RwLock` (strict FIFO, one queue for readers
-//! and writers).
+//! and writers). `WaitGroup::wait_async` is measured in the waitgroup family (`WaitAsyncFanIn`).
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use gosync::{Mutex, RwMutex, WaitGroup};
+use gosync::{Mutex, RwMutex};
 
 use crate::harness::{run_tasks, Ctx, Impl};
 
@@ -182,81 +175,8 @@ pub fn run(ctx: &mut Ctx) {
             );
         }
     }
-    for &t in &threads {
-        ctx.compare_with_os_threads(
-            FAMILY,
-            "wait_async_round",
-            t,
-            RUNTIME_WORKERS,
-            vec![
-                Impl::new("gosync", |iters| {
-                    rt.block_on(async {
-                        let t0 = Instant::now();
-                        for _ in 0..iters {
-                            let wg = Arc::new(WaitGroup::new());
-                            wg.add(t as isize);
-                            for _ in 0..t {
-                                let wg = Arc::clone(&wg);
-                                tokio::spawn(async move {
-                                    black_box(&wg);
-                                    wg.done();
-                                });
-                            }
-                            wg.wait_async().await;
-                        }
-                        t0.elapsed()
-                    })
-                    .into()
-                }),
-                Impl::new("tokio Notify+counter", |iters| {
-                    rt.block_on(async {
-                        let t0 = Instant::now();
-                        for _ in 0..iters {
-                            let state = Arc::new((AtomicUsize::new(t), tokio::sync::Notify::new()));
-                            for _ in 0..t {
-                                let state = Arc::clone(&state);
-                                tokio::spawn(async move {
-                                    black_box(&state);
-                                    if state.0.fetch_sub(1, Ordering::AcqRel) == 1 {
-                                        state.1.notify_waiters();
-                                    }
-                                });
-                            }
-                            loop {
-                                let notified = state.1.notified();
-                                let mut notified = std::pin::pin!(notified);
-                                notified.as_mut().enable();
-                                if state.0.load(Ordering::Acquire) == 0 {
-                                    break;
-                                }
-                                notified.await;
-                            }
-                        }
-                        t0.elapsed()
-                    })
-                    .into()
-                }),
-                Impl::new("tokio JoinSet", |iters| {
-                    rt.block_on(async {
-                        let t0 = Instant::now();
-                        for _ in 0..iters {
-                            let mut set = tokio::task::JoinSet::new();
-                            for _ in 0..t {
-                                set.spawn(async { black_box(()) });
-                            }
-                            while let Some(r) = set.join_next().await {
-                                r.expect("benchmark task panicked");
-                            }
-                        }
-                        t0.elapsed()
-                    })
-                    .into()
-                }),
-            ],
-        );
-    }
     ctx.note(
         "async: tasks on a tokio multi-thread runtime with 2 workers; the thread column is the \
-         number of tasks; ns/op is per lock+unlock (wait_async_round: per round of N tasks).",
+         number of tasks; ns/op is per lock+unlock.",
     );
 }
