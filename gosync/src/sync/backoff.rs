@@ -25,18 +25,16 @@ impl Backoff {
         true
     }
 
-    /// Waits a little; `false` once it is time to park.
+    /// Waits a little (spinning first, then yielding); `false` once it is time to park.
     #[inline]
     pub(crate) fn snooze(&mut self) -> bool {
-        if self.0 < Self::SPIN_ROUNDS {
-            for _ in 0..(1u32 << self.0) {
-                spin_loop();
-            }
-        } else if self.0 < Self::SPIN_ROUNDS + Self::YIELD_ROUNDS {
-            yield_now();
-        } else {
+        if self.spin() {
+            return true;
+        }
+        if self.0 >= Self::SPIN_ROUNDS + Self::YIELD_ROUNDS {
             return false;
         }
+        yield_now();
         self.0 += 1;
         true
     }

@@ -32,10 +32,11 @@ pub use async_forms::{
 ///   lock as soon as the readers that were already inside leave. Writers therefore never starve
 ///   under a continuous flood of readers.
 /// - **Readers cannot starve either (bounded, as the Mutex).** A reader that has waited behind
-///   writers for 1 ms or more is let in by the unlock of the writer it waits for, *before* the
-///   next writer can enter, and that next writer then waits for it (Go's rule, which Go applies
-///   to every waiting reader). A reader that has waited less tries again when the writer
-///   leaves and may find the next writer first. A writer's
+///   writers for 1 ms or more stays counted, or is counted in by the unlock of the writer it
+///   sleeps behind, so that writer lets it in *before* the next writer can enter, and the next
+///   writer then waits for it (Go's rule, which Go applies to every waiting reader). A reader
+///   that has waited less tries again when the writer leaves and may find the next writer
+///   first; so may a due reader caught between its last check and going to sleep, once. A writer's
 ///   [`downgrade`](RwMutexWriteGuard::downgrade) lets in every reader waiting behind it.
 ///   See "Readers behind a writer" below for why.
 /// - **Writers queue on a gosync [`Mutex`](crate::Mutex) among themselves** (Go's `w`): one
