@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use gosync::{AsyncRwMutexWriteGuard, Mutex, OnceValue, RwMutex, TryOnce, WaitGroup};
+use gosync::{AsyncRwMutexWriteGuard, Cond, Mutex, OnceValue, RwMutex, TryOnce, WaitGroup};
 
 /// A waker that counts its wake-ups.
 #[derive(Default)]
@@ -923,4 +923,383 @@ fn rwmutex_async_stress_tasks_and_threads() {
     let expected = 500 + 640 + written.load(Ordering::SeqCst) as u64;
     assert_eq!(*l.read(), expected);
     assert_rw_idle(&l);
+}
+
+// ---- Cond ----------------------------------------------------------------------------------
+
+/// A mutex and its `Cond`, shared by threads and tasks.
+type Shared<T> = Arc<(Mutex<T>, Cond)>;
+
+fn cond_shared<T>(v: T) -> Shared<T> {
+    Arc::new((Mutex::new(v), Cond::new()))
+}
+
+/// A thread that waits once on the `Cond` (under the lock) and then records `name`.
+fn cond_thread_waiter(s: &Shared<Vec<&'static str>>, name: &'static str) -> thread::JoinHandle<()> {
+    let s = Arc::clone(s);
+    thread::spawn(move || {
+        let (m, c) = &*s;
+        let mut g = m.lock();
+        c.wait(&mut g);
+        g.push(name);
+    })
+}
+
+/// Waits until `n` waiters wait on the `Cond` and none holds the mutex (a waiter counts itself
+/// in before it queues and releases the lock; once the lock is free, it has queued).
+fn cond_waiting<T>(s: &Shared<T>, n: usize) {
+    let (m, c) = &**s;
+    wait_until("the waiters to queue", || {
+        c.waiters() == n && !m.is_locked()
+    });
+}
+
+/// A task (polled by hand) that waits once on the `Cond` and then records `name`.
+async fn cond_task_waiter(s: &Shared<Vec<&'static str>>, name: &'static str) {
+    let (m, c) = &**s;
+    let g = m.lock_async().await;
+    let mut g = c.wait_async(g).await;
+    g.push(name);
+}
+
+#[test]
+fn cond_threads_and_tasks_are_signalled_in_wait_order() {
+    for _ in 0..10 {
+        let s = cond_shared(Vec::new());
+        let (m, c) = &*s;
+        let t1 = cond_thread_waiter(&s, "thread 1");
+        cond_waiting(&s, 1);
+        let mut task = Manual::new(cond_task_waiter(&s, "task"));
+        assert!(task.poll().is_pending());
+        assert_eq!(c.waiters(), 2);
+        assert!(m.try_lock().is_some(), "the waiting task released the lock");
+        let t2 = cond_thread_waiter(&s, "thread 2");
+        cond_waiting(&s, 3);
+
+        assert!(c.signal());
+        join(t1);
+        assert_eq!(task.woken(), 0, "the second signal is the task's");
+        assert!(task.poll().is_pending());
+        assert!(c.signal());
+        poll_to_end(&mut task);
+        assert!(c.signal());
+        join(t2);
+        assert!(!c.signal());
+        assert_eq!(*m.lock(), ["thread 1", "task", "thread 2"]);
+        assert_eq!(c.waiters(), 0);
+        assert_idle(m);
+    }
+}
+
+#[test]
+fn cond_broadcast_wakes_the_waiting_threads_and_tasks_only() {
+    let s = cond_shared(Vec::new());
+    let (m, c) = &*s;
+    let mut task = Manual::new(cond_task_waiter(&s, "task"));
+    assert!(task.poll().is_pending());
+    let t = cond_thread_waiter(&s, "thread");
+    cond_waiting(&s, 2);
+    assert_eq!(c.broadcast(), 2);
+    // A task that starts waiting after the broadcast is not woken by it.
+    let mut late = Manual::new(cond_task_waiter(&s, "late"));
+    assert!(late.poll().is_pending());
+    poll_to_end(&mut task);
+    join(t);
+    assert_eq!(c.waiters(), 1);
+    assert_eq!(late.woken(), 0);
+    assert!(late.poll().is_pending());
+    assert!(c.signal());
+    poll_to_end(&mut late);
+    let mut order = m.lock().clone();
+    order[..2].sort_unstable();
+    assert_eq!(order, ["task", "thread", "late"]);
+    assert_idle(m);
+}
+
+#[test]
+fn cond_wait_async_dropped_before_first_poll_releases_the_lock() {
+    let s = cond_shared(0);
+    let (m, c) = &*s;
+    let g = poll_to_end(&mut Manual::new(m.lock_async()));
+    drop(c.wait_async(g));
+    assert_eq!(c.waiters(), 0);
+    assert!(!c.signal());
+    assert_idle(m);
+}
+
+#[test]
+fn cond_wait_async_dropped_while_queued_leaves_the_queue() {
+    let s = cond_shared(Vec::new());
+    let (m, c) = &*s;
+    let mut task = Manual::new(cond_task_waiter(&s, "dropped"));
+    assert!(task.poll().is_pending());
+    let t = cond_thread_waiter(&s, "thread");
+    cond_waiting(&s, 2);
+    drop(task);
+    assert_eq!(c.waiters(), 1, "the dropped future left the queue");
+    // The next signal is the thread's, not lost on the dropped task.
+    assert!(c.signal());
+    join(t);
+    assert!(!c.signal());
+    assert_eq!(*m.lock(), ["thread"]);
+    assert_idle(m);
+}
+
+#[test]
+fn cond_wait_async_signalled_then_dropped_passes_the_signal_on() {
+    let s = cond_shared(Vec::new());
+    let (m, c) = &*s;
+    let mut task = Manual::new(cond_task_waiter(&s, "dropped"));
+    assert!(task.poll().is_pending());
+    let t = cond_thread_waiter(&s, "thread");
+    cond_waiting(&s, 2);
+    assert!(c.signal()); // chooses the task, the older waiter
+    assert_eq!(task.woken(), 1);
+    assert_eq!(c.waiters(), 1);
+    drop(task); // never polled again: the signal goes to the thread
+    join(t);
+    assert_eq!(c.waiters(), 0);
+    assert_eq!(*m.lock(), ["thread"]);
+    assert_idle(m);
+}
+
+#[test]
+fn cond_wait_async_woken_then_dropped_while_relocking_passes_the_signal_on() {
+    let s = cond_shared(Vec::new());
+    let (m, c) = &*s;
+    let mut task = Manual::new(cond_task_waiter(&s, "dropped"));
+    assert!(task.poll().is_pending());
+    let t = cond_thread_waiter(&s, "thread");
+    cond_waiting(&s, 2);
+    let held = m.lock();
+    assert!(c.signal());
+    // Woken; now queued for the mutex, which this thread holds.
+    assert!(task.poll().is_pending());
+    assert_eq!(m.waiters(), 1);
+    drop(task);
+    assert_eq!(m.waiters(), 0, "the relock left the mutex's queue");
+    drop(held);
+    join(t);
+    assert_eq!(*m.lock(), ["thread"]);
+    assert_idle(m);
+}
+
+#[test]
+fn cond_wait_async_broadcast_then_dropped_wakes_nobody_else() {
+    let s = cond_shared(Vec::new());
+    let (m, c) = &*s;
+    let mut task = Manual::new(cond_task_waiter(&s, "dropped"));
+    assert!(task.poll().is_pending());
+    assert_eq!(c.broadcast(), 1);
+    let t = cond_thread_waiter(&s, "late");
+    cond_waiting(&s, 1);
+    drop(task);
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(c.waiters(), 1, "a broadcast's wake-up is not passed on");
+    assert!(!t.is_finished());
+    assert!(c.signal());
+    join(t);
+    assert_eq!(*m.lock(), ["late"]);
+    assert_idle(m);
+}
+
+#[test]
+fn cond_wait_async_with_rwmutex_guards() {
+    let l = Arc::new(RwMutex::new(0u32));
+    let c = Arc::new(Cond::new());
+    // A writer task waits until a thread publishes a value.
+    let mut writer = Manual::new({
+        let (l, c) = (Arc::clone(&l), Arc::clone(&c));
+        async move {
+            let g = l.write_async().await;
+            let mut g = c.wait_while_async(g, |v| *v == 0).await;
+            *g += 1;
+        }
+    });
+    assert!(writer.poll().is_pending());
+    // A reader task waits too (Go's RLocker); neither holds the lock while waiting.
+    let mut reader = Manual::new({
+        let (l, c) = (Arc::clone(&l), Arc::clone(&c));
+        async move {
+            let mut g = l.read_async().await;
+            while *g < 2 {
+                g = c.wait_async(g).await;
+            }
+            *g
+        }
+    });
+    assert!(reader.poll().is_pending());
+    assert_eq!(c.waiters(), 2);
+    *l.try_write().expect("the waiting tasks released the lock") = 1;
+    assert!(c.signal()); // the writer, the older waiter
+    poll_to_end(&mut writer);
+    assert_eq!(*l.read(), 2);
+    assert!(c.signal());
+    assert_eq!(poll_to_end(&mut reader), 2);
+    assert_rw_idle(&l);
+}
+
+#[test]
+fn cond_wait_async_with_a_second_lock_panics_and_releases_it() {
+    let s = cond_shared(Vec::new());
+    let (m, c) = &*s;
+    let mut task = Manual::new(cond_task_waiter(&s, "task"));
+    assert!(task.poll().is_pending());
+    let other = Mutex::new(());
+    let mut wrong = Manual::new(async {
+        let g = other.lock_async().await;
+        let _g = c.wait_async(g).await;
+    });
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wrong.poll()))
+        .expect_err("a second lock must panic");
+    let msg = err
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| err.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("");
+    assert!(msg.contains("second Mutex/RwMutex"), "{msg}");
+    drop(wrong);
+    assert_idle(&other);
+    assert_eq!(c.waiters(), 1);
+    assert!(c.signal());
+    poll_to_end(&mut task);
+    assert_idle(m);
+}
+
+/// Producers (threads and tasks) hand items to consumers (threads and tasks) through one
+/// `Cond`, one `signal` per item, while tasks that give up after a short wait come and go. A
+/// lost signal leaves an item behind with every consumer asleep, which the deadline catches.
+#[test]
+fn cond_stress_threads_tasks_and_cancellations() {
+    #[derive(Default)]
+    struct Queue {
+        items: Vec<u64>,
+        done: bool,
+        taken: u64,
+        sum: u64,
+    }
+    const PER_PRODUCER: u64 = 500;
+    const PRODUCERS: u64 = 4;
+    let s = cond_shared(Queue::default());
+    let consume_one = |q: &mut Queue| {
+        if let Some(x) = q.items.pop() {
+            q.taken += 1;
+            q.sum += x;
+        }
+    };
+    let thread_consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            thread::spawn(move || {
+                let (m, c) = &*s;
+                let mut g = m.lock();
+                loop {
+                    c.wait_while(&mut g, |q| q.items.is_empty() && !q.done);
+                    if g.items.is_empty() {
+                        break;
+                    }
+                    consume_one(&mut g);
+                }
+            })
+        })
+        .collect();
+    let thread_producers: Vec<_> = (0..2)
+        .map(|p| {
+            let s = Arc::clone(&s);
+            thread::spawn(move || {
+                for i in 0..PER_PRODUCER {
+                    s.0.lock().items.push(p * PER_PRODUCER + i);
+                    s.1.signal();
+                }
+            })
+        })
+        .collect();
+    let rt = runtime();
+    rt.block_on(async {
+        let consumers: Vec<_> = (0..4)
+            .map(|_| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    let (m, c) = &*s;
+                    let mut g = m.lock_async().await;
+                    loop {
+                        g = c
+                            .wait_while_async(g, |q| q.items.is_empty() && !q.done)
+                            .await;
+                        if g.items.is_empty() {
+                            break;
+                        }
+                        consume_one(&mut g);
+                    }
+                })
+            })
+            .collect();
+        let quitters: Vec<_> = (0..4u64)
+            .map(|i| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    let (m, c) = &*s;
+                    for n in 0..200u64 {
+                        let wait = async {
+                            let g = m.lock_async().await;
+                            let mut g = c.wait_async(g).await;
+                            // Woken: take an item if there is one, as any consumer would.
+                            consume_one(&mut g);
+                        };
+                        let micros = 1 + (i * 7 + n * 13) % 50;
+                        let _ = tokio::time::timeout(Duration::from_micros(micros), wait).await;
+                    }
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (2..PRODUCERS)
+            .map(|p| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    for i in 0..PER_PRODUCER {
+                        s.0.lock_async().await.items.push(p * PER_PRODUCER + i);
+                        s.1.signal();
+                        if i % 16 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in producers.into_iter().chain(quitters) {
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("a task hung")
+                .unwrap();
+        }
+        for t in thread_producers {
+            join(t);
+        }
+        let total = PRODUCERS * PER_PRODUCER;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while s.0.lock().taken != total {
+            assert!(
+                Instant::now() < deadline,
+                "items left with every consumer asleep: a signal was lost ({} of {total} taken)",
+                s.0.lock().taken
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        s.0.lock().done = true;
+        s.1.broadcast();
+        for t in consumers {
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("a consumer hung")
+                .unwrap();
+        }
+        let q = s.0.lock();
+        assert_eq!(q.sum, (0..total).sum::<u64>());
+        assert!(q.items.is_empty());
+    });
+    for t in thread_consumers {
+        join(t);
+    }
+    assert_eq!(s.1.waiters(), 0);
+    assert_idle(&s.0);
 }

@@ -98,7 +98,17 @@ const _: fn() = || {
     is_sync::<AsyncRwMutexReadGuard<'static, Vec<u8>>>();
     is_send::<AsyncRwMutexWriteGuard<'static, Vec<u8>>>();
     is_sync::<AsyncRwMutexWriteGuard<'static, Vec<u8>>>();
+    is_send::<CondWaitFuture<'static, AsyncMutexGuard<'static, Vec<u8>>>>();
+    is_send::<CondWaitFuture<'static, AsyncRwMutexReadGuard<'static, Vec<u8>>>>();
+    is_send::<CondWaitFuture<'static, AsyncRwMutexWriteGuard<'static, Vec<u8>>>>();
 };
+// `wait_while_async` is an `async fn`: its future is `Send` as well.
+#[allow(dead_code)]
+fn cond_wait_while_async_is_send(c: &'static Cond, g: AsyncMutexGuard<'static, Vec<u8>>) {
+    is_send_val(&c.wait_while_async(g, |v| v.is_empty()));
+}
+// A wait on non-`Send` data is not.
+assert_not_impl!(CondWaitFuture<'static, AsyncMutexGuard<'static, Rc<u8>>>: Send);
 // An async guard hands out `&mut T` wherever it goes: not `Send` for non-`Send` data, not
 // `Sync` for non-`Sync` data.
 assert_not_impl!(AsyncMutexGuard<'static, std::rc::Rc<u8>>: Send);

@@ -291,7 +291,7 @@ fn no_spurious_wakeups_and_signal_counts() {
         thread::yield_now();
     }
     assert_silent(&rx, "wait returned without a signal");
-    assert!(format!("{c:?}").contains("tickets_outstanding: 1"));
+    assert!(format!("{c:?}").contains("waiters: 1"));
     {
         let mut g = m.lock();
         *g = 2;

@@ -4,6 +4,7 @@
 //! mutex: a lock future dropped while an unlock wakes it, or hands it the lock, must pass on
 //! what it was given. For the RwMutex: a read future dropped while the writer it waits for
 //! leaves, and a write future dropped while the last reader leaves, give back what they got.
+//! For the Cond: a wait future dropped while a signal chooses it passes the signal on.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_async`
 #![cfg(loom)]
@@ -21,7 +22,7 @@ use loom::thread;
 
 use std::time::Duration;
 
-use gosync::{loom_clock, Mutex, RwMutex, TryOnce, WaitGroup};
+use gosync::{loom_clock, Cond, Mutex, RwMutex, TryOnce, WaitGroup};
 use support::{explore, explore_with};
 
 /// A waker that records that it was called.
@@ -436,5 +437,68 @@ fn write_async_dropped_while_the_last_reader_leaves() {
     ex.assert_saw(&[
         "task handed the write lock, then dropped before its poll",
         "task dropped while readers were inside",
+    ]);
+}
+
+/// A task waits on a `Cond`, then a thread waits behind it; a signaller sets the flag and
+/// signals while the task's future is dropped. The signal goes to the oldest waiter still
+/// queued — the task, if the drop has not happened yet — and a dropped task passes it on, so
+/// the thread always wakes.
+#[test]
+fn cond_wait_async_dropped_while_signalled() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let mc = Arc::new((Mutex::new(false), Cond::new()));
+        let mut task = Task::new({
+            let mc = Arc::clone(&mc);
+            async move {
+                let (m, c) = &*mc;
+                let g = m.lock_async().await;
+                let _g = c.wait_async(g).await;
+            }
+        });
+        assert!(task.poll().is_pending(), "the task waits on the Cond");
+        let waiter = {
+            let mc = Arc::clone(&mc);
+            thread::spawn(move || {
+                let (m, c) = &*mc;
+                let mut ready = m.lock();
+                let waited = !*ready;
+                c.wait_while(&mut ready, |r| !*r);
+                waited
+            })
+        };
+        let signaller = {
+            let mc = Arc::clone(&mc);
+            thread::spawn(move || {
+                let (m, c) = &*mc;
+                *m.lock() = true;
+                c.signal()
+            })
+        };
+        let chosen_before_drop = task.woken();
+        drop(task);
+        let waited = waiter.join().unwrap();
+        let found = signaller.join().unwrap();
+        let (m, c) = &*mc;
+        assert_eq!(c.waiters(), 0);
+        assert!(!c.signal());
+        assert_idle(m);
+        [
+            if chosen_before_drop && waited {
+                "task chosen, dropped, signal passed to the thread"
+            } else {
+                ""
+            },
+            if !chosen_before_drop && found && waited {
+                "task dropped first, the thread signalled"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "task chosen, dropped, signal passed to the thread",
+        "task dropped first, the thread signalled",
     ]);
 }

@@ -1,7 +1,7 @@
-//! Loom models of the Cond ticket protocol: a signal is never lost (the waiter either sees its
-//! ticket notified before it sleeps or is found asleep), broadcast wakes everyone waiting, a
-//! timed-out waiter gives its ticket up so a signal never lands on it, and signals wake the
-//! waiters in the order they started waiting (FIFO).
+//! Loom models of the Cond queue protocol: a signal is never lost (a waiter queues before it
+//! releases its lock, so a notifier finds it queued or already chosen), broadcast wakes
+//! everyone waiting, a timed-out waiter gives its place (its "ticket") up so a signal never
+//! lands on it, and signals wake the waiters in the order they started waiting (FIFO).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_cond`
 //!

@@ -1,27 +1,25 @@
-//! [`Cond`]: Go's `sync.Cond` — FIFO signalling, no spurious wake-ups.
+//! [`Cond`]: Go's `sync.Cond` — FIFO signalling, no spurious wake-ups, for threads and tasks.
 
 use core::fmt;
+use core::future::Future;
 use core::ops::DerefMut;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use core::time::Duration;
 
-use crate::primitive::atomic::{AtomicU32, AtomicU64, Ordering};
-use crate::primitive::parking::{self, FilterOp, ParkResult, ParkToken, DEFAULT_UNPARK_TOKEN};
-use crate::primitive::{now, Instant, UnsafeCell};
+use crate::primitive::atomic::{AtomicU64, Ordering};
+use crate::primitive::{now, Instant};
 
 use super::backoff::Backoff;
-use super::mutex::{guard_mutex, ArcMutexGuard, MutexGuard};
+use super::mutex::{guard_mutex, ArcMutexGuard, AsyncMutexGuard, MutexGuard, MutexLockFuture};
 use super::raw_mutex::RawMutex;
 use super::raw_rwmutex::RawRwMutex;
 use super::rwmutex::{
-    ArcRwMutexReadGuard, ArcRwMutexWriteGuard, RwMutexReadGuard, RwMutexWriteGuard,
+    ArcRwMutexReadGuard, ArcRwMutexWriteGuard, AsyncRwMutexReadGuard, AsyncRwMutexWriteGuard,
+    RwMutex, RwMutexReadFuture, RwMutexReadGuard, RwMutexWriteFuture, RwMutexWriteGuard,
 };
+use super::wait_queue::{Kind, WaitQueue, Waiter};
 use crate::diag::{Sleep, Sleeping};
-
-/// `a` comes before `b` in ticket order (Go's `less`, wrap-around safe).
-#[inline(always)]
-fn before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
 
 /// Crate-private: the sealed half of [`CondGuard`] and the locks it reaches. (Its items are
 /// `pub` only to satisfy the sealed-trait pattern; the module itself is private, so the
@@ -35,6 +33,16 @@ mod sealed {
     pub trait Sealed {
         /// The lock this guard holds.
         fn cond_lock(&self) -> CondLock<'_>;
+    }
+
+    /// Keeps [`AsyncCondGuard`](super::AsyncCondGuard) closed to the crate's async guards.
+    pub trait AsyncSealed: Sized {
+        /// The future that takes the lock back (a `lock_async`/`read_async`/`write_async`).
+        type Relock: core::future::Future<Output = Self>;
+        /// The lock this guard holds.
+        fn async_cond_lock(&self) -> CondLock<'_>;
+        /// Releases the lock and returns the (not yet polled) future that takes it back.
+        fn unlock_for_wait(self) -> Self::Relock;
     }
 
     /// A lock a [`Cond`] can release while it waits and take back before it returns, reached
@@ -190,26 +198,84 @@ impl<T: ?Sized> sealed::Sealed for ArcRwMutexWriteGuard<T> {
 }
 impl<T: ?Sized> CondGuard for ArcRwMutexWriteGuard<T> {}
 
+/// An async guard a [`Cond`] can wait with ([`Cond::wait_async`]): the lock it holds is
+/// released while the task waits and taken back, through the lock's own async acquire, before
+/// the wait completes.
+///
+/// Implemented for [`AsyncMutexGuard`] and the async read and write guards of
+/// [`RwMutex`](crate::RwMutex). Sealed: it cannot be implemented outside gosync.
+pub trait AsyncCondGuard: sealed::AsyncSealed {}
+
+impl<'a, T: ?Sized> sealed::AsyncSealed for AsyncMutexGuard<'a, T> {
+    type Relock = MutexLockFuture<'a, T>;
+    #[inline]
+    fn async_cond_lock(&self) -> CondLock<'_> {
+        CondLock::Mutex(AsyncMutexGuard::mutex(self).raw())
+    }
+    #[inline]
+    fn unlock_for_wait(self) -> Self::Relock {
+        let mutex = AsyncMutexGuard::mutex(&self);
+        drop(self);
+        mutex.lock_async()
+    }
+}
+impl<T: ?Sized> AsyncCondGuard for AsyncMutexGuard<'_, T> {}
+
+impl<'a, T: ?Sized> sealed::AsyncSealed for AsyncRwMutexReadGuard<'a, T> {
+    type Relock = RwMutexReadFuture<'a, T>;
+    #[inline]
+    fn async_cond_lock(&self) -> CondLock<'_> {
+        CondLock::Read(AsyncRwMutexReadGuard::rwmutex(self).raw())
+    }
+    #[inline]
+    fn unlock_for_wait(self) -> Self::Relock {
+        let lock: &'a RwMutex<T> = AsyncRwMutexReadGuard::rwmutex(&self);
+        drop(self);
+        lock.read_async()
+    }
+}
+impl<T: ?Sized> AsyncCondGuard for AsyncRwMutexReadGuard<'_, T> {}
+
+impl<'a, T: ?Sized> sealed::AsyncSealed for AsyncRwMutexWriteGuard<'a, T> {
+    type Relock = RwMutexWriteFuture<'a, T>;
+    #[inline]
+    fn async_cond_lock(&self) -> CondLock<'_> {
+        CondLock::Write(AsyncRwMutexWriteGuard::rwmutex(self).raw())
+    }
+    #[inline]
+    fn unlock_for_wait(self) -> Self::Relock {
+        let lock: &'a RwMutex<T> = AsyncRwMutexWriteGuard::rwmutex(&self);
+        drop(self);
+        lock.write_async()
+    }
+}
+impl<T: ?Sized> AsyncCondGuard for AsyncRwMutexWriteGuard<'_, T> {}
+
 /// A condition variable with Go's `sync.Cond` semantics, for a gosync [`Mutex`](crate::Mutex)
-/// or [`RwMutex`](crate::RwMutex).
+/// or [`RwMutex`](crate::RwMutex), waited on by threads and async tasks alike.
 ///
 /// Threads [`wait`](Self::wait) for a condition on data protected by a `Mutex`; others change
 /// the data and call [`signal`](Self::signal) (wake one waiter) or
 /// [`broadcast`](Self::broadcast) (wake all). `wait` releases the lock while it sleeps and takes
-/// it back before it returns.
+/// it back before it returns. Async tasks do the same with [`wait_async`](Self::wait_async) and
+/// the guard of [`Mutex::lock_async`](crate::Mutex::lock_async); threads and tasks may wait on
+/// one `Cond` together.
 ///
 /// # Guarantees
 ///
-/// - **FIFO.** Every `wait` takes a ticket while it still holds the mutex (Go's `notifyList`).
-///   `signal` wakes the waiter with the oldest outstanding ticket — the longest waiter — even if
-///   that thread has not gone to sleep yet.
-/// - **`broadcast` wakes exactly the waiters that were waiting when it was called**; a thread
+/// - **FIFO.** Every wait joins the queue while it still holds the lock (Go's `notifyList`
+///   ticket). `signal` wakes the waiter that called `wait` first — the longest waiter — thread
+///   or task.
+/// - **`broadcast` wakes exactly the waiters that were waiting when it was called**; a waiter
 ///   that starts waiting afterwards is not woken by it (and cannot steal its wake-up).
 /// - **No spurious wake-ups** (Go: "Wait cannot return unless awoken by Broadcast or Signal").
 ///   `wait` returns only after a `signal` or `broadcast` chose it, or, for
 ///   [`wait_timeout`](Self::wait_timeout), after its timeout. Still, being woken does not mean
 ///   the condition holds (another thread may have taken the lock first and changed the data):
 ///   check it in a loop, or use [`wait_while`](Self::wait_while), which does that for you.
+/// - **No lost signal.** A waiter that gives up — a timed-out `wait_timeout`, a dropped
+///   `wait_async` future — leaves the queue; if a `signal` chose it first and it never
+///   returned, the signal passes on to the next waiter.
 /// - `signal` and `broadcast` may be called with or without the mutex held, and say how many
 ///   waiters they woke.
 ///
@@ -218,28 +284,31 @@ impl<T: ?Sized> CondGuard for ArcRwMutexWriteGuard<T> {}
 /// - "Wait without holding the lock" (Go's `sync: unlock of unlocked mutex`) cannot compile:
 ///   `wait` takes the [`MutexGuard`].
 /// - Go's `Cond.L` is fixed at construction. Here `Cond::new()` is `const` and the `Cond`
-///   **belongs to the lock its waiters wait with**: while any thread waits on it, waiting with
-///   a guard of another lock panics with a clear message. Once no thread waits, the next
+///   **belongs to the lock its waiters wait with**: while anyone waits on it, waiting with
+///   a guard of another lock panics with a clear message. Once nobody waits, the next
 ///   `wait` may bring any lock — so a `(Mutex, Cond)` pair can be moved (into an `Arc`, a
 ///   `Vec`, out of a function) between uses: a Rust move is not Go's "copy after first use",
 ///   which cannot happen here (see below). gosync's [`Mutex`](crate::Mutex) and
-///   [`RwMutex`](crate::RwMutex) are supported (any [`CondGuard`]); waiting with an
-///   `RwMutex` read guard is Go's `sync.NewCond(rw.RLocker())`, and read and write guards of
-///   the same `RwMutex` may share one `Cond`. std's locks are not supported.
+///   [`RwMutex`](crate::RwMutex) are supported (any [`CondGuard`] or [`AsyncCondGuard`]);
+///   waiting with an `RwMutex` read guard is Go's `sync.NewCond(rw.RLocker())`, and read and
+///   write guards of the same `RwMutex` may share one `Cond`. std's locks are not supported.
 /// - Added: [`wait_while`](Self::wait_while), [`wait_timeout`](Self::wait_timeout) (a waiter
 ///   that times out gives its place up; a `signal` never gets lost on it),
-///   [`wait_timeout_while`](Self::wait_timeout_while), return values of
-///   `signal`/`broadcast`, [`waiters`](Self::waiters).
+///   [`wait_timeout_while`](Self::wait_timeout_while), the async forms
+///   [`wait_async`](Self::wait_async) and [`wait_while_async`](Self::wait_while_async),
+///   return values of `signal`/`broadcast`, [`waiters`](Self::waiters).
 /// - "Copying a Cond after first use" (Go's `sync.Cond is copied`) is impossible: `Cond` is not
-///   `Clone`/`Copy`, and it cannot move while a thread waits on it.
+///   `Clone`/`Copy`, and it cannot move while anyone waits on it.
 ///
-/// # Differences from `std::sync::Condvar` and `parking_lot::Condvar`
+/// # Differences from `std::sync::Condvar`, `parking_lot::Condvar` and tokio
 ///
 /// - std allows spurious wake-ups and makes no ordering promise; parking_lot has no spurious
 ///   wake-ups but wakes in queue order, not in order of `wait` calls. Neither guarantees that
 ///   `notify_all` leaves later waiters alone in the presence of timeouts. (Like parking_lot,
 ///   and unlike std, which panics if a `Condvar` ever sees a second mutex, a `Cond` may serve
 ///   another lock once nobody waits on it.)
+/// - tokio has no condition variable (its `Notify` stores a permit instead and is not tied to
+///   a lock); here the same `Cond` serves threads and tasks.
 /// - No poisoning.
 ///
 /// # Example: the referee waits for ten athletes (from the seed)
@@ -263,35 +332,38 @@ impl<T: ?Sized> CondGuard for ArcRwMutexWriteGuard<T> {}
 /// assert_eq!(*guard, 10);
 /// ```
 ///
-/// # State layout and invariants
+/// # State and invariants
 ///
-/// | field | meaning (Go's `notifyList`) |
-/// |---|---|
-/// | `wait` | next ticket to hand out; incremented by `wait` while it holds the mutex |
-/// | `notify` | next ticket to notify: tickets before it have been signalled (or cancelled); written only under the parking queue's lock |
-/// | `cancelled` | tickets `>= notify` whose waiters timed out; `signal` skips them; only touched under the parking queue's lock |
-/// | `binding` bits 23..0 | threads waiting: +1 by `wait` before it takes its ticket, −1 when a notifier claims the ticket or the waiter times out |
-/// | `binding` bits 63..24 | fingerprint of the lock those threads wait with (its address / 4, low 40 bits); meaningful while the count is not 0 |
-///
-/// A waiter parks on the address of `notify` with its ticket as park token, after checking
-/// (under the queue lock) that its ticket has not been notified yet. `signal` claims the oldest
-/// ticket and unparks the thread holding it in the same queue-lock critical section, so a
-/// waiter either sees its ticket notified before it sleeps or is found asleep; there is no
-/// window for a lost or a spurious wake-up.
+/// - `queue`: the waiters, threads and tasks, oldest first. A waiter links itself at the back
+///   **while it still holds its lock**, then releases the lock. So a notifier that takes the
+///   lock after a waiter released it finds that waiter queued, and queue order is the order of
+///   `wait` calls.
+/// - A notifier unlinks the waiters it wakes and hands each a token — `SIGNALLED` or
+///   `BROADCAST` — under the queue lock. A waiter is therefore either still linked (it may
+///   withdraw: timeout, dropped future) or holds a token (it was chosen), never both and never
+///   neither: no lost or spurious wake-up. A withdrawing waiter that finds `SIGNALLED` and will
+///   not return passes a signal on; `BROADCAST` is not passed on (everyone queued was woken).
+/// - `binding` bits 23..0 count the waiters not yet chosen: +1 by a waiter before it links
+///   itself, −1 (under the queue lock) when a notifier chooses it or it withdraws. So the count
+///   is the queue's length plus the waiters about to link; `signal` and `broadcast` return
+///   early on 0 without the queue lock.
+/// - `binding` bits 63..24: fingerprint of the lock those waiters wait with (its address / 4,
+///   low 40 bits); meaningful while the count is not 0.
 #[doc(alias = "sync.Cond")]
 pub struct Cond {
-    /// Go's `notifyList.wait`: the next ticket.
-    wait: AtomicU32,
-    /// Go's `notifyList.notify`: the next ticket to notify. Written under the queue lock.
-    notify: AtomicU32,
-    /// Tickets `>= notify` given up by timed-out waiters. Only accessed in parking callbacks,
-    /// which run under the queue lock of `notify`'s address.
-    cancelled: UnsafeCell<Vec<u32>>,
-    /// `(lock fingerprint << 24) | threads inside wait`: see the state layout.
+    /// The waiters, threads and tasks, in the order they started waiting.
+    queue: WaitQueue,
+    /// `(lock fingerprint << 24) | waiters not yet chosen`: see the invariants.
     binding: AtomicU64,
 }
 
-/// Bits of `Cond::binding` that count the threads inside `wait`.
+/// Token of a waiter chosen by [`Cond::signal`]: if it gives its wake-up up unused, it passes
+/// a signal on.
+const SIGNALLED: usize = 1;
+/// Token of a waiter woken by [`Cond::broadcast`].
+const BROADCAST: usize = 2;
+
+/// Bits of `Cond::binding` that count the waiters.
 const ACTIVE_MASK: u64 = (1 << 24) - 1;
 /// Where the lock fingerprint starts in `Cond::binding`.
 const FINGERPRINT_SHIFT: u32 = 24;
@@ -303,20 +375,24 @@ fn fingerprint(addr: usize) -> u64 {
     ((addr as u64) >> 2) & ((1 << (64 - FINGERPRINT_SHIFT)) - 1)
 }
 
-// SAFETY: `cancelled` is only accessed inside parking callbacks for this Cond's key, which the
-// parking queue runs one at a time under its lock; everything else is atomic.
-unsafe impl Send for Cond {}
-// SAFETY: as above.
-unsafe impl Sync for Cond {}
+/// Withdraws a linked waiter if its owner leaves early (a panic between linking and waiting).
+struct Withdraw<'a> {
+    cond: &'a Cond,
+    waiter: &'a Waiter,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.cond.withdraw(self.waiter);
+    }
+}
 
 impl Cond {
     /// A new condition variable (it belongs to the lock its waiters bring).
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Cond {
-            wait: AtomicU32::new(0),
-            notify: AtomicU32::new(0),
-            cancelled: UnsafeCell::new(Vec::new()),
+            queue: WaitQueue::with_extra(()),
             binding: AtomicU64::new(0),
         }
     }
@@ -325,26 +401,19 @@ impl Cond {
     #[cfg(loom)]
     pub fn new() -> Self {
         Cond {
-            wait: AtomicU32::new(0),
-            notify: AtomicU32::new(0),
-            cancelled: UnsafeCell::new(Vec::new()),
+            queue: WaitQueue::with_extra(()),
             binding: AtomicU64::new(0),
         }
     }
 
-    #[inline]
-    fn key(&self) -> usize {
-        &self.notify as *const AtomicU32 as usize
-    }
-
-    /// A thread starts waiting with `lock` (held): counts it in, binding the `Cond` to `lock`
+    /// A waiter starts waiting with `lock` (held): counts it in, binding the `Cond` to `lock`
     /// if nobody else waits. Panics if others wait with another lock.
     ///
-    /// Binding only while threads wait is what lets a `Cond` and its lock be moved between
+    /// Binding only while someone waits is what lets a `Cond` and its lock be moved between
     /// uses: a move needs exclusive access, so nobody waits when it happens. (A waiter counts
-    /// until it is notified, not until it holds its lock again: one that is relocking cannot
-    /// be confused by a rebinding, and missing a second lock in that instant only misses a
-    /// misuse report.)
+    /// until it is chosen, not until it holds its lock again: one that is relocking cannot be
+    /// confused by a rebinding, and missing a second lock in that instant only misses a misuse
+    /// report.)
     #[inline]
     #[track_caller]
     fn enter(&self, lock: CondLock<'_>) {
@@ -363,7 +432,8 @@ impl Cond {
                 "gosync: too many threads waiting on one Cond (limit {ACTIVE_MASK})"
             );
             let next = (fp << FINGERPRINT_SHIFT) | (active + 1);
-            // Relaxed: the count orders nothing; the lock the caller holds does.
+            // Relaxed: the count orders nothing by itself. A notifier that takes the lock after
+            // the waiter released it sees the count through the lock's Release/Acquire.
             match self.binding.compare_exchange_weak(
                 cur,
                 next,
@@ -376,9 +446,7 @@ impl Cond {
         }
     }
 
-    /// `n` waiters were notified or gave their ticket up: counts them out. Called under the
-    /// queue lock, by the notifier (one read-modify-write per `signal`/`broadcast` instead of
-    /// one per woken waiter) or by a waiter that timed out.
+    /// `n` waiters were chosen or withdrew: counts them out. Called under the queue lock.
     #[inline]
     fn leave(&self, n: u64) {
         if n != 0 {
@@ -387,10 +455,31 @@ impl Cond {
         }
     }
 
-    /// How many threads are waiting on this `Cond` right now (in [`wait`](Self::wait) or a
-    /// timed or conditional form, not yet chosen by a `signal` or `broadcast` and not timed
-    /// out). A thread counts from the moment it calls `wait`, before it releases its lock. A
-    /// snapshot, for monitoring and tests.
+    /// Links `waiter` at the back of the queue. The caller holds the lock it waits with.
+    ///
+    /// # Safety
+    /// `waiter` is not linked, stays where it is and is not dropped until it has been chosen
+    /// (token set) or withdrawn ([`withdraw`](Self::withdraw) or `WaitQueue::wait`'s timeout).
+    #[inline]
+    unsafe fn link(&self, waiter: &Waiter, kind: Kind<'_>) {
+        let mut q = self.queue.lock();
+        // SAFETY: forwarded contract.
+        unsafe { q.push_back(waiter, kind) };
+    }
+
+    /// A waiter leaves before it was woken or before it returned: unlinks it if still linked;
+    /// if a `signal` had chosen it, passes the signal on.
+    fn withdraw(&self, waiter: &Waiter) {
+        if let Some(SIGNALLED) = self.queue.cancel(waiter, |_| self.leave(1)) {
+            self.signal();
+        }
+    }
+
+    /// How many waiters, threads and tasks, are waiting on this `Cond` right now (in
+    /// [`wait`](Self::wait), a timed or conditional form, or a polled
+    /// [`wait_async`](Self::wait_async) future; not yet chosen by a `signal` or `broadcast`,
+    /// not timed out or dropped). A waiter counts from the moment it starts waiting, before it
+    /// releases its lock. A snapshot, for monitoring and tests.
     #[must_use]
     pub fn waiters(&self) -> usize {
         (self.binding.load(Ordering::Relaxed) & ACTIVE_MASK) as usize
@@ -403,7 +492,7 @@ impl Cond {
     /// or use [`wait_while`](Self::wait_while).
     ///
     /// # Panics
-    /// If other threads are waiting on this `Cond` with another lock.
+    /// If others are waiting on this `Cond` with another lock.
     #[doc(alias = "Wait")]
     #[track_caller]
     pub fn wait<G: CondGuard>(&self, guard: &mut G) {
@@ -418,7 +507,7 @@ impl Cond {
     /// with an `RwMutex` read guard, loop over [`wait`](Self::wait).
     ///
     /// # Panics
-    /// If other threads are waiting on this `Cond` with another lock.
+    /// If others are waiting on this `Cond` with another lock.
     #[track_caller]
     pub fn wait_while<G: CondGuard + DerefMut>(
         &self,
@@ -459,7 +548,7 @@ impl Cond {
     /// ```
     ///
     /// # Panics
-    /// If other threads are waiting on this `Cond` with another lock.
+    /// If others are waiting on this `Cond` with another lock.
     #[track_caller]
     pub fn wait_timeout_while<G: CondGuard + DerefMut>(
         &self,
@@ -482,12 +571,12 @@ impl Cond {
     /// Like [`wait`](Self::wait), but gives up after `timeout`. Returns `true` if it timed out
     /// (the mutex is re-locked either way).
     ///
-    /// A waiter that times out gives up its ticket: a later `signal` skips it and wakes the next
+    /// A waiter that times out gives up its place: a later `signal` skips it and wakes the next
     /// waiter, so no signal is lost. If a `signal` picks this waiter at the moment the timeout
     /// fires, the signal wins and `false` is returned.
     ///
     /// # Panics
-    /// If other threads are waiting on this `Cond` with another lock.
+    /// If others are waiting on this `Cond` with another lock.
     #[track_caller]
     pub fn wait_timeout<G: CondGuard>(&self, guard: &mut G, timeout: Duration) -> bool {
         self.wait_until(guard, now().checked_add(timeout))
@@ -497,170 +586,167 @@ impl Cond {
     fn wait_until<G: CondGuard>(&self, guard: &mut G, deadline: Option<Instant>) -> bool {
         let raw = sealed::Sealed::cond_lock(guard);
         self.enter(raw);
-        // Taken while the mutex is held: a notifier that locks the mutex after our unlock sees
-        // the ticket (the unlock's Release orders it). Release: a notifier that reads the
-        // ticket (Acquire, in `claim_one`/`broadcast`) and counts us out does so after our
-        // `enter` counted us in, so the count never goes below zero.
-        let ticket = self.wait.fetch_add(1, Ordering::Release);
+        let waiter = Waiter::new();
+        // SAFETY: `waiter` stays on this frame; it is not dropped before `queue.wait` below
+        // returns (chosen, or withdrawn on timeout) or, if anything unwinds first, before
+        // `withdraw` (declared after it, so dropped before it) has taken it out.
+        unsafe { self.link(&waiter, Kind::Thread) };
+        let withdraw = Withdraw {
+            cond: self,
+            waiter: &waiter,
+        };
+        // Released only now, with this thread queued: a notifier that takes the lock after this
+        // finds it in the queue.
         // SAFETY: the guard proves the lock is held; it stays borrowed (unusable) until we
         // re-lock below, so nobody touches the data through it meanwhile.
         unsafe { raw.unlock() };
         let sleeping = Sleeping::begins(Sleep::Cond);
-        let mut gave_up = false;
-        let not_notified = || !before(ticket, self.notify.load(Ordering::Relaxed));
-        let give_up = |_, _| {
-            // Still queued at the deadline, so no notifier chose our ticket (it would have
-            // unparked us in the same critical section): give the ticket up.
-            gave_up = true;
-            self.leave(1);
-            // SAFETY: timed-out callbacks run under the queue lock of `self.key()`.
-            self.cancelled.with_mut(|c| unsafe { (*c).push(ticket) });
-        };
-        // SAFETY: the key is our own field's address; the callbacks only touch our atomics and
-        // `cancelled`, which is guarded by this key's queue lock, and cannot panic (a push
-        // can only abort on allocation failure).
-        let result = unsafe {
-            parking::park(
-                self.key(),
-                not_notified,
-                || {},
-                give_up,
-                ParkToken(ticket as usize),
-                deadline,
-            )
-        };
-        debug_assert!(!matches!(result, ParkResult::TimedOut) || gave_up);
+        let token = self.queue.wait(&waiter, deadline, 0, |_| self.leave(1));
+        core::mem::forget(withdraw);
         drop(sleeping);
         raw.relock();
         // Acquire through the re-lock: whatever the notifier did under the lock is visible.
-        gave_up
+        token.is_none()
     }
 
-    /// Takes the oldest outstanding ticket, skipping cancelled ones. Runs under the queue lock.
-    /// `None` if no thread waits.
-    fn claim_one(&self) -> Option<u32> {
-        // Acquire: pairs with the ticket's Release (see `wait_until`).
-        let wait = self.wait.load(Ordering::Acquire);
-        let mut t = self.notify.load(Ordering::Relaxed);
-        let found = self.cancelled.with_mut(|c| {
-            // SAFETY: only called under the queue lock of `self.key()`.
-            let cancelled = unsafe { &mut *c };
-            while t != wait {
-                match cancelled.iter().position(|&x| x == t) {
-                    Some(i) => {
-                        cancelled.swap_remove(i);
-                        t = t.wrapping_add(1);
-                    }
-                    None => return true,
-                }
-            }
-            false
-        });
-        if found {
-            self.leave(1);
-            self.notify.store(t.wrapping_add(1), Ordering::Release);
-            Some(t)
-        } else {
-            self.notify.store(t, Ordering::Release);
-            None
+    /// Waits from an async task until woken by [`signal`](Self::signal) or
+    /// [`broadcast`](Self::broadcast) (Go's `Wait`, awaited): takes the guard of an async
+    /// acquire, releases its lock while the task waits, and resolves to the guard with the
+    /// lock taken back.
+    ///
+    /// The same queue as [`wait`](Self::wait): threads and tasks waiting on one `Cond` are
+    /// woken in the order they started waiting. The wait starts at the first poll (the lock
+    /// stays held until then); never resolves spuriously. Works with any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future is safe at any point; the lock is then not held (the guard went
+    /// into the future). Dropped before it was woken, it leaves the queue; dropped after a
+    /// `signal` chose it but before it resolved, it passes the signal on to the next waiter,
+    /// so no signal is lost.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gosync::{Cond, Mutex};
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// let state = Arc::new((Mutex::new(false), Cond::new()));
+    /// let producer = {
+    ///     let state = Arc::clone(&state);
+    ///     std::thread::spawn(move || {
+    ///         *state.0.lock() = true; // a plain thread, a blocking lock
+    ///         state.1.signal();
+    ///     })
+    /// };
+    /// block_on(async {
+    ///     let (ready, cond) = &*state;
+    ///     let mut g = ready.lock_async().await;
+    ///     while !*g {
+    ///         g = cond.wait_async(g).await;
+    ///     }
+    /// });
+    /// producer.join().unwrap();
+    /// ```
+    ///
+    /// # Panics
+    /// When first polled, if others are waiting on this `Cond` with another lock.
+    #[doc(alias = "Wait")]
+    pub fn wait_async<G: AsyncCondGuard>(&self, guard: G) -> CondWaitFuture<'_, G> {
+        CondWaitFuture {
+            cond: self,
+            guard: Some(guard),
+            relock: None,
+            waiter: Waiter::new(),
+            stage: Stage::Start,
         }
+    }
+
+    /// Waits from an async task while `condition` returns `true`: checks it under the lock,
+    /// waits with [`wait_async`](Self::wait_async), checks again after every wake-up, and
+    /// resolves to the guard once it returns `false`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gosync::{Cond, Mutex};
+    ///
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// let jobs = Arc::new((Mutex::new(Vec::new()), Cond::new()));
+    /// let producer = {
+    ///     let jobs = Arc::clone(&jobs);
+    ///     std::thread::spawn(move || {
+    ///         jobs.0.lock().push("job");
+    ///         jobs.1.signal();
+    ///     })
+    /// };
+    /// let job = block_on(async {
+    ///     let (queue, cond) = &*jobs;
+    ///     let mut g = cond.wait_while_async(queue.lock_async().await, |q| q.is_empty()).await;
+    ///     g.pop().unwrap()
+    /// });
+    /// assert_eq!(job, "job");
+    /// producer.join().unwrap();
+    /// ```
+    ///
+    /// # Panics
+    /// If others are waiting on this `Cond` with another lock.
+    pub async fn wait_while_async<G: AsyncCondGuard + DerefMut>(
+        &self,
+        mut guard: G,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
+    ) -> G {
+        while condition(&mut *guard) {
+            guard = self.wait_async(guard).await;
+        }
+        guard
     }
 
     /// Wakes the waiter that has waited longest (Go's `Signal`). Returns whether there was one.
     #[doc(alias = "Signal")]
     pub fn signal(&self) -> bool {
-        // Fast path, as Go: no ticket outstanding.
-        if self.wait.load(Ordering::Acquire) == self.notify.load(Ordering::Acquire) {
+        // Fast path, as Go: nobody waiting.
+        if self.waiters() == 0 {
             return false;
         }
-        let target = core::cell::Cell::new(None::<Option<u32>>);
-        let claim = || {
-            if target.get().is_none() {
-                target.set(Some(self.claim_one()));
-            }
-            target.get().flatten()
-        };
-        let found = core::cell::Cell::new(false);
-        // SAFETY: the key is our own field's address; the filter and callback only touch our
-        // atomics and `cancelled` (guarded by this key's queue lock) and cannot panic.
-        unsafe {
-            parking::unpark_filter(
-                self.key(),
-                |token| {
-                    if found.get() {
-                        return FilterOp::Stop;
-                    }
-                    match claim() {
-                        Some(t) if token.0 == t as usize => {
-                            found.set(true);
-                            FilterOp::Unpark
-                        }
-                        Some(_) => FilterOp::Skip,
-                        None => FilterOp::Stop,
-                    }
-                },
-                |_| {
-                    // If the chosen waiter is not asleep yet, it sees `notify` past its ticket
-                    // and does not sleep.
-                    claim();
-                    DEFAULT_UNPARK_TOKEN
-                },
-            );
+        let mut q = self.queue.lock();
+        let found = q.notify_front(SIGNALLED);
+        if found {
+            self.leave(1);
         }
-        target.get().flatten().is_some()
+        found
+        // The wake-up is delivered as `q` drops, after the queue lock is released.
     }
 
-    /// Wakes every thread waiting right now (Go's `Broadcast`); threads that start waiting
+    /// Wakes every waiter waiting right now (Go's `Broadcast`); waiters that start waiting
     /// later are not affected. Returns how many waiters were woken.
     #[doc(alias = "Broadcast")]
     pub fn broadcast(&self) -> usize {
-        if self.wait.load(Ordering::Acquire) == self.notify.load(Ordering::Acquire) {
+        if self.waiters() == 0 {
             return 0;
         }
-        // `(first, end)` of the tickets to wake, read once under the queue lock.
-        let range = core::cell::Cell::new(None::<(u32, u32)>);
-        let woken = core::cell::Cell::new(0usize);
-        let take_range = || match range.get() {
-            Some(r) => r,
-            None => {
-                let first = self.notify.load(Ordering::Relaxed);
-                // Acquire: pairs with the tickets' Release (see `wait_until`).
-                let end = self.wait.load(Ordering::Acquire);
-                let skipped = self.cancelled.with_mut(|c| {
-                    // SAFETY: only called under the queue lock of `self.key()`; every
-                    // cancelled ticket lies in `first..end`.
-                    let cancelled = unsafe { &mut *c };
-                    let n = cancelled.len();
-                    cancelled.clear();
-                    n
-                });
-                self.notify.store(end, Ordering::Release);
-                woken.set(end.wrapping_sub(first) as usize - skipped);
-                self.leave(woken.get() as u64);
-                range.set(Some((first, end)));
-                (first, end)
-            }
-        };
-        // SAFETY: as in `signal`.
-        unsafe {
-            parking::unpark_filter(
-                self.key(),
-                |token| {
-                    let (first, end) = take_range();
-                    let t = token.0 as u32;
-                    if t.wrapping_sub(first) < end.wrapping_sub(first) {
-                        FilterOp::Unpark
-                    } else {
-                        FilterOp::Skip
-                    }
-                },
-                |_| {
-                    take_range();
-                    DEFAULT_UNPARK_TOKEN
-                },
-            );
-        }
-        woken.get()
+        let mut q = self.queue.lock();
+        let woken = q.notify_all(BROADCAST);
+        self.leave(woken as u64);
+        woken
     }
 }
 
@@ -672,10 +758,109 @@ impl Default for Cond {
 
 impl fmt::Debug for Cond {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let wait = self.wait.load(Ordering::Relaxed);
-        let notify = self.notify.load(Ordering::Relaxed);
         f.debug_struct("Cond")
-            .field("tickets_outstanding", &wait.wrapping_sub(notify))
+            .field("waiters", &self.waiters())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a [`CondWaitFuture`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Not polled yet: the guard, and its lock, are still held.
+    Start,
+    /// Queued on the `Cond`, lock released, not yet seen woken.
+    Queued,
+    /// Woken with this token; taking the lock back.
+    Relocking(usize),
+    /// Resolved.
+    Done,
+}
+
+/// Future returned by [`Cond::wait_async`]; resolves to the guard, its lock held again.
+///
+/// `Send` when the guard is. Not `Unpin` (it holds its queue node in place while waiting).
+/// Dropping it before it completes is safe at any point (see `wait_async`'s cancel safety).
+#[must_use = "futures do nothing unless polled"]
+pub struct CondWaitFuture<'a, G: AsyncCondGuard> {
+    cond: &'a Cond,
+    /// The guard until the first poll.
+    guard: Option<G>,
+    /// From the first poll: the acquire that takes the lock back (structurally pinned).
+    relock: Option<G::Relock>,
+    /// Our place in the `Cond`'s queue (structurally pinned).
+    waiter: Waiter,
+    stage: Stage,
+}
+
+impl<G: AsyncCondGuard> Future for CondWaitFuture<'_, G> {
+    type Output = G;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<G> {
+        // SAFETY: `waiter` and `relock` are structurally pinned: never moved out, only
+        // replaced in place (`relock` is set once, while empty, and cleared once done).
+        let this = unsafe { self.get_unchecked_mut() };
+        loop {
+            match this.stage {
+                Stage::Start => {
+                    let guard = this
+                        .guard
+                        .as_ref()
+                        .expect("CondWaitFuture without its guard");
+                    // May panic (a second lock): the guard stays in the future and its drop
+                    // releases the lock.
+                    this.cond.enter(guard.async_cond_lock());
+                    // SAFETY: the node is pinned in this future, whose drop withdraws it while
+                    // the stage is `Queued`.
+                    unsafe { this.cond.link(&this.waiter, Kind::Task(cx.waker())) };
+                    this.stage = Stage::Queued;
+                    let guard = this.guard.take().expect("CondWaitFuture without its guard");
+                    // Released only now, with the task queued.
+                    this.relock = Some(guard.unlock_for_wait());
+                    // The waker is registered: a notification from now on wakes the task.
+                    return Poll::Pending;
+                }
+                Stage::Queued => match this.cond.queue.poll_wait(&this.waiter, cx) {
+                    Poll::Ready(token) => this.stage = Stage::Relocking(token),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Stage::Relocking(_) => {
+                    let relock = this.relock.as_mut().expect("CondWaitFuture without relock");
+                    // SAFETY: `relock` is structurally pinned (see above).
+                    match unsafe { Pin::new_unchecked(relock) }.poll(cx) {
+                        Poll::Ready(guard) => {
+                            this.stage = Stage::Done;
+                            this.relock = None;
+                            return Poll::Ready(guard);
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Stage::Done => panic!("CondWaitFuture polled after completion"),
+            }
+        }
+    }
+}
+
+impl<G: AsyncCondGuard> Drop for CondWaitFuture<'_, G> {
+    fn drop(&mut self) {
+        match self.stage {
+            // Not yet seen woken: leave the queue, or pass on a signal that just chose us.
+            Stage::Queued => self.cond.withdraw(&self.waiter),
+            // Chosen by a signal that never reached the caller: pass it on. (The relock future,
+            // dropped after this, gives up its own place in the lock's queue.)
+            Stage::Relocking(SIGNALLED) => {
+                self.cond.signal();
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<G: AsyncCondGuard> fmt::Debug for CondWaitFuture<'_, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CondWaitFuture")
+            .field("stage", &self.stage)
             .finish_non_exhaustive()
     }
 }

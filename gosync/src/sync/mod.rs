@@ -23,7 +23,7 @@ mod backoff;
 mod cond;
 pub(crate) mod raw_rwmutex;
 mod rwmutex;
-pub use cond::{Cond, CondGuard};
+pub use cond::{AsyncCondGuard, Cond, CondGuard, CondWaitFuture};
 pub use rwmutex::{
     ArcRwMutexReadGuard, ArcRwMutexWriteGuard, AsyncRwMutexReadGuard, AsyncRwMutexWriteGuard,
     MappedRwMutexReadGuard, MappedRwMutexWriteGuard, RwMutex, RwMutexReadFuture, RwMutexReadGuard,
