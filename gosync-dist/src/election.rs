@@ -260,7 +260,13 @@ async fn observe_task(
     }
 }
 
-/// The stream of [`Election::observe`].
+/// The stream of [`Election::observe`] (Go's `Observe` channel): each item is the leadership
+/// state after a change, `Ok(None)` meaning "no leader"; an `Err` (the session was lost) is
+/// the last item.
+///
+/// Read it with [`next`](Self::next), as a [`futures_core::Stream`] (so `StreamExt`
+/// combinators from `futures` or `tokio-stream` apply), or from a thread with
+/// [`blocking_next`](Self::blocking_next). Dropping it stops the observation.
 #[derive(Debug)]
 pub struct Observer {
     rx: mpsc::UnboundedReceiver<Result<Option<LeaderInfo>>>,
@@ -270,6 +276,26 @@ impl Observer {
     /// The next leadership state (`Ok(None)`: no leader), or `None` when observing ended.
     pub async fn next(&mut self) -> Option<Result<Option<LeaderInfo>>> {
         self.rx.recv().await
+    }
+
+    /// Blocking [`next`](Self::next), for a thread outside the runtime.
+    ///
+    /// # Panics
+    /// If called from inside an async runtime (it would block one of its threads), as
+    /// `tokio`'s blocking receive does.
+    pub fn blocking_next(&mut self) -> Option<Result<Option<LeaderInfo>>> {
+        self.rx.blocking_recv()
+    }
+}
+
+impl futures_core::Stream for Observer {
+    type Item = Result<Option<LeaderInfo>>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
     }
 }
 

@@ -232,6 +232,91 @@ async fn election_one_leader_at_a_time_resign_hands_over_observe_sees_all() {
     assert!(e.leader().await.unwrap().is_none());
 }
 
+/// The observer is also a `futures_core::Stream`, and has a blocking form for plain threads;
+/// both see the same changes, in order, and end with the session's loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_observer_as_a_stream_and_from_a_thread() {
+    use std::pin::Pin;
+    let Some(etcd) = Etcd::start() else { return };
+    let watcher = session(&etcd).await;
+    let election = Election::new(&watcher, "elect/stream").unwrap();
+    let mut stream = election.observe();
+    let mut from_thread = election.observe();
+    /// The next item, read through `Stream::poll_next`.
+    async fn poll_item(
+        o: &mut gosync_dist::Observer,
+    ) -> Option<gosync_dist::Result<Option<gosync_dist::LeaderInfo>>> {
+        let item =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *o), cx));
+        tokio::time::timeout(Duration::from_secs(20), item)
+            .await
+            .expect("an observer item")
+    }
+    let thread = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while let Some(item) = from_thread.blocking_next() {
+            match item {
+                Ok(state) => seen.push(state.map(|l| l.token)),
+                Err(e) => {
+                    assert!(matches!(e, Error::SessionLost), "{e}");
+                    break;
+                }
+            }
+        }
+        seen
+    });
+    assert_eq!(
+        poll_item(&mut stream).await.unwrap().unwrap(),
+        None,
+        "first the current state"
+    );
+
+    let s = session(&etcd).await;
+    let e = Election::new(&s, "elect/stream").unwrap();
+    let first = e.campaign("a").await.unwrap();
+    let first_token = first.token().get();
+    let seen = poll_item(&mut stream)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a leader");
+    assert_eq!(
+        (seen.token, seen.value.as_slice()),
+        (first_token, &b"a"[..])
+    );
+    first.resign().await.unwrap();
+    assert_eq!(
+        poll_item(&mut stream).await.unwrap().unwrap(),
+        None,
+        "no leader after the resign"
+    );
+    let second = e.campaign("b").await.unwrap();
+    let second_token = second.token().get();
+    assert!(second_token > first_token);
+    let seen = poll_item(&mut stream)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the next leader");
+    assert_eq!(seen.token, second_token);
+
+    // Ending the watcher's session ends both observations with `SessionLost`.
+    watcher.close().await.unwrap();
+    assert!(matches!(
+        poll_item(&mut stream).await,
+        Some(Err(Error::SessionLost)) | None
+    ));
+    let thread_saw = tokio::task::spawn_blocking(move || thread.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        thread_saw,
+        [None, Some(first_token), None, Some(second_token)],
+        "the thread saw the same changes"
+    );
+    drop(second);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barrier_enters_and_leaves_together() {
     let Some(etcd) = Etcd::start() else { return };
