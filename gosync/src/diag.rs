@@ -81,6 +81,9 @@ pub(crate) enum Access {
 pub(crate) struct Tracked<R> {
     raw: R,
     diag: LockDiag,
+    /// The lock's name, for its statistics (feature `lock-stats`).
+    #[cfg(feature = "lock-stats")]
+    name: Option<&'static str>,
 }
 
 impl<R> Tracked<R> {
@@ -91,7 +94,16 @@ impl<R> Tracked<R> {
         Tracked {
             raw,
             diag: LockDiag::new(type_name, name),
+            #[cfg(feature = "lock-stats")]
+            name,
         }
+    }
+
+    /// The name given at construction (feature `lock-stats`).
+    #[cfg(feature = "lock-stats")]
+    #[inline]
+    pub(crate) fn name(&self) -> Option<&'static str> {
+        self.name
     }
 
     /// The lock's diagnostics record.

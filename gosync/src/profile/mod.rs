@@ -26,6 +26,15 @@
 //! // then: go tool pprof -top mutex.pb.gz
 //! ```
 //!
+//! # Per-lock counters
+//!
+//! The profiles are per call site. For the totals of one lock — acquisitions, contended
+//! acquisitions, total and longest wait, starvation entries, handoffs — enable the
+//! `lock-stats` feature and read `Mutex::stats()` (a [`Mutex`](crate::Mutex) made with
+//! `Mutex::named` carries its name into them). Those counters are exact, not sampled, and
+//! cost one relaxed add per acquisition, so they are a compile-time choice: without the
+//! feature no lock path changes.
+//!
 //! # Cost
 //!
 //! Only the contended paths (a thread about to block, an unlock that finds waiters) consult

@@ -3,6 +3,8 @@
 //! Everything here is re-exported at the crate root (`gosync::Mutex`, ...).
 
 // -- Mutex family: Mutex, ReentrantMutex, TokenMutex --------------------------------------
+#[cfg(feature = "lock-stats")]
+mod lock_stats;
 mod mutex;
 #[cfg(not(gosync_stats))]
 pub(crate) mod raw_mutex;
@@ -10,6 +12,8 @@ pub(crate) mod raw_mutex;
 #[doc(hidden)]
 pub mod raw_mutex;
 mod reentrant;
+#[cfg(feature = "lock-stats")]
+pub use lock_stats::LockStats;
 
 #[allow(unused_imports)] // crate-internal hook for Cond
 pub(crate) use mutex::guard_mutex;

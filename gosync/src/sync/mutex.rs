@@ -414,6 +414,40 @@ impl<T: ?Sized> Mutex<T> {
         self.raw.is_woken()
     }
 
+    /// This mutex's statistics since it was created (feature `lock-stats`): acquisitions,
+    /// contended acquisitions, total and longest wait, starvation entries and handoffs, with
+    /// the name given to [`named`](Self::named). Go has nothing like it per lock (its mutex
+    /// profile is per call site: see [`profile`](crate::profile)); std and parking_lot neither.
+    ///
+    /// ```
+    /// # #[cfg(feature = "lock-stats")] {
+    /// use std::sync::Arc;
+    /// use gosync::Mutex;
+    ///
+    /// let orders = Arc::new(Mutex::named("orders", 0u64));
+    /// let workers: Vec<_> = (0..4)
+    ///     .map(|_| {
+    ///         let orders = Arc::clone(&orders);
+    ///         std::thread::spawn(move || {
+    ///             for _ in 0..1000 {
+    ///                 *orders.lock() += 1;
+    ///             }
+    ///         })
+    ///     })
+    ///     .collect();
+    /// workers.into_iter().for_each(|w| w.join().unwrap());
+    /// let stats = orders.stats();
+    /// assert_eq!(stats.acquisitions, 4000);
+    /// assert!(stats.contended <= stats.acquisitions);
+    /// println!("{stats}");
+    /// # }
+    /// ```
+    #[cfg(feature = "lock-stats")]
+    #[must_use]
+    pub fn stats(&self) -> crate::LockStats {
+        self.raw.stats(self.raw.name())
+    }
+
     /// The lock and its diagnostics record. Crate-internal: `Cond` releases and re-takes it
     /// through them while a guard stays borrowed by the caller.
     #[inline]

@@ -204,6 +204,9 @@ pub(crate) struct RawMutex {
     fair_at: AtomicU64,
     /// The sleeping waiters, FIFO (woken-and-lost waiters rejoin at the front).
     queue: WaitQueue<Fairness>,
+    /// Per-lock statistics (feature `lock-stats`).
+    #[cfg(feature = "lock-stats")]
+    stats: super::lock_stats::LockCounters,
 }
 
 impl RawMutex {
@@ -215,6 +218,8 @@ impl RawMutex {
             handoff_cost: AtomicU32::new(0),
             fair_at: AtomicU64::new(NEVER),
             queue: WaitQueue::with_extra(Fairness { last_handoff: None }),
+            #[cfg(feature = "lock-stats")]
+            stats: super::lock_stats::LockCounters::new(),
         }
     }
     /// An unlocked mutex.
@@ -225,6 +230,8 @@ impl RawMutex {
             handoff_cost: AtomicU32::new(0),
             fair_at: AtomicU64::new(NEVER),
             queue: WaitQueue::with_extra(Fairness { last_handoff: None }),
+            #[cfg(feature = "lock-stats")]
+            stats: super::lock_stats::LockCounters::new(),
         }
     }
 
@@ -239,6 +246,8 @@ impl RawMutex {
         {
             self.lock_contended(old);
         }
+        #[cfg(feature = "lock-stats")]
+        self.stats.acquired();
     }
 
     /// The lock was not plainly free: take it if it is free with waiters or a woken thread
@@ -264,9 +273,15 @@ impl RawMutex {
         if old & (LOCKED | STARVING) != 0 {
             return false;
         }
-        self.state
+        let acquired = self
+            .state
             .compare_exchange(old, old | LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        #[cfg(feature = "lock-stats")]
+        if acquired {
+            self.stats.acquired();
+        }
+        acquired
     }
 
     /// Acquires the lock, giving up after `timeout`. Returns whether the lock was acquired.
@@ -277,10 +292,12 @@ impl RawMutex {
             .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
+            #[cfg(feature = "lock-stats")]
+            self.stats.acquired();
             return true;
         }
         // A deadline too far away to represent means "no deadline".
-        self.lock_slow(now().checked_add(timeout))
+        self.lock_slow_timed(now().checked_add(timeout))
     }
 
     /// Acquires the lock, giving up at `deadline` (`None`: never). Returns whether the lock
@@ -294,9 +311,11 @@ impl RawMutex {
             .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
+            #[cfg(feature = "lock-stats")]
+            self.stats.acquired();
             return true;
         }
-        self.lock_slow(deadline)
+        self.lock_slow_timed(deadline)
     }
 
     /// Releases the lock.
@@ -321,6 +340,12 @@ impl RawMutex {
     }
 
     // ---- observation ------------------------------------------------------------------
+
+    /// This lock's statistics (feature `lock-stats`), under `name`.
+    #[cfg(feature = "lock-stats")]
+    pub(crate) fn stats(&self, name: Option<&'static str>) -> super::lock_stats::LockStats {
+        self.stats.snapshot(name)
+    }
 
     /// The raw state word (for monitoring and tests; a snapshot).
     #[inline]
@@ -359,9 +384,28 @@ impl RawMutex {
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+        #[cfg(feature = "lock-stats")]
+        let started = now();
         let wait = diag::contended_wait(self);
         let acquired = self.lock_wait(deadline);
         diag::contended_wait_ended(self, wait);
+        #[cfg(feature = "lock-stats")]
+        if acquired {
+            self.stats
+                .contended(Some(now().saturating_duration_since(started)));
+        }
+        acquired
+    }
+
+    /// [`lock_slow`](Self::lock_slow) for the timed entry points, which count their own
+    /// acquisition (`lock` counts it once for both of its paths).
+    #[inline]
+    fn lock_slow_timed(&self, deadline: Option<Instant>) -> bool {
+        let acquired = self.lock_slow(deadline);
+        #[cfg(feature = "lock-stats")]
+        if acquired {
+            self.stats.acquired();
+        }
         acquired
     }
 
@@ -531,7 +575,13 @@ impl RawMutex {
                 .state
                 .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    #[cfg(feature = "lock-stats")]
+                    if new & !old & STARVING != 0 {
+                        self.stats.starvation_entry();
+                    }
+                    break;
+                }
                 Err(current) => old = current,
             }
         }
@@ -610,6 +660,16 @@ impl RawMutex {
     /// lock. `w` must be polled with this same mutex each time; when the future that owns it
     /// is dropped before completing, it must call [`cancel_lock`](Self::cancel_lock).
     pub(crate) fn poll_lock(&self, w: Pin<&mut AsyncLock>, cx: &mut Context<'_>) -> Poll<()> {
+        let poll = self.poll_lock_inner(w, cx);
+        #[cfg(feature = "lock-stats")]
+        if let Poll::Ready(()) = poll {
+            self.stats.acquired();
+        }
+        poll
+    }
+
+    #[inline]
+    fn poll_lock_inner(&self, w: Pin<&mut AsyncLock>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: the node is never moved out of the pinned `AsyncLock`.
         let w = unsafe { w.get_unchecked_mut() };
         let mut awoke = false;
@@ -619,6 +679,8 @@ impl RawMutex {
                 Poll::Ready(TOKEN_HANDOFF) => {
                     w.linked = false;
                     self.record_handoff_cost(&w.node);
+                    #[cfg(feature = "lock-stats")]
+                    self.stats.contended(None);
                     return Poll::Ready(());
                 }
                 Poll::Ready(_) => {
@@ -630,6 +692,10 @@ impl RawMutex {
             }
         }
         if self.take_if_free(awoke) {
+            #[cfg(feature = "lock-stats")]
+            if w.queued {
+                self.stats.contended(None);
+            }
             return Poll::Ready(());
         }
         let requeue = w.queued;
@@ -640,7 +706,13 @@ impl RawMutex {
             requeue,
             Kind::Task(cx.waker()),
         ) {
-            Enqueued::Acquired => Poll::Ready(()),
+            Enqueued::Acquired => {
+                #[cfg(feature = "lock-stats")]
+                if requeue {
+                    self.stats.contended(None);
+                }
+                Poll::Ready(())
+            }
             Enqueued::Queued | Enqueued::Requested => {
                 w.linked = true;
                 w.queued = true;
@@ -804,6 +876,9 @@ impl RawMutex {
                 .compare_exchange_weak(old, new, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => {
+                    // A due waiter served by the clock: a starvation entry either way.
+                    #[cfg(feature = "lock-stats")]
+                    self.stats.starvation_entry();
                     if old & LOCKED == 0 {
                         self.hand_to(&mut q, front);
                     }
@@ -817,6 +892,8 @@ impl RawMutex {
     /// Hands the lock to `front` (the state already counts it as the owner, not a waiter).
     fn hand_to(&self, q: &mut QueueGuard<'_, Fairness>, front: core::ptr::NonNull<Waiter>) {
         stat!(5);
+        #[cfg(feature = "lock-stats")]
+        self.stats.handoff();
         let now = now();
         q.extra().last_handoff = Some(now);
         // The receiver measures the handoff's cost from this moment.
