@@ -532,3 +532,120 @@ fn cond_is_const_send_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Cond>();
 }
+
+/// Starts `n` threads that each wait once on the `Cond` (in order: each is queued before the
+/// next starts) and record their index after they re-took the lock. The waiters at the
+/// indexes in `timed` use `wait_timeout` (with a long timeout).
+fn queued_waiters(
+    p: &Shared<Vec<usize>>,
+    n: usize,
+    timed: &[usize],
+) -> Vec<thread::JoinHandle<()>> {
+    let already = p.1.waiters();
+    (0..n)
+        .map(|i| {
+            let p2 = Arc::clone(p);
+            let timed = timed.contains(&i);
+            let t = thread::spawn(move || {
+                let mut g = p2.0.lock();
+                if timed {
+                    assert!(!p2.1.wait_timeout(&mut g, Duration::from_secs(60)));
+                } else {
+                    p2.1.wait(&mut g);
+                }
+                g.push(i);
+            });
+            // Queued once it counts and has released the lock.
+            let start = Instant::now();
+            while p.1.waiters() != already + i + 1 || p.0.is_locked() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "waiter {i} never queued"
+                );
+                thread::yield_now();
+            }
+            t
+        })
+        .collect()
+}
+
+#[test]
+fn broadcast_under_the_lock_moves_waiters_to_the_mutex_in_order() {
+    for _ in 0..5 {
+        let p = shared(Vec::new());
+        let threads = queued_waiters(&p, 4, &[]);
+        let (m, c) = &*p;
+        let g = m.lock();
+        assert_eq!(c.broadcast(), 4);
+        // Moved, not woken: they wait for the mutex now, and unlocks wake them in order.
+        assert_eq!(c.waiters(), 0);
+        assert_eq!(m.waiters(), 4);
+        drop(g);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*m.lock(), [0, 1, 2, 3]);
+        assert_eq!(m.waiters(), 0);
+        assert!(!m.is_locked() && !m.is_woken());
+    }
+}
+
+#[test]
+fn broadcast_without_the_lock_or_with_a_timed_waiter_wakes_everyone() {
+    // The mutex is free: nobody would unlock it to wake moved waiters.
+    let p = shared(Vec::new());
+    let threads = queued_waiters(&p, 3, &[]);
+    assert_eq!(p.1.broadcast(), 3);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(p.0.lock().len(), 3);
+
+    // A timed waiter unlinks itself from the Cond's queue on a timeout: nobody is moved.
+    let p = shared(Vec::new());
+    let threads = queued_waiters(&p, 3, &[1]);
+    let g = p.0.lock();
+    assert_eq!(p.1.broadcast(), 3);
+    assert_eq!(p.1.waiters(), 0);
+    drop(g);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut got = p.0.lock().clone();
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2]);
+    // Once the timed waiter is gone, moving works again.
+    let threads = queued_waiters(&p, 2, &[]);
+    let g = p.0.lock();
+    assert_eq!(p.1.broadcast(), 2);
+    assert_eq!(p.0.waiters(), 2);
+    drop(g);
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// Moved waiters are woken one per unlock (a moved waiter does not own the mutex's "woken"
+/// bit, so the next unlock may wake the next one before the first has run): a newcomer's
+/// lock and unlock in between must neither strand a moved waiter nor count one twice.
+#[test]
+fn moved_waiters_and_a_newcomer_all_get_the_lock() {
+    for _ in 0..20 {
+        let p = shared(Vec::new());
+        let threads = queued_waiters(&p, 2, &[]);
+        let (m, c) = &*p;
+        let g = m.lock();
+        assert_eq!(c.broadcast(), 2);
+        assert_eq!(m.waiters(), 2);
+        drop(g); // wakes the first moved waiter
+        m.lock().push(99);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut got = m.lock().clone();
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 99]);
+        assert_eq!(m.waiters(), 0);
+        assert!(!m.is_locked());
+    }
+}

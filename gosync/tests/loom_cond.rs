@@ -224,3 +224,100 @@ fn another_lock_may_wait_once_the_waiter_is_chosen() {
     });
     assert!(ex.runs > 1, "model did not explore: {ex:?}");
 }
+
+/// A broadcast under the lock moves the waiter to the mutex's queue (it is not woken; the
+/// holder's unlock wakes it), while another thread barges for the mutex. The waiter must come
+/// back holding the lock, whatever the interleaving, and the mutex must end with no waiter
+/// and unlocked.
+#[test]
+fn broadcast_moves_the_waiter_to_the_mutex_and_a_barger_cannot_strand_it() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let mc = Arc::new((Mutex::new(0u32), Cond::new()));
+        let waiter = {
+            let mc = Arc::clone(&mc);
+            thread::spawn(move || {
+                let (m, c) = &*mc;
+                let mut g = m.lock();
+                *g += 1;
+                c.wait_while(&mut g, |n| *n < 10);
+                *g += 1;
+            })
+        };
+        let (m, c) = &*mc;
+        // The waiter counted itself in under the lock; it queues before releasing it.
+        loop {
+            if *m.lock() == 1 {
+                break;
+            }
+            thread::yield_now();
+        }
+        let barger = {
+            let mc = Arc::clone(&mc);
+            thread::spawn(move || {
+                *mc.0.lock() += 100;
+            })
+        };
+        let moved = {
+            let mut g = m.lock();
+            *g += 10;
+            assert_eq!(c.broadcast(), 1);
+            // Moved: it now counts as the mutex's waiter (the barger may, too).
+            m.waiters() >= 1
+        };
+        waiter.join().unwrap();
+        barger.join().unwrap();
+        assert_eq!(*m.lock(), 112);
+        assert_eq!(c.waiters(), 0);
+        assert_eq!(m.waiters(), 0);
+        assert!(!m.is_locked() && !m.is_woken());
+        [if moved { "moved to the mutex" } else { "" }]
+    });
+    ex.assert_saw(&["moved to the mutex"]);
+}
+
+/// Two waiters moved by one broadcast are woken one per unlock, without the "woken" bit: the
+/// broadcaster's unlock wakes the first, and the first's own unlock may wake the second
+/// before or after it ran. Both must come back, and the mutex end idle. (Each thread starts
+/// the next while it holds the lock, so both waiters are queued when the broadcast comes,
+/// without a polling loop.)
+#[test]
+fn two_moved_waiters_are_both_served() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let mc = Arc::new((Mutex::new(0u32), Cond::new()));
+        let (m, c) = &*mc;
+        let mut g = m.lock();
+        let second = {
+            let mc = Arc::clone(&mc);
+            thread::spawn(move || {
+                let (m, c) = &*mc;
+                let mut g = m.lock();
+                let broadcaster = {
+                    let mc = Arc::clone(&mc);
+                    thread::spawn(move || {
+                        let (m, c) = &*mc;
+                        let mut g = m.lock();
+                        *g += 10;
+                        let woken = c.broadcast();
+                        (woken, m.waiters())
+                    })
+                };
+                c.wait_while(&mut g, |n| *n < 10);
+                *g += 1;
+                drop(g);
+                broadcaster.join().unwrap()
+            })
+        };
+        c.wait_while(&mut g, |n| *n < 10);
+        *g += 1;
+        drop(g);
+        let (woken, mutex_waiters) = second.join().unwrap();
+        assert_eq!(woken, 2);
+        assert_eq!(*m.lock(), 12);
+        assert_eq!(m.waiters(), 0);
+        assert!(!m.is_locked() && !m.is_woken());
+        [if mutex_waiters == 2 { "both moved" } else { "" }]
+    });
+    ex.assert_saw(&["both moved"]);
+}

@@ -13,20 +13,21 @@ use crate::primitive::{now, Instant};
 use super::backoff::Backoff;
 use super::mutex::{guard_mutex, ArcMutexGuard, AsyncMutexGuard, MutexGuard, MutexLockFuture};
 use super::raw_mutex::RawMutex;
+use super::raw_mutex::{TOKEN_HANDOFF, TOKEN_WOKEN};
 use super::raw_rwmutex::RawRwMutex;
 use super::rwmutex::{
     ArcRwMutexReadGuard, ArcRwMutexWriteGuard, AsyncRwMutexReadGuard, AsyncRwMutexWriteGuard,
     RwMutex, RwMutexReadFuture, RwMutexReadGuard, RwMutexWriteFuture, RwMutexWriteGuard,
 };
-use super::wait_queue::{Kind, WaitQueue, Waiter};
-use crate::diag::{Sleep, Sleeping};
+use super::wait_queue::{Kind, QueueGuard, WaitQueue, Waiter};
+use crate::diag::{Site, Sleep, Sleeping};
 
 /// Crate-private: the sealed half of [`CondGuard`] and the locks it reaches. (Its items are
 /// `pub` only to satisfy the sealed-trait pattern; the module itself is private, so the
 /// crate-internal lock types they mention stay unreachable.)
 #[allow(private_interfaces)]
 mod sealed {
-    use super::{Backoff, RawMutex, RawRwMutex};
+    use super::{Backoff, RawMutex, RawRwMutex, Site, Waiter};
     use crate::diag::{Access, Tracked};
 
     /// Keeps [`CondGuard`](super::CondGuard) closed to the crate's guards.
@@ -59,7 +60,7 @@ mod sealed {
         Write(&'a Tracked<RawRwMutex>),
     }
 
-    impl CondLock<'_> {
+    impl<'a> CondLock<'a> {
         /// The address that identifies the lock (what a `Cond` binds to): the raw lock's.
         #[inline]
         pub(super) fn addr(self) -> usize {
@@ -98,6 +99,31 @@ mod sealed {
                     }
                 }
             }
+        }
+
+        /// The mutex behind a [`CondLock::Mutex`]: the lock a `broadcast` may move its waiters
+        /// to.
+        #[inline]
+        pub(super) fn mutex(self) -> Option<&'a RawMutex> {
+            match self {
+                CondLock::Mutex(m) => Some(&**m),
+                CondLock::Read(_) | CondLock::Write(_) => None,
+            }
+        }
+
+        /// Takes the lock back for a waiter that a `broadcast` moved into the mutex's queue
+        /// and the mutex then woke with `token` (see `RawMutex::requeue_from`).
+        ///
+        /// The deadlock detector records the acquisition without its pre-wait checks: the
+        /// waiter owns a wake-up (or the lock) already and must not unwind before it has
+        /// finished, and this lock order was checked when the guard first took the lock.
+        #[track_caller]
+        pub(super) fn relock_requeued(self, node: &Waiter, token: usize) {
+            let CondLock::Mutex(raw) = self else {
+                unreachable!("only Mutex waiters are moved to their lock's queue");
+            };
+            raw.lock_requeued(node, token);
+            raw.diag().acquired(Access::Exclusive, Site::caller());
         }
 
         /// Takes the lock back for the guard.
@@ -343,6 +369,16 @@ impl<T: ?Sized> AsyncCondGuard for AsyncRwMutexWriteGuard<'_, T> {}
 ///   withdraw: timeout, dropped future) or holds a token (it was chosen), never both and never
 ///   neither: no lost or spurious wake-up. A withdrawing waiter that finds `SIGNALLED` and will
 ///   not return passes a signal on; `BROADCAST` is not passed on (everyone queued was woken).
+/// - **Broadcast moves, it does not wake** (as parking_lot's `notify_all`), when every queued
+///   waiter is a thread waiting with the same `Mutex` and no timeout (`Movable::pinned` is 0)
+///   and that mutex is held: the waiters move, in order, to the back of the mutex's queue and
+///   count as its waiters; they are chosen (counted out of `binding`) but sleep on. Each
+///   later unlock of the mutex wakes the next of them, without the mutex's "woken" bit, so a
+///   batch is woken one per unlock rather than all at once to fight for the lock (most of
+///   them only to sleep again on it). A moved waiter receives the mutex's tokens and finishes
+///   its acquisition as a newcomer (`RawMutex::lock_requeued`). Timed waiters, tasks and
+///   `RwMutex` waiters are never moved (a timed waiter must be able to unlink itself from
+///   *this* queue); with any of them queued, or the mutex free, `broadcast` wakes everyone.
 /// - `binding` bits 23..0 count the waiters not yet chosen: +1 by a waiter before it links
 ///   itself, −1 (under the queue lock) when a notifier chooses it or it withdraws. So the count
 ///   is the queue's length plus the waiters about to link; `signal` and `broadcast` return
@@ -352,16 +388,39 @@ impl<T: ?Sized> AsyncCondGuard for AsyncRwMutexWriteGuard<'_, T> {}
 #[doc(alias = "sync.Cond")]
 pub struct Cond {
     /// The waiters, threads and tasks, in the order they started waiting.
-    queue: WaitQueue,
+    queue: WaitQueue<Movable>,
     /// `(lock fingerprint << 24) | waiters not yet chosen`: see the invariants.
     binding: AtomicU64,
 }
 
 /// Token of a waiter chosen by [`Cond::signal`]: if it gives its wake-up up unused, it passes
 /// a signal on.
-const SIGNALLED: usize = 1;
+const SIGNALLED: usize = 16;
 /// Token of a waiter woken by [`Cond::broadcast`].
-const BROADCAST: usize = 2;
+const BROADCAST: usize = 17;
+// A waiter moved to its mutex's queue receives that mutex's tokens instead.
+const _: () = assert!(
+    SIGNALLED != TOKEN_WOKEN
+        && SIGNALLED != TOKEN_HANDOFF
+        && BROADCAST != TOKEN_WOKEN
+        && BROADCAST != TOKEN_HANDOFF
+);
+
+/// What the `Cond`'s queue lock guards besides the list: whether `broadcast` may move the
+/// queued waiters to their mutex's queue (see the invariants).
+struct Movable {
+    /// Queued waiters that may not be moved: timed waiters (they unlink themselves from this
+    /// queue on a timeout), tasks, `RwMutex` waiters, and waiters whose mutex differs from
+    /// `mutex`. Such a waiter's node carries a `since` (plain waiters' carry none).
+    pinned: usize,
+    /// The mutex of the plain waiters queued (set by the first one to queue into an empty
+    /// queue). Valid while one of them is queued: it waits with a guard of that mutex.
+    mutex: *const RawMutex,
+}
+
+// SAFETY: `mutex` is only dereferenced under the queue lock while a waiter that borrows the
+// mutex is queued (see `broadcast`); `RawMutex` is `Sync`.
+unsafe impl Send for Movable {}
 
 /// Bits of `Cond::binding` that count the waiters.
 const ACTIVE_MASK: u64 = (1 << 24) - 1;
@@ -375,15 +434,14 @@ fn fingerprint(addr: usize) -> u64 {
     ((addr as u64) >> 2) & ((1 << (64 - FINGERPRINT_SHIFT)) - 1)
 }
 
-/// Withdraws a linked waiter if its owner leaves early (a panic between linking and waiting).
-struct Withdraw<'a> {
-    cond: &'a Cond,
-    waiter: &'a Waiter,
-}
+/// Dropped only by unwinding (it is forgotten otherwise): a panic while a thread's queue node
+/// is linked. Panicking again aborts the process, since the node lives on the unwinding
+/// stack.
+struct AbortIfUnwinding;
 
-impl Drop for Withdraw<'_> {
+impl Drop for AbortIfUnwinding {
     fn drop(&mut self) {
-        self.cond.withdraw(self.waiter);
+        panic!("gosync::Cond: a waiting thread unwound while queued; aborting");
     }
 }
 
@@ -392,7 +450,10 @@ impl Cond {
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Cond {
-            queue: WaitQueue::with_extra(()),
+            queue: WaitQueue::with_extra(Movable {
+                pinned: 0,
+                mutex: core::ptr::null(),
+            }),
             binding: AtomicU64::new(0),
         }
     }
@@ -401,7 +462,10 @@ impl Cond {
     #[cfg(loom)]
     pub fn new() -> Self {
         Cond {
-            queue: WaitQueue::with_extra(()),
+            queue: WaitQueue::with_extra(Movable {
+                pinned: 0,
+                mutex: core::ptr::null(),
+            }),
             binding: AtomicU64::new(0),
         }
     }
@@ -456,21 +520,46 @@ impl Cond {
     }
 
     /// Links `waiter` at the back of the queue. The caller holds the lock it waits with.
+    /// `movable` is that lock for an untimed thread waiting with a `Mutex`, which a
+    /// `broadcast` may move to the mutex's queue; `None` for any other waiter. Returns
+    /// whether the waiter is movable: then it must hand a mutex token it receives to
+    /// `CondLock::relock_requeued`.
     ///
     /// # Safety
     /// `waiter` is not linked, stays where it is and is not dropped until it has been chosen
-    /// (token set) or withdrawn ([`withdraw`](Self::withdraw) or `WaitQueue::wait`'s timeout).
+    /// (token set) or withdrawn ([`withdraw`](Self::withdraw) or `WaitQueue::wait`'s timeout;
+    /// a movable waiter never withdraws).
     #[inline]
-    unsafe fn link(&self, waiter: &Waiter, kind: Kind<'_>) {
+    unsafe fn link(&self, waiter: &Waiter, kind: Kind<'_>, movable: Option<&RawMutex>) -> bool {
         let mut q = self.queue.lock();
+        let empty = q.is_empty();
+        let extra = q.extra();
+        let movable = match movable {
+            Some(m) if empty || core::ptr::eq(extra.mutex, m) => {
+                extra.mutex = m;
+                true
+            }
+            _ => {
+                extra.pinned += 1;
+                false
+            }
+        };
+        // The mark `signal` reads to keep `pinned` exact.
+        q.set_since(waiter, (!movable).then(now));
         // SAFETY: forwarded contract.
         unsafe { q.push_back(waiter, kind) };
+        movable
     }
 
     /// A waiter leaves before it was woken or before it returned: unlinks it if still linked;
     /// if a `signal` had chosen it, passes the signal on.
     fn withdraw(&self, waiter: &Waiter) {
-        if let Some(SIGNALLED) = self.queue.cancel(waiter, |_| self.leave(1)) {
+        let removed = |q: &mut QueueGuard<'_, Movable>| {
+            // Only pinned waiters withdraw.
+            q.extra().pinned -= 1;
+            self.leave(1);
+        };
+        if let Some(SIGNALLED) = self.queue.cancel(waiter, removed) {
             self.signal();
         }
     }
@@ -587,25 +676,43 @@ impl Cond {
         let raw = sealed::Sealed::cond_lock(guard);
         self.enter(raw);
         let waiter = Waiter::new();
-        // SAFETY: `waiter` stays on this frame; it is not dropped before `queue.wait` below
-        // returns (chosen, or withdrawn on timeout) or, if anything unwinds first, before
-        // `withdraw` (declared after it, so dropped before it) has taken it out.
-        unsafe { self.link(&waiter, Kind::Thread) };
-        let withdraw = Withdraw {
-            cond: self,
-            waiter: &waiter,
+        let movable = if deadline.is_none() {
+            raw.mutex()
+        } else {
+            None
         };
+        // Between linking and the end of `queue.wait` nothing may unwind: the node may have
+        // been moved to the mutex's queue, where only a notification takes it out. The
+        // backstop turns a bug there into an abort instead of a dangling node.
+        let backstop = AbortIfUnwinding;
+        // SAFETY: `waiter` stays on this frame and is not dropped before `queue.wait` below
+        // returns (chosen, or withdrawn on timeout); nothing unwinds before (see `backstop`).
+        let movable = unsafe { self.link(&waiter, Kind::Thread, movable) };
         // Released only now, with this thread queued: a notifier that takes the lock after this
         // finds it in the queue.
         // SAFETY: the guard proves the lock is held; it stays borrowed (unusable) until we
         // re-lock below, so nobody touches the data through it meanwhile.
         unsafe { raw.unlock() };
         let sleeping = Sleeping::begins(Sleep::Cond);
-        let token = self.queue.wait(&waiter, deadline, 0, |_| self.leave(1));
-        core::mem::forget(withdraw);
+        let token = self.queue.wait(&waiter, deadline, 0, |q| {
+            // Only timed waiters time out; they are pinned.
+            q.extra().pinned -= 1;
+            self.leave(1);
+        });
         drop(sleeping);
-        raw.relock();
         // Acquire through the re-lock: whatever the notifier did under the lock is visible.
+        match token {
+            Some(SIGNALLED | BROADCAST) | None => {
+                core::mem::forget(backstop);
+                raw.relock();
+            }
+            Some(mutex_token) => {
+                // Moved to the mutex's queue by a broadcast, and woken by the mutex.
+                debug_assert!(movable);
+                raw.relock_requeued(&waiter, mutex_token);
+                core::mem::forget(backstop);
+            }
+        }
         token.is_none()
     }
 
@@ -728,11 +835,17 @@ impl Cond {
             return false;
         }
         let mut q = self.queue.lock();
-        let found = q.notify_front(SIGNALLED);
-        if found {
-            self.leave(1);
+        let Some(front) = q.front() else {
+            return false;
+        };
+        // SAFETY: `front` is linked in this queue.
+        if unsafe { q.since(front) }.is_some() {
+            q.extra().pinned -= 1;
         }
-        found
+        // SAFETY: as above.
+        unsafe { q.notify(front, SIGNALLED) };
+        self.leave(1);
+        true
         // The wake-up is delivered as `q` drops, after the queue lock is released.
     }
 
@@ -744,7 +857,20 @@ impl Cond {
             return 0;
         }
         let mut q = self.queue.lock();
-        let woken = q.notify_all(BROADCAST);
+        let mut woken = 0;
+        if q.extra().pinned == 0 && !q.is_empty() {
+            // Every queued waiter is a plain thread waiting with `mutex`. If that lock is held,
+            // move them to its queue: its unlocks wake them one at a time, instead of all at
+            // once to fight for the lock (and most to sleep again on it).
+            // SAFETY: the queued waiters borrow the mutex (through the guards they wait with)
+            // until they have been woken, which needs this queue lock: it is alive.
+            let mutex = unsafe { &*q.extra().mutex };
+            woken = mutex.requeue_from(&mut q);
+        }
+        if woken == 0 {
+            woken = q.notify_all(BROADCAST);
+            q.extra().pinned = 0;
+        }
         self.leave(woken as u64);
         woken
     }
@@ -812,7 +938,8 @@ impl<G: AsyncCondGuard> Future for CondWaitFuture<'_, G> {
                     this.cond.enter(guard.async_cond_lock());
                     // SAFETY: the node is pinned in this future, whose drop withdraws it while
                     // the stage is `Queued`.
-                    unsafe { this.cond.link(&this.waiter, Kind::Task(cx.waker())) };
+                    // (A task is never moved to its lock's queue.)
+                    unsafe { this.cond.link(&this.waiter, Kind::Task(cx.waker()), None) };
                     this.stage = Stage::Queued;
                     let guard = this.guard.take().expect("CondWaitFuture without its guard");
                     // Released only now, with the task queued.

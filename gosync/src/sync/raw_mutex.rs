@@ -70,7 +70,19 @@
 //! # Tokens
 //!
 //! A waiter is woken with [`TOKEN_WOKEN`] (it owns `WOKEN` and must compete) or
-//! [`TOKEN_HANDOFF`] (it owns the lock; the notifier already took it off the count).
+//! [`TOKEN_HANDOFF`] (it owns the lock; the notifier already took it off the count); a waiter
+//! moved from a `Cond` may also be woken with [`TOKEN_MOVED_WAKE`] (see below).
+//!
+//! # Waiters moved from a `Cond` (not in Go)
+//!
+//! A [`Cond`](crate::Cond) broadcast made while the mutex is held moves its waiting threads
+//! into this queue ([`RawMutex::requeue_from`]) instead of waking them: counted as waiters in
+//! the same step, as a queueing thread is. An unlock that wakes a moved waiter hands it
+//! [`TOKEN_MOVED_WAKE`], not `TOKEN_WOKEN`, and leaves `WOKEN` clear: the moved waiter
+//! competes as a newcomer (it spins, then queues again at the front), and the next unlock may
+//! wake the next moved waiter before this one has run. A broadcast's batch is thus woken one
+//! per unlock, overlapping their wake-ups, where the `WOKEN` rule would wake one per lock
+//! handover. Moved waiters have no deadline and are never tasks.
 //!
 //! # Async waiters (not in Go)
 //!
@@ -183,6 +195,9 @@ const HANDOFF_SPIN: u32 = 0;
 pub(crate) const TOKEN_WOKEN: usize = 1;
 /// Token: the lock was handed over; the receiver owns it.
 pub(crate) const TOKEN_HANDOFF: usize = 2;
+/// Token: a waiter moved here by a `Cond` broadcast was woken; it does not own `WOKEN` and
+/// competes as a newcomer (so the next unlock may wake the next moved waiter at once).
+pub(crate) const TOKEN_MOVED_WAKE: usize = 3;
 
 /// What the queue lock protects besides the list.
 pub(crate) struct Fairness {
@@ -413,12 +428,28 @@ impl RawMutex {
     #[inline]
     fn lock_wait(&self, deadline: Option<Instant>) -> bool {
         stat!(0);
+        self.lock_wait_from(deadline, None, None, false)
+    }
+
+    /// The loop of [`lock_wait`](Self::lock_wait), entered fresh (`queued_node` `None`, not
+    /// awake) or by a waiter that was moved into this queue by [`requeue_from`] and woken
+    /// (`queued_node` is its node, `awoke` true: it owns `WOKEN`).
+    ///
+    /// [`requeue_from`]: Self::requeue_from
+    #[inline]
+    fn lock_wait_from(
+        &self,
+        deadline: Option<Instant>,
+        queued_node: Option<&Waiter>,
+        // When we started to wait: at the first yield, or when we first queued.
+        mut since: Option<Instant>,
+        // Whether we own WOKEN.
+        mut awoke: bool,
+    ) -> bool {
         // Created when we first queue (most slow paths succeed while spinning).
         let mut node_slot: Option<Waiter> = None;
-        // When we started to wait: at the first yield, or when we first queued.
-        let mut since: Option<Instant> = None;
-        // Whether we own WOKEN.
-        let mut awoke = false;
+        // Whether our node has been in the queue before (it goes back in at the front).
+        let mut queued = queued_node.is_some();
         loop {
             if self.spin(&mut awoke, &mut since) {
                 return true;
@@ -428,8 +459,12 @@ impl RawMutex {
                 return awoke && self.give_up_wake();
             }
             // Queue up (or take the lock if it came free meanwhile); gives up WOKEN.
-            let requeue = node_slot.is_some();
-            let node = &*node_slot.get_or_insert_with(Waiter::new);
+            let requeue = queued;
+            queued = true;
+            let node = match queued_node {
+                Some(node) => node,
+                None => &*node_slot.get_or_insert_with(Waiter::new),
+            };
             let spin = match self.enqueue(node, &mut since, awoke, requeue, Kind::Thread) {
                 Enqueued::Acquired => return true,
                 // We asked for the lock to be handed to us at the holder's next unlock: stay
@@ -654,6 +689,71 @@ impl RawMutex {
         }
     }
 
+    // ---- Cond's requeue -------------------------------------------------------------------
+
+    /// `Cond::broadcast` (the `Cond`'s queue lock held, `from`): moves every waiter of `from`
+    /// to the back of this mutex's queue, as sleeping lock waiters, instead of waking them all
+    /// to fight for the lock. Only if the lock is held (or being handed over) right now: its
+    /// unlock then wakes them one at a time, as any waiters. Returns how many moved: all of
+    /// them, or 0 if the lock is free (the caller wakes them instead).
+    ///
+    /// Every node of `from` must be a thread blocked in `WaitQueue::wait` on `from` without a
+    /// deadline (so it never unlinks itself from `from`), that hands the token it receives to
+    /// [`lock_requeued`](Self::lock_requeued), and that waits with this mutex.
+    pub(crate) fn requeue_from<E>(&self, from: &mut QueueGuard<'_, E>) -> usize {
+        let n = from.len();
+        let Some(add) = u32::try_from(n).ok().and_then(|n| n.checked_mul(WAITER)) else {
+            return 0;
+        };
+        if n == 0 {
+            return 0;
+        }
+        let mut q = self.queue.lock();
+        let mut old = self.state.load(Ordering::Relaxed);
+        loop {
+            // A free lock has nobody to wake the moved waiters: the caller wakes them.
+            if old & (LOCKED | STARVING) == 0 {
+                return 0;
+            }
+            let Some(new) = old.checked_add(add) else {
+                return 0;
+            };
+            // Counted in while the lock is held, as `enqueue` counts a waiter in: the holder's
+            // unlock sees them. The count and the queue change together under the queue lock.
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(current) => old = current,
+            }
+        }
+        let moved = from.move_all_to(&mut q, Some(now()));
+        debug_assert_eq!(moved, n);
+        self.update_fair_at(&mut q);
+        n
+    }
+
+    /// A waiter moved here by [`requeue_from`](Self::requeue_from) was notified with `token`
+    /// (its node, `node`, is no longer linked): finish acquiring the lock. With a handoff it
+    /// owns the lock; woken, it owns `WOKEN` and competes as any woken waiter (profiled as a
+    /// contended wait).
+    pub(crate) fn lock_requeued(&self, node: &Waiter, token: usize) {
+        if token == TOKEN_HANDOFF {
+            self.record_handoff_cost(node);
+            return;
+        }
+        debug_assert!(token == TOKEN_WOKEN || token == TOKEN_MOVED_WAKE);
+        let wait = diag::contended_wait(self);
+        // Its patience counts from when it moved here.
+        let since = node.since_after_notify();
+        node.reset_token();
+        let awoke = token == TOKEN_WOKEN;
+        let acquired = self.lock_wait_from(None, Some(node), since, awoke);
+        debug_assert!(acquired);
+        diag::contended_wait_ended(self, wait);
+    }
+
     // ---- async acquire ------------------------------------------------------------------
 
     /// Polls an async acquire (see the module docs): `Ready(())` once the caller holds the
@@ -825,6 +925,8 @@ impl RawMutex {
         let Some(front) = q.front() else {
             return;
         };
+        // SAFETY: `front` is linked in this queue.
+        let moved = unsafe { q.was_moved(front) };
         let mut old = self.state.load(Ordering::Relaxed);
         loop {
             // Someone else is awake now, a handoff is requested, or the lock was taken again
@@ -832,20 +934,25 @@ impl RawMutex {
             if old >> WAITER_SHIFT == 0 || old & (LOCKED | WOKEN | STARVING) != 0 {
                 return;
             }
-            // The front waiter owns WOKEN until it takes the lock or queues again.
-            match self.state.compare_exchange_weak(
-                old,
-                (old - WAITER) | WOKEN,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            // The front waiter owns WOKEN until it takes the lock or queues again. A moved
+            // waiter does not: the next unlock wakes the next one (a broadcast's batch is
+            // woken one per unlock, not one per lock handover).
+            let new = if moved {
+                old - WAITER
+            } else {
+                (old - WAITER) | WOKEN
+            };
+            match self
+                .state
+                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(current) => old = current,
             }
         }
         stat!(4);
         // SAFETY: `front` is linked in this queue.
-        unsafe { q.notify(front, TOKEN_WOKEN) };
+        unsafe { q.notify(front, if moved { TOKEN_MOVED_WAKE } else { TOKEN_WOKEN }) };
         self.update_fair_at(&mut q);
     }
 

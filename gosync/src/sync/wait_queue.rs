@@ -70,6 +70,9 @@ pub(crate) struct Waiter {
     handle: UnsafeCell<Handle>,
     /// When the waiter started waiting (its owner's choice of origin). Queue lock.
     since: UnsafeCell<Option<Instant>>,
+    /// Moved here from another queue by [`QueueGuard::move_all_to`] (a `Cond`'s broadcast),
+    /// not linked by its owner. Queue lock.
+    moved: UnsafeCell<bool>,
     /// [`WAITING`], or the token a notifier handed over.
     token: AtomicUsize,
     _pin: PhantomPinned,
@@ -90,6 +93,7 @@ impl Waiter {
             next: UnsafeCell::new(None),
             handle: UnsafeCell::new(Handle::None),
             since: UnsafeCell::new(None),
+            moved: UnsafeCell::new(false),
             token: AtomicUsize::new(WAITING),
             _pin: PhantomPinned,
         }
@@ -398,6 +402,8 @@ impl<E> QueueGuard<'_, E> {
         };
         // SAFETY: queue lock held; `w` is not linked, so no one else touches its fields.
         w.handle.with_mut(|h| unsafe { *h = handle });
+        // SAFETY: as above.
+        w.moved.with_mut(|m| unsafe { *m = false });
         let node = NonNull::from(w);
         let inner = self.inner_mut();
         match inner.head {
@@ -457,6 +463,17 @@ impl<E> QueueGuard<'_, E> {
     #[inline]
     pub(crate) fn front(&self) -> Option<NonNull<Waiter>> {
         self.inner().head
+    }
+
+    /// Whether `node` was moved into this queue by [`move_all_to`](Self::move_all_to) and
+    /// has not been linked by its owner since.
+    ///
+    /// # Safety
+    /// `node` is linked in this queue.
+    #[inline]
+    pub(crate) unsafe fn was_moved(&self, node: NonNull<Waiter>) -> bool {
+        // SAFETY: lock held; plain read.
+        unsafe { node.as_ref().moved.with(|m| *m) }
     }
 
     /// When `node` started waiting, as recorded by [`set_since`](Self::set_since).
@@ -532,14 +549,21 @@ impl<E> QueueGuard<'_, E> {
     }
 
     /// Moves every waiter of this queue, in order, to the back of `to` (a requeue: they keep
-    /// waiting, now for `to`'s owner, with their tokens still [`WAITING`]). Returns how many.
-    #[allow(dead_code)] // for async waiters and Cond's requeue
-    pub(crate) fn move_all_to<E2>(&mut self, to: &mut QueueGuard<'_, E2>) -> usize {
+    /// waiting, now for `to`'s owner, with their tokens still [`WAITING`]), recording `since`
+    /// in each. Returns how many.
+    pub(crate) fn move_all_to<E2>(
+        &mut self,
+        to: &mut QueueGuard<'_, E2>,
+        since: Option<Instant>,
+    ) -> usize {
         let mut n = 0;
         while let Some(node) = self.front() {
-            // SAFETY: linked here; relinked in `to` at once, with its handle moved along.
+            // SAFETY: linked here; relinked in `to` at once, with its handle moved along. Both
+            // queue locks are held, so nobody else reads the node's `since` meanwhile.
             unsafe {
                 self.unlink(node);
+                node.as_ref().since.with_mut(|p| *p = since);
+                node.as_ref().moved.with_mut(|m| *m = true);
                 to.relink_back(node);
             }
             n += 1;
@@ -680,7 +704,7 @@ mod tests {
             // SAFETY: notified below before the nodes drop.
             unsafe { f.push_back(w, Kind::Thread) };
         }
-        assert_eq!(f.move_all_to(&mut t), 3);
+        assert_eq!(f.move_all_to(&mut t, None), 3);
         assert!(f.is_empty());
         assert_eq!(t.len(), 3);
         for i in 1..=3 {
