@@ -148,3 +148,36 @@ fn a_cond_wait_relocks_through_the_counted_path() {
     // `waiters()`).
     assert_eq!(p.0.stats().acquisitions, 3);
 }
+
+#[test]
+fn waiters_moved_by_a_broadcast_count_their_relock() {
+    let p = Arc::new((Mutex::new(0u32), Cond::new()));
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let p = Arc::clone(&p);
+            thread::spawn(move || {
+                let mut g = p.0.lock();
+                *g += 1;
+                p.1.wait_while(&mut g, |n| *n < 100);
+            })
+        })
+        .collect();
+    // All three wait (they counted themselves in under the lock and released it).
+    while p.1.waiters() < 3 || p.0.is_locked() {
+        thread::yield_now();
+    }
+    {
+        let mut g = p.0.lock();
+        *g = 100;
+        assert_eq!(p.1.broadcast(), 3);
+        assert_eq!(p.0.waiters(), 3, "moved to the mutex");
+    }
+    for w in waiters {
+        w.join().unwrap();
+    }
+    let s = p.0.stats();
+    // 3 first locks, the broadcaster's, 3 relocks (plus the polling loop's, none: it only
+    // reads). The relocks of moved waiters are contended ones.
+    assert_eq!(s.acquisitions, 7);
+    assert!(s.contended >= 3, "{s:?}");
+}

@@ -741,6 +741,8 @@ impl RawMutex {
     pub(crate) fn lock_requeued(&self, node: &Waiter, token: usize) {
         if token == TOKEN_HANDOFF {
             self.record_handoff_cost(node);
+            #[cfg(feature = "lock-stats")]
+            self.count_moved_acquired();
             return;
         }
         debug_assert!(token == TOKEN_WOKEN || token == TOKEN_MOVED_WAKE);
@@ -752,6 +754,16 @@ impl RawMutex {
         let acquired = self.lock_wait_from(None, Some(node), since, awoke);
         debug_assert!(acquired);
         diag::contended_wait_ended(self, wait);
+        #[cfg(feature = "lock-stats")]
+        self.count_moved_acquired();
+    }
+
+    /// A moved waiter holds the lock now: one contended acquisition (feature `lock-stats`;
+    /// its wait began as a `Cond` wait, so it is not timed).
+    #[cfg(feature = "lock-stats")]
+    fn count_moved_acquired(&self) {
+        self.stats.acquired();
+        self.stats.contended(None);
     }
 
     // ---- async acquire ------------------------------------------------------------------
