@@ -962,6 +962,21 @@ async fn cond_task_waiter(s: &Shared<Vec<&'static str>>, name: &'static str) {
     g.push(name);
 }
 
+/// A task waits on the `Cond` (it will record "dropped" if it ever returns), then a thread
+/// (recording "thread"); returns once both are queued, the task first.
+fn task_then_thread<'a>(
+    s: &'a Shared<Vec<&'static str>>,
+) -> (
+    Manual<impl Future<Output = ()> + 'a>,
+    thread::JoinHandle<()>,
+) {
+    let mut task = Manual::new(cond_task_waiter(s, "dropped"));
+    assert!(task.poll().is_pending());
+    let t = cond_thread_waiter(s, "thread");
+    cond_waiting(s, 2);
+    (task, t)
+}
+
 #[test]
 fn cond_threads_and_tasks_are_signalled_in_wait_order() {
     for _ in 0..10 {
@@ -1031,10 +1046,7 @@ fn cond_wait_async_dropped_before_first_poll_releases_the_lock() {
 fn cond_wait_async_dropped_while_queued_leaves_the_queue() {
     let s = cond_shared(Vec::new());
     let (m, c) = &*s;
-    let mut task = Manual::new(cond_task_waiter(&s, "dropped"));
-    assert!(task.poll().is_pending());
-    let t = cond_thread_waiter(&s, "thread");
-    cond_waiting(&s, 2);
+    let (task, t) = task_then_thread(&s);
     drop(task);
     assert_eq!(c.waiters(), 1, "the dropped future left the queue");
     // The next signal is the thread's, not lost on the dropped task.
@@ -1049,10 +1061,7 @@ fn cond_wait_async_dropped_while_queued_leaves_the_queue() {
 fn cond_wait_async_signalled_then_dropped_passes_the_signal_on() {
     let s = cond_shared(Vec::new());
     let (m, c) = &*s;
-    let mut task = Manual::new(cond_task_waiter(&s, "dropped"));
-    assert!(task.poll().is_pending());
-    let t = cond_thread_waiter(&s, "thread");
-    cond_waiting(&s, 2);
+    let (task, t) = task_then_thread(&s);
     assert!(c.signal()); // chooses the task, the older waiter
     assert_eq!(task.woken(), 1);
     assert_eq!(c.waiters(), 1);
@@ -1067,10 +1076,7 @@ fn cond_wait_async_signalled_then_dropped_passes_the_signal_on() {
 fn cond_wait_async_woken_then_dropped_while_relocking_passes_the_signal_on() {
     let s = cond_shared(Vec::new());
     let (m, c) = &*s;
-    let mut task = Manual::new(cond_task_waiter(&s, "dropped"));
-    assert!(task.poll().is_pending());
-    let t = cond_thread_waiter(&s, "thread");
-    cond_waiting(&s, 2);
+    let (mut task, t) = task_then_thread(&s);
     let held = m.lock();
     assert!(c.signal());
     // Woken; now queued for the mutex, which this thread holds.
