@@ -32,7 +32,7 @@
 //! acquisitions, total and longest wait, starvation entries, handoffs — enable the
 //! `lock-stats` feature and read `Mutex::stats()` (a [`Mutex`](crate::Mutex) made with
 //! `Mutex::named` carries its name into them). Those counters are exact, not sampled, and
-//! cost one relaxed add per acquisition, so they are a compile-time choice: without the
+//! cost a load and a store per acquisition, so they are a compile-time choice: without the
 //! feature no lock path changes.
 //!
 //! # Cost

@@ -15,10 +15,10 @@ use core::time::Duration;
 /// A snapshot of a lock's statistics ([`Mutex::stats`](crate::Mutex::stats)): counts since
 /// the lock was created. Feature `lock-stats`.
 ///
-/// Go has no per-lock counters (its mutex profile is per call site); this is the figure the
-/// seed's notes read through `unsafe` from `sync.Mutex`'s state, made a supported API. The
-/// counters are read one by one, not as one atomic snapshot: taken while threads use the
-/// lock, one may be a few events ahead of another.
+/// Go has no per-lock counters (its mutex profile is per call site); the seed's notes read
+/// `sync.Mutex`'s state through `unsafe` to answer the same question ("is this lock the
+/// bottleneck?"). The counters are read one by one, not as one atomic snapshot: taken while
+/// threads use the lock, one may be a few events ahead of another.
 ///
 /// ```
 /// # #[cfg(feature = "lock-stats")] {

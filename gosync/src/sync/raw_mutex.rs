@@ -433,7 +433,8 @@ impl RawMutex {
 
     /// The loop of [`lock_wait`](Self::lock_wait), entered fresh (`queued_node` `None`, not
     /// awake) or by a waiter that was moved into this queue by [`requeue_from`] and woken
-    /// (`queued_node` is its node, `awoke` true: it owns `WOKEN`).
+    /// (`queued_node` is its node; `awoke` says whether it was woken with `TOKEN_WOKEN` and
+    /// owns `WOKEN`, or with `TOKEN_MOVED_WAKE` and does not).
     ///
     /// [`requeue_from`]: Self::requeue_from
     #[inline]
@@ -705,7 +706,7 @@ impl RawMutex {
         let Some(add) = u32::try_from(n).ok().and_then(|n| n.checked_mul(WAITER)) else {
             return 0;
         };
-        if n == 0 {
+        if add == 0 {
             return 0;
         }
         let mut q = self.queue.lock();

@@ -236,7 +236,6 @@ impl<E> WaitQueue<E> {
 
     /// Polls an async waiter: `Ready(token)` once notified; otherwise stores the task's waker
     /// (if the node is still linked) and returns `Pending`.
-    #[allow(dead_code)] // for async waiters and Cond's requeue
     pub(crate) fn poll_wait(&self, w: &Waiter, cx: &mut Context<'_>) -> Poll<usize> {
         let token = w.token();
         if token != WAITING {
@@ -261,7 +260,6 @@ impl<E> WaitQueue<E> {
     /// it was still linked: it has been unlinked and `on_removed` ran under the queue lock.
     /// Returns `Some(token)` if a notifier got there first: the caller now holds whatever the
     /// token grants and must pass it on.
-    #[allow(dead_code)] // for async waiters and Cond's requeue
     pub(crate) fn cancel(
         &self,
         w: &Waiter,
@@ -294,7 +292,6 @@ pub(crate) enum Kind<'a> {
     /// The calling thread, which will block in [`WaitQueue::wait`].
     Thread,
     /// An async task, woken through this waker.
-    #[allow(dead_code)] // for async waiters
     Task(&'a Waker),
 }
 
@@ -356,7 +353,6 @@ impl<E> QueueGuard<'_, E> {
 
     /// Linked waiters.
     #[inline]
-    #[allow(dead_code)] // for async waiters and Cond's requeue
     pub(crate) fn len(&self) -> usize {
         self.inner().len
     }
@@ -539,7 +535,6 @@ impl<E> QueueGuard<'_, E> {
     }
 
     /// Notifies every waiter, front to back, with `token`; returns how many.
-    #[allow(dead_code)] // for async waiters and Cond's requeue
     pub(crate) fn notify_all(&mut self, token: usize) -> usize {
         let mut n = 0;
         while self.notify_front(token) {
