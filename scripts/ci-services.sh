@@ -31,7 +31,9 @@ gosync_ci_services() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n 1
   redis-server --version
   memcached -V
-  etcd --version | head -n 1
+  # sed reads etcd's whole output: `head -n 1` would exit after the first line, and under
+  # .ci/run's pipefail etcd's next write would then end the run with SIGPIPE (exit 141).
+  etcd --version | sed -n 1p
 }
 
 gosync_ci_services
