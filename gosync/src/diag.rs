@@ -42,7 +42,7 @@
 //!
 //! ```text
 //! raw lock, slow path:    let w = contended_wait(lock) ... contended_wait_ended(lock, w)
-//! raw unlock, slow path:  contended_unlock(lock)          the unlock found waiters
+//! raw unlock, slow path:  let c = contended_unlock(lock) ... wake ... c.record()
 //! ```
 //!
 //! `lock` is the raw lock's address (it pairs a lock's waits with its unlocks). A
@@ -370,9 +370,14 @@ pub(crate) fn contended_wait_ended<L>(lock: &L, wait: ContendedWait) {
     crate::profile::wait_ended(lock as *const L as usize, wait.0);
 }
 
-/// Contended point: the calling thread unlocks the raw lock at `lock` and found waiters (or
-/// a woken competitor): it made them wait.
+/// Contended point: the calling thread unlocks the raw lock at `lock` and is about to wake a
+/// waiter or hand the lock over: it made them wait. Call it before waking anyone (the woken
+/// waiter settles its own accounts when it runs) and record the charge after the wake-up,
+/// so that the profiler's stack capture does not delay it.
 #[inline]
-pub(crate) fn contended_unlock<L>(lock: &L) {
-    crate::profile::contended_unlock(lock as *const L as usize);
+pub(crate) fn contended_unlock<L>(lock: &L) -> crate::profile::Charge {
+    crate::profile::contended_unlock(lock as *const L as usize)
 }
+
+/// The charge of an unlock that [`contended_unlock`] was not asked about.
+pub(crate) const NO_CHARGE: crate::profile::Charge = crate::profile::Charge::NONE;

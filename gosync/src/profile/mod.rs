@@ -41,15 +41,19 @@
 //! the profiler; the uncontended lock and unlock paths do not change. With both rates at 0
 //! a contended path reads two atomics. With a rate set, each contended wait and contended
 //! unlock also updates a small per-lock record, and a sampled event captures a stack (a few
-//! microseconds).
+//! microseconds). Only an unlock that wakes a waiter or hands the lock over is charged (see
+//! below), and it captures its stack after the wake-up, so the capture never delays it.
 //!
 //! # Sampling (as in Go)
 //!
 //! - Mutex rate `n`: 0 = off, 1 = every wait, `n` = on average one waiting thread in `n`,
-//!   chosen at random when it begins to wait. A contended unlock is charged with the waiting
-//!   of the sampled waiters during its hold, multiplied by `n` (as Go's `runtime/pprof`
-//!   scales), so counts and delays estimate the totals. `contentions` counts (waiter, hold)
-//!   pairs: a thread that waited through three holds counts once at each of the three sites.
+//!   chosen at random when it begins to wait. An unlock that wakes a waiter (or hands the
+//!   lock to one) is charged with the waiting of the sampled waiters since the previous
+//!   charge, multiplied by `n` (as Go's `runtime/pprof` scales), so counts and delays
+//!   estimate the totals. `contentions` counts (waiter, charge) pairs: a thread that waited
+//!   through three waking unlocks counts once at each of the three sites. An unlock that finds
+//!   a waiter already awake (a [`Mutex`](crate::Mutex) wakes one waiter at a time) wakes
+//!   nobody and is not charged; the waiting during its hold goes to the next waking unlock.
 //! - Block rate `n` (nanoseconds): 0 = off, 1 = every blocking event; otherwise waits of at
 //!   least `n` ns are all recorded and a shorter wait of `d` ns with probability `d / n`,
 //!   weighted by `n / d` so that counts and delays stay unbiased estimates.
@@ -73,10 +77,10 @@
 //!
 //! # Differences from Go
 //!
-//! - Go charges each woken waiter's whole wait to the unlocker that wakes it. Here each
-//!   contended unlock is charged with the waiting that happened during its hold (the summed
-//!   waiting time of the sampled waiters since the previous charge): the same total, split by
-//!   who held the lock while the waiting happened.
+//! - Go charges each woken waiter's whole wait to the unlocker that wakes it. Here each waking
+//!   unlock is charged with the waiting of all sampled waiters since the previous waking
+//!   unlock: the same total, split by which unlock ended each stretch of waiting rather than
+//!   by which waiter it woke.
 //! - Values are wall-clock nanoseconds (Go measures CPU ticks and converts).
 //! - [`reset`] clears the recorded samples (Go's profiles only grow).
 
@@ -89,7 +93,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub use record::reset;
 pub use report::{sites, top, write_pprof, Site};
 
-pub(crate) use record::{contended_unlock, wait_begins, wait_ended, WaitStart};
+pub(crate) use record::{contended_unlock, wait_begins, wait_ended, Charge, WaitStart};
 
 /// Which profile: Go's `-mutex` (the holders that made others wait) or `-block` (the waiters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,8 +112,8 @@ static MUTEX_RATE: AtomicU64 = AtomicU64::new(0);
 static BLOCK_RATE: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the mutex profile's sampling rate and returns the previous one (Go's
-/// `runtime.SetMutexProfileFraction`): 0 turns it off, 1 records every contended unlock, `n`
-/// records on average one in `n`. Safe to call at any time, also while threads contend.
+/// `runtime.SetMutexProfileFraction`): 0 turns it off, 1 samples every waiting thread, `n`
+/// on average one in `n`. Safe to call at any time, also while threads contend.
 #[doc(alias = "SetMutexProfileFraction")]
 pub fn set_mutex_rate(n: u64) -> u64 {
     MUTEX_RATE.swap(n, Ordering::Relaxed)

@@ -81,8 +81,9 @@ fn record(kind: Kind, stack: Vec<usize>, count: u64, delay: u64, raw_delay: u64)
 ///
 /// Only sampled waiters (one in `rate`) take part, each with weight `rate` (the rate when it
 /// began to wait), so the totals estimate those of all waiters. `acc` is the integral over
-/// time of the summed weights of the waiters present since the last charge: each contended
-/// unlock takes it (the waiting that happened while that holder held the lock).
+/// time of the summed weights of the waiters present since the last charge: each unlock that
+/// wakes a waiter or hands the lock over takes it (the waiting that this wake-up ends or
+/// interrupts).
 #[derive(Debug, Default)]
 struct Pending {
     /// Sampled waiters now waiting.
@@ -226,23 +227,58 @@ fn wait_ended_on(lock: usize, wait: WaitStart) {
     record(Kind::Block, capture(), count, weighted, delay);
 }
 
-/// The calling thread unlocks `lock` and found waiters (the raw lock's unlock slow path).
-/// Charges it, in the mutex profile, with the sampled waiting that accumulated on the lock
-/// since the previous charge.
-#[inline]
-pub(crate) fn contended_unlock(lock: usize) {
-    if SAMPLED_WAITING.load(Ordering::Relaxed) != 0 {
-        contended_unlock_on(lock);
+/// What one contended unlock is charged with, taken by [`contended_unlock`] before the
+/// unlocker wakes anyone and recorded by [`Charge::record`] after, so that capturing the
+/// unlocker's stack delays neither the wake-up nor a handoff.
+#[must_use = "a charge is recorded only by `Charge::record`"]
+#[derive(Debug)]
+pub(crate) struct Charge(Option<Taken>);
+
+#[derive(Debug)]
+struct Taken {
+    count: u64,
+    delay: u64,
+    raw: u64,
+}
+
+impl Charge {
+    /// No charge.
+    pub(crate) const NONE: Charge = Charge(None);
+
+    /// Records the charge (if any) at the calling thread's stack.
+    #[inline]
+    pub(crate) fn record(self) {
+        if let Some(t) = self.0 {
+            record_taken(t);
+        }
     }
 }
 
 #[cold]
-fn contended_unlock_on(lock: usize) {
+fn record_taken(t: Taken) {
+    record(Kind::Mutex, capture(), t.count, t.delay, t.raw);
+}
+
+/// The calling thread unlocks `lock` and is about to wake a waiter or hand the lock over (the
+/// raw lock's unlock slow path). Takes, for the mutex profile, the sampled waiting that
+/// accumulated on the lock since the previous charge; the caller records it once it has woken
+/// whom it wakes.
+#[inline]
+pub(crate) fn contended_unlock(lock: usize) -> Charge {
+    if SAMPLED_WAITING.load(Ordering::Relaxed) != 0 {
+        contended_unlock_on(lock)
+    } else {
+        Charge(None)
+    }
+}
+
+#[cold]
+fn contended_unlock_on(lock: usize) -> Charge {
     let now = now_ns();
     let (count, delay, raw) = {
         let mut table = pending(lock);
         let Some(p) = table.get_mut(&lock) else {
-            return;
+            return Charge(None);
         };
         p.advance(now);
         let count = p.weight.saturating_add(core::mem::take(&mut p.left));
@@ -252,7 +288,8 @@ fn contended_unlock_on(lock: usize) {
             core::mem::take(&mut p.raw),
         )
     };
-    if delay != 0 {
-        record(Kind::Mutex, capture(), count, delay, raw);
+    if delay == 0 {
+        return Charge(None);
     }
+    Charge(Some(Taken { count, delay, raw }))
 }

@@ -885,8 +885,27 @@ impl RawMutex {
         if new.wrapping_add(LOCKED) & LOCKED == 0 {
             panic!("sync: unlock of unlocked mutex");
         }
-        // Waiters or a woken thread: this unlocker made others wait.
-        diag::contended_unlock(self);
+        // Waiters or a woken thread. The mutex profile charges the unlock that hands the lock
+        // over or wakes a waiter (as Go charges the unlocker that readies one) with the
+        // waiting since the previous charge: taken before the wake-up, recorded after it, so
+        // that the stack capture delays nobody. An unlock that finds someone already awake
+        // is not charged (the lock's next waking unlock is).
+        let old = self.state.load(Ordering::Relaxed);
+        let wakes = new & STARVING != 0
+            || (old >> WAITER_SHIFT != 0 && old & (LOCKED | WOKEN | STARVING) == 0);
+        let charge = if wakes {
+            diag::contended_unlock(self)
+        } else {
+            diag::NO_CHARGE
+        };
+        self.pass_on(new);
+        charge.record();
+    }
+
+    /// The rest of [`unlock_slow`](Self::unlock_slow): hand the lock over (starvation mode)
+    /// or wake a waiter to compete for it, as Go's `unlockSlow` does.
+    #[inline(always)]
+    fn pass_on(&self, new: u32) {
         if new & STARVING != 0 && self.handoff() {
             return;
         }

@@ -353,8 +353,9 @@ impl RawRwMutex {
                 Ok(_) => {
                     if left == 0 {
                         // Last reader out: wake the writer (it waited for us).
-                        diag::contended_unlock(self);
+                        let charge = diag::contended_unlock(self);
                         self.wake_drained(e);
+                        charge.record();
                     }
                     return;
                 }
@@ -615,8 +616,15 @@ impl RawRwMutex {
     /// which the caller still holds.
     #[cold]
     fn wake_readers(&self) {
-        // Readers queued behind this writer: it made them wait.
-        diag::contended_unlock(self);
+        // Readers queued behind this writer: it made them wait (charged once they are woken).
+        let charge = diag::contended_unlock(self);
+        self.notify_readers();
+        charge.record();
+    }
+
+    /// The body of [`wake_readers`](Self::wake_readers).
+    #[inline(always)]
+    fn notify_readers(&self) {
         let mut q = self.readers.lock();
         let mut t = None;
         while let Some(node) = q.front() {
