@@ -228,6 +228,7 @@ async fn observe_task(
             }
         };
         while let Ok(Some(resp)) = stream.message().await {
+            session.count_watch_response(&resp);
             if resp.canceled() {
                 break;
             }

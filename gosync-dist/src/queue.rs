@@ -416,6 +416,7 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
         };
         match msg {
             Ok(Some(resp)) => {
+                session.count_watch_response(&resp);
                 if resp.canceled()
                     || resp
                         .events()
@@ -488,6 +489,7 @@ async fn wait_weight(
     loop {
         match stream.message().await {
             Ok(Some(resp)) => {
+                session.count_watch_response(&resp);
                 if resp.canceled() {
                     return Ok(());
                 }
@@ -657,6 +659,7 @@ pub(crate) async fn wait_key_event(
     loop {
         match stream.message().await {
             Ok(Some(resp)) => {
+                session.count_watch_response(&resp);
                 if resp.canceled() || !resp.events().is_empty() {
                     return Ok(());
                 }

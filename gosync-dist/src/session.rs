@@ -85,6 +85,7 @@ impl SessionOptions {
 #[derive(Debug, Default)]
 struct Counters {
     watches: AtomicU64,
+    watch_events: AtomicU64,
 }
 
 /// What the keep-alive task and every handle share.
@@ -402,6 +403,18 @@ impl Session {
         self.inner.state.counters.watches.load(Ordering::Relaxed)
     }
 
+    /// How many watch responses carrying events this session's watches have received (those
+    /// of the waiters of every primitive and of [`Election::observe`](crate::Election::observe)).
+    /// Each such response wakes the waiter that receives it: this counter shows which waiters
+    /// a release wakes.
+    pub fn watch_events(&self) -> u64 {
+        self.inner
+            .state
+            .counters
+            .watch_events
+            .load(Ordering::Relaxed)
+    }
+
     fn stop_keep_alive(&self) {
         let stop = self
             .inner
@@ -426,6 +439,18 @@ impl Session {
             .counters
             .watches
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a watch response received by one of this session's watches, if it carries
+    /// events.
+    pub(crate) fn count_watch_response(&self, resp: &etcd_client::WatchResponse) {
+        if !resp.events().is_empty() {
+            self.inner
+                .state
+                .counters
+                .watch_events
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A key name no other acquisition of any session uses: `prefix` + lease + sequence.
