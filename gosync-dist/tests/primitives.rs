@@ -354,3 +354,76 @@ async fn barrier_enters_and_leaves_together() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+/// Polls `cond` every 20 ms until it holds; fails after `limit` (a bound, not a pace).
+async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_waiter_cancelled_in_the_queue_leaves_no_gap_and_no_key() {
+    let Some(etcd) = Etcd::start() else { return };
+    const WAITERS: usize = 4;
+    // Waiter 2 (behind the head), then waiter 1 (the head) gives up while waiting.
+    for cancelled in [2usize, 1] {
+        let name = format!("sem/cancel{cancelled}");
+        let prefix = format!("{name}/");
+        let holder = session(&etcd).await;
+        let permit = Semaphore::new(&holder, &name, 1)
+            .unwrap()
+            .acquire(1)
+            .await
+            .unwrap();
+        let (admitted_tx, mut admitted_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut timed_out = None;
+        for i in 1..=WAITERS {
+            let s = session(&etcd).await;
+            let sem = Semaphore::new(&s, &name, 1).unwrap();
+            if i == cancelled {
+                timed_out = Some(tokio::spawn(async move {
+                    sem.acquire_timeout(1, Duration::from_secs(3)).await
+                }));
+            } else {
+                let admitted = admitted_tx.clone();
+                tokio::spawn(async move {
+                    let p = sem.acquire(1).await.unwrap();
+                    admitted.send(i).unwrap();
+                    p.release().await.unwrap();
+                    drop(s);
+                });
+            }
+            eventually(Duration::from_secs(30), "waiter queued", || {
+                etcd.keys(&prefix).len() == i + 1
+            })
+            .await;
+        }
+        match timed_out.unwrap().await.unwrap() {
+            Err(Error::Timeout(_)) => {}
+            other => panic!("expected Timeout, got {other:?}"),
+        }
+        assert_eq!(
+            etcd.keys(&prefix).len(),
+            WAITERS,
+            "the timed-out waiter's key is gone when it returns"
+        );
+        permit.release().await.unwrap();
+        let mut order = Vec::new();
+        for _ in 1..WAITERS {
+            let i = tokio::time::timeout(Duration::from_secs(30), admitted_rx.recv())
+                .await
+                .expect("admission within 30 s")
+                .unwrap();
+            order.push(i);
+        }
+        let expect: Vec<usize> = (1..=WAITERS).filter(|&i| i != cancelled).collect();
+        assert_eq!(order, expect, "the others are admitted in queue order");
+        eventually(Duration::from_secs(30), "no key left behind", || {
+            etcd.keys(&prefix).is_empty()
+        })
+        .await;
+    }
+}
