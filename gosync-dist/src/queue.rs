@@ -4,20 +4,48 @@
 //! An acquisition
 //! 1. writes its own key (unique per acquisition) in a transaction that also reads what it
 //!    must wait for, so an uncontended acquisition is one round trip;
-//! 2. waits: a FIFO waiter (Mutex, RwMutex, Election) watches only the one key created right
-//!    before its own that it must outlive (its predecessor), and when that key is deleted
-//!    asks again, so a release wakes one waiter, not all of them; a Semaphore waiter watches
-//!    the prefix and counts the weight released ahead of it;
+//! 2. waits on one watch at a time, of as little as it needs, so that a release wakes one
+//!    waiter, not all of them: a FIFO waiter (Mutex, RwMutex, Election) watches only the one
+//!    key created right before its own that it must outlive (its predecessor), and when that
+//!    key is deleted asks again; a Semaphore waiter waits as described below;
 //! 3. runs in a task of its own ([`acquire`]): when the caller's future is dropped or times
 //!    out, the task deletes the waiter key (after its creating request has returned, so the
 //!    deletion cannot overtake it), and a lock granted after the caller left is released.
+//!
+//! # Weighted waiters (Semaphore)
+//! Under the weighted rule a key holds once the weights of all older keys plus its own fit
+//! in the capacity. The weight ahead of a key is its predecessor's weight plus the weight
+//! ahead of the predecessor, so a key whose predecessor does not hold cannot hold either:
+//! the keys that hold are always the oldest ones, and the oldest key that does not is the
+//! head of the waiters. A waiter that does not hold reads, with the weights ahead of it, its
+//! predecessor, and:
+//! - if the weight ahead of it fits in the capacity (its predecessor holds, or will as soon
+//!   as it notices), it is the head: it alone watches the prefix, subtracts the weight of
+//!   each older key deleted, and asks again once its own would fit;
+//! - otherwise it watches only its predecessor's key, for its deletion (a waiter that gave
+//!   up, a lost session) or for a write to it after the read.
+//!
+//! A waiter that had to wait writes its key once when it holds ([`announce_held`]: same
+//! value, same lease, only while the key is still its own); the waiter behind it wakes and
+//! finds itself the head. A key that held from its creation is not written: every later key
+//! saw it hold.
+//!
+//! Invariant: a waiter is woken only by a change that may let it move on: the head by the
+//! deletions of older keys, any other waiter by its predecessor's admission or departure.
+//! None is missed: older keys only disappear, so whether a key holds only ever turns from
+//! no to yes, and a predecessor seen waiting at a revision is written or deleted after it.
+//! So a release wakes the head only, and an admission the next waiter only; when one
+//! release makes room for several waiters, they are admitted one after another, each woken
+//! by the one before it. The write is sent after the caller has been told it holds: no
+//! admission depends on it for safety (each waiter counts the weights ahead itself), and a
+//! write that comes after the release is refused and changes nothing.
 
 use std::future::Future;
 use std::time::Duration;
 
 use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
-    TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
+    Compare, CompareOp, Event, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget,
+    Txn, TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
 };
 use tokio::sync::oneshot;
 
@@ -100,9 +128,23 @@ pub(crate) async fn acquire(
     let s = session.clone();
     session.handle().spawn(async move {
         let r = run(&s, &key, value, &rule, matches!(wait, Wait::Not), cancel_rx).await;
-        if let Err(Ok(Some(held))) = result_tx.send(r) {
-            // Granted after the caller went away: give it back.
-            let _ = release(&held).await;
+        let announce = match &r {
+            Ok(Some(g)) if g.announce => Some(g.held.rev),
+            _ => None,
+        };
+        match result_tx.send(r.map(|g| g.map(|g| g.held))) {
+            // Granted after the caller went away: give it back (which wakes the next
+            // waiter too).
+            Err(Ok(Some(held))) => {
+                let _ = release(&held).await;
+            }
+            _ => {
+                if let Some(rev) = announce {
+                    // The caller may use the hold already: this only wakes the next
+                    // waiter, and is a no-op once the hold is released.
+                    let _ = announce_held(&s, &key, rev).await;
+                }
+            }
         }
     });
     let r = match wait {
@@ -125,6 +167,14 @@ pub(crate) async fn acquire(
     r.unwrap_or(Err(Error::SessionLost))
 }
 
+/// A hold as [`run`] grants it.
+struct Grant {
+    held: Held,
+    /// Whether the hold must be announced ([`announce_held`]): a weighted key that did not
+    /// hold when it was created, so the key behind it may be waiting for it to hold.
+    announce: bool,
+}
+
 /// The acquisition proper (runs in its own task). `cancel` resolves when the caller gave up.
 async fn run(
     session: &Session,
@@ -133,8 +183,8 @@ async fn run(
     rule: &Rule,
     try_only: bool,
     mut cancel: oneshot::Receiver<()>,
-) -> Result<Option<Held>> {
-    let (rev, first_wait) = match create(session, key, &value, rule).await {
+) -> Result<Option<Grant>> {
+    let (rev, first_wait, at_creation) = match create(session, key, &value, rule).await {
         Ok(v) => v,
         Err(e) => {
             // The key may exist (e.g. a foreign key was found after ours was written).
@@ -155,8 +205,12 @@ async fn run(
         let _ = delete(session, key).await;
         return Err(Error::Timeout(Duration::ZERO));
     }
+    let weighted = matches!(rule, Rule::Weighted { .. });
     let Some(first_wait) = first_wait else {
-        return Ok(Some(held));
+        return Ok(Some(Grant {
+            held,
+            announce: weighted && !at_creation,
+        }));
     };
     if try_only {
         delete(session, key).await?;
@@ -169,7 +223,10 @@ async fn run(
         _ = lost => Err(Error::SessionLost),
     };
     match outcome {
-        Ok(()) => Ok(Some(held)),
+        Ok(()) => Ok(Some(Grant {
+            held,
+            announce: weighted,
+        })),
         Err(e) => {
             // Leave nothing behind (if the lease is gone, the key went with it).
             let _ = tokio::time::timeout(session.ttl(), delete(session, key)).await;
@@ -178,23 +235,30 @@ async fn run(
     }
 }
 
-/// What to wait for after creating the key: a predecessor key to outlive (and the revision
-/// to watch from) or, for a weighted rule, the weight ahead.
+/// What a key that does not hold yet waits for before it asks again.
 #[derive(Debug)]
 enum Pending {
-    Predecessor { key: String, from_rev: i64 },
+    /// FIFO: the deletion of its predecessor.
+    Predecessor { key: String },
+    /// Weighted, at the head of the waiters (its predecessor holds): deletions of older keys
+    /// until the weight still `ahead` of it plus its own fits, watched from `from_rev`.
     Weight { ahead: u64, from_rev: i64 },
+    /// Weighted, behind another waiter: the deletion of its predecessor, or the write that
+    /// announces that the predecessor holds ([`announce_held`]) after `read_rev`, the
+    /// revision the predecessor was seen waiting at.
+    Behind { key: String, read_rev: i64 },
 }
 
 /// Creates `key` unless an earlier attempt did (idempotent, so transient failures can be
 /// retried) and reads, in the same transaction, what the acquisition must wait for.
-/// Returns the key's create revision and `None` if it holds at once.
+/// Returns the key's create revision, `None` if it holds, and whether that was decided at
+/// the revision the key was created at (false when an earlier attempt had created it).
 async fn create(
     session: &Session,
     key: &str,
     value: &[u8],
     rule: &Rule,
-) -> Result<(i64, Option<Pending>)> {
+) -> Result<(i64, Option<Pending>, bool)> {
     let lease = session.lease_id();
     let range = rule.range().to_string();
     let resp = session
@@ -231,17 +295,14 @@ async fn create(
             return Err(Error::SessionLost);
         };
         let rev = kv.create_revision();
-        return match check_turn(session, key, rev, rule).await? {
-            None => Ok((rev, None)),
-            Some(p) => Ok((rev, Some(p))),
-        };
+        return Ok((rev, check_turn(session, key, rev, rule).await?, false));
     }
     let rev = header_rev;
     let kvs = match ops.get(1) {
         Some(TxnOpResponse::Get(g)) => g.kvs().to_vec(),
         _ => Vec::new(),
     };
-    Ok((rev, pending_from(rule, key, rev, &kvs, header_rev)?))
+    Ok((rev, pending_from(rule, key, rev, &kvs, header_rev)?, true))
 }
 
 /// Decides from the keys of the range (as read at `header_rev`) whether `key` (created at
@@ -265,7 +326,6 @@ fn pending_from(
                     shape.check(kv)?;
                     Ok(Some(Pending::Predecessor {
                         key: String::from_utf8_lossy(kv.key()).into_owned(),
-                        from_rev: header_rev + 1,
                     }))
                 }
             }
@@ -275,17 +335,31 @@ fn pending_from(
             capacity,
             weight,
         } => {
+            // The weight of every older key, and the newest of them (the predecessor): the
+            // weight ahead is also the predecessor's own weight plus the weight ahead of it.
             let mut ahead = 0u64;
+            let mut pred: Option<&KeyValue> = None;
             for kv in kvs.iter().filter(|kv| kv.create_revision() < rev) {
                 ahead = ahead.saturating_add(weight_of(range, *capacity, kv)?);
+                if pred.is_none_or(|p| kv.create_revision() > p.create_revision()) {
+                    pred = Some(kv);
+                }
             }
-            if ahead + weight <= *capacity {
-                Ok(None)
-            } else {
-                Ok(Some(Pending::Weight {
+            if ahead.saturating_add(*weight) <= *capacity {
+                return Ok(None);
+            }
+            match pred {
+                // The predecessor waits too: this key cannot hold before it does.
+                Some(p) if ahead > *capacity => Ok(Some(Pending::Behind {
+                    key: String::from_utf8_lossy(p.key()).into_owned(),
+                    read_rev: header_rev,
+                })),
+                // The predecessor holds (or will as soon as it notices): this key is the
+                // head of the waiters and counts the weight released ahead of it.
+                _ => Ok(Some(Pending::Weight {
                     ahead,
                     from_rev: header_rev + 1,
-                }))
+                })),
             }
         }
     }
@@ -341,11 +415,16 @@ async fn wait_turn(
     loop {
         match pending.take() {
             None => return Ok(()),
-            Some(Pending::Predecessor {
+            Some(Pending::Predecessor { key: pred }) => {
+                let change = Change::Deleted;
+                wait_for(session, Awaited::Key { key: &pred, change }).await?;
+            }
+            Some(Pending::Behind {
                 key: pred,
-                from_rev,
+                read_rev,
             }) => {
-                wait_deleted(session, &pred, from_rev).await?;
+                let change = Change::DeletedOrWrittenAfter(read_rev);
+                wait_for(session, Awaited::Key { key: &pred, change }).await?;
             }
             Some(Pending::Weight { ahead, from_rev }) => {
                 let Rule::Weighted {
@@ -356,36 +435,188 @@ async fn wait_turn(
                 else {
                     unreachable!("a weight is only pending under a weighted rule")
                 };
-                wait_weight(session, range, *capacity, rev, ahead + weight, from_rev).await?;
+                let room = Awaited::Room {
+                    range,
+                    capacity: *capacity,
+                    weight: *weight,
+                    rev,
+                    need: ahead.saturating_add(*weight),
+                    from_rev,
+                };
+                wait_for(session, room).await?;
             }
         }
         pending = check_turn(session, key, rev, rule).await?;
     }
 }
 
-/// Returns once `key` has been deleted, or when the watch ended for another reason
-/// (compaction, a member change): the caller checks again either way.
+/// What [`wait_for`] waits for to happen to a key.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// Its deletion.
+    Deleted,
+    /// Its deletion, or a write to it after the given revision (the one the caller read it
+    /// at).
+    DeletedOrWrittenAfter(i64),
+}
+
+impl Change {
+    /// Whether the key as read (`None`: absent) shows that the change happened.
+    fn seen_in(self, kv: Option<&KeyValue>) -> bool {
+        match (self, kv) {
+            (_, None) => true,
+            (Change::Deleted, Some(_)) => false,
+            (Change::DeletedOrWrittenAfter(rev), Some(kv)) => kv.mod_revision() > rev,
+        }
+    }
+
+    /// Whether a watch event on the key is the change.
+    fn seen_in_event(self, e: &Event) -> bool {
+        match e.event_type() {
+            EventType::Delete => true,
+            EventType::Put => matches!(
+                (self, e.kv()),
+                (Change::DeletedOrWrittenAfter(rev), Some(kv)) if kv.mod_revision() > rev
+            ),
+        }
+    }
+}
+
+/// What a waiter waits for on its one watch ([`wait_for`]).
+#[derive(Debug)]
+enum Awaited<'a> {
+    /// `change` to `key` (the predecessor's key).
+    Key { key: &'a str, change: Change },
+    /// Room for `weight` in a weighted `range`: deletions of keys older than `rev` (counted
+    /// from `from_rev`, the revision after the one the weights were read at) until `need`,
+    /// the weight still ahead plus `weight`, fits in `capacity`.
+    Room {
+        range: &'a str,
+        capacity: u64,
+        weight: u64,
+        rev: i64,
+        need: u64,
+        from_rev: i64,
+    },
+}
+
+impl Awaited<'_> {
+    /// The watch: one key from the current revision, or the range from `from_rev`.
+    fn watch(&self) -> (&str, WatchOptions) {
+        match *self {
+            Awaited::Key {
+                key,
+                change: Change::Deleted,
+            } => (
+                key,
+                WatchOptions::new().with_filters([WatchFilterType::NoPut]),
+            ),
+            Awaited::Key { key, .. } => (key, WatchOptions::new()),
+            Awaited::Room {
+                range, from_rev, ..
+            } => (
+                range,
+                WatchOptions::new()
+                    .with_prefix()
+                    .with_prev_key()
+                    .with_start_revision(from_rev)
+                    .with_filters([WatchFilterType::NoPut]),
+            ),
+        }
+    }
+
+    /// Reads the watched state once (`serializable`: from whichever member answers, which
+    /// may lag) and says whether the wait is over, with the revision it was read at.
+    async fn probe(&self, session: &Session, serializable: bool) -> Result<(bool, i64)> {
+        let mut opts = GetOptions::new();
+        if serializable {
+            opts = opts.with_serializable();
+        }
+        let (at, opts) = match *self {
+            // Keys only: the revisions are what matters.
+            Awaited::Key { key, .. } => (key, opts.with_keys_only()),
+            Awaited::Room { range, rev, .. } => {
+                (range, opts.with_prefix().with_max_create_revision(rev - 1))
+            }
+        };
+        let r = session
+            .request(|mut c| {
+                let opts = opts.clone();
+                async move { c.get(at, Some(opts)).await }
+            })
+            .await?;
+        let read_at = r.header().map_or(0, |h| h.revision());
+        let over = match *self {
+            Awaited::Key { change, .. } => change.seen_in(r.kvs().first()),
+            Awaited::Room {
+                range,
+                capacity,
+                weight,
+                ..
+            } => {
+                let mut ahead = 0u64;
+                for kv in r.kvs() {
+                    ahead = ahead.saturating_add(weight_of(range, capacity, kv)?);
+                }
+                ahead.saturating_add(weight) <= capacity
+            }
+        };
+        Ok((over, read_at))
+    }
+
+    /// Whether the events of one watch response end the wait (a `Room` wait counts the
+    /// weight they release).
+    fn on_events(&mut self, events: &[Event]) -> Result<bool> {
+        match self {
+            Awaited::Key { change, .. } => Ok(events.iter().any(|e| change.seen_in_event(e))),
+            Awaited::Room {
+                range,
+                capacity,
+                rev,
+                need,
+                ..
+            } => {
+                for e in events {
+                    match e.prev_kv() {
+                        Some(prev) if prev.create_revision() < *rev => {
+                            *need = need.saturating_sub(weight_of(range, *capacity, prev)?);
+                        }
+                        Some(_) => {}
+                        // No previous value (compacted away): count again from scratch.
+                        None => return Ok(true),
+                    }
+                }
+                Ok(*need <= *capacity)
+            }
+        }
+    }
+}
+
+/// Returns once what `awaited` describes has happened, or when the watch ended for another
+/// reason (compaction, a member change): the caller checks again either way.
 ///
-/// The watch is created without a start revision, so that etcd normally serves it from its
-/// "synced" set and delivers the deletion at once (a watch that starts at an older revision
-/// waits for etcd's catch-up loop, which runs every 100 ms). The gap before the watch exists
-/// is closed by reading the key once the watch is registered: a key already gone by then
-/// returns at once. `_from_rev` is the revision the caller read the key at; that read
-/// supersedes it.
+/// A key is watched without a start revision, so that etcd normally serves the watch from
+/// its "synced" set and delivers the change at once (a watch that starts at an older
+/// revision waits for etcd's catch-up loop, which runs every 100 ms). The gap before the
+/// watch exists is closed by reading the key once the watch is registered: a key already
+/// gone (or already written after the caller's read) by then returns at once. A range is
+/// watched from the revision after the caller's read instead (its events are counted, so
+/// none may be missed), which is synced when nothing was written in between.
 ///
 /// etcd (3.4 and later) turns "no start revision" into "the store's revision + 1" before it
 /// registers the watch; a write that lands between the two makes the watch start behind the
 /// store, i.e. unsynced, and its events then wait for the catch-up loop (up to 100 ms). The
-/// watch's `created` response carries the revision etcd started from; when the read after it
-/// shows that the store has moved on since, the watch may be unsynced, and the key is polled
-/// every [`POLL_EVERY`] until the catch-up loop must have run ([`CATCH_UP`]).
-async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()> {
+/// watch's `created` response carries the store's revision when etcd took the watch; when
+/// the store has moved past the watch's start (as the read after it shows for a key, or as
+/// that revision itself shows for a range), the watch may be unsynced, and the state is read
+/// again every [`POLL_EVERY`] until the catch-up loop must have run ([`CATCH_UP`]).
+async fn wait_for(session: &Session, mut awaited: Awaited<'_>) -> Result<()> {
     session.count_watch();
-    let opts = WatchOptions::new().with_filters([WatchFilterType::NoPut]);
+    let (watched, opts) = awaited.watch();
     let mut stream = session
         .request(|mut c| {
             let opts = opts.clone();
-            async move { c.watch(key, Some(opts)).await }
+            async move { c.watch(watched, Some(opts)).await }
         })
         .await?;
     let mut checked = false;
@@ -396,15 +627,9 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
             Some((next, until)) => tokio::select! {
                 m = stream.message() => m,
                 _ = tokio::time::sleep_until(next) => {
-                    let r = session
-                        .request(|mut c| async move {
-                            c.get(key, Some(GetOptions::new().with_count_only().with_serializable()))
-                                .await
-                        })
-                        .await?;
-                    if r.count() == 0 {
-                        // (A lagging member may not have the key yet: the caller's
-                        // linearizable check decides.)
+                    if awaited.probe(session, true).await?.0 {
+                        // (A lagging member may show too little: the caller's linearizable
+                        // check decides.)
                         return Ok(());
                     }
                     let next = next + POLL_EVERY;
@@ -417,29 +642,26 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
         match msg {
             Ok(Some(resp)) => {
                 session.count_watch_response(&resp);
-                if resp.canceled()
-                    || resp
-                        .events()
-                        .iter()
-                        .any(|e| e.event_type() == EventType::Delete)
-                {
+                if resp.canceled() || awaited.on_events(resp.events())? {
                     return Ok(());
                 }
                 if !checked && resp.created() {
                     checked = true;
                     let created = tokio::time::Instant::now();
-                    let start = resp.header().map_or(0, |h| h.revision());
-                    // The watch is registered: from now on the deletion cannot be missed.
-                    // Was the key deleted before?
-                    let r = session
-                        .request(|mut c| async move {
-                            c.get(key, Some(GetOptions::new().with_count_only())).await
-                        })
-                        .await?;
-                    if r.count() == 0 {
-                        return Ok(());
-                    }
-                    if r.header().map_or(0, |h| h.revision()) > start {
+                    let taken_at = resp.header().map_or(0, |h| h.revision());
+                    let behind = match awaited {
+                        Awaited::Key { .. } => {
+                            // The watch is registered: from now on the change cannot be
+                            // missed. Did it happen before?
+                            let (over, read_at) = awaited.probe(session, false).await?;
+                            if over {
+                                return Ok(());
+                            }
+                            read_at > taken_at
+                        }
+                        Awaited::Room { from_rev, .. } => taken_at >= from_rev,
+                    };
+                    if behind {
                         poll = Some((created + POLL_EVERY, created + CATCH_UP));
                     }
                 }
@@ -457,68 +679,12 @@ async fn wait_deleted(session: &Session, key: &str, _from_rev: i64) -> Result<()
     }
 }
 
-/// How often a possibly unsynced watch's key is polled (see [`wait_deleted`]).
+/// How often the state behind a possibly unsynced watch is read (see [`wait_for`]).
 const POLL_EVERY: Duration = Duration::from_millis(5);
 
 /// How long etcd may take to catch an unsynced watch up: its catch-up loop runs every
 /// 100 ms; the margin covers a loaded server.
 const CATCH_UP: Duration = Duration::from_millis(120);
-
-/// Watches the whole range for deletions of keys older than `rev` until the weight still
-/// ahead plus ours (`need`) fits in `capacity`, then returns (the caller re-checks).
-async fn wait_weight(
-    session: &Session,
-    range: &str,
-    capacity: u64,
-    rev: i64,
-    mut need: u64,
-    from_rev: i64,
-) -> Result<()> {
-    session.count_watch();
-    let opts = WatchOptions::new()
-        .with_prefix()
-        .with_prev_key()
-        .with_start_revision(from_rev)
-        .with_filters([WatchFilterType::NoPut]);
-    let mut stream = session
-        .request(|mut c| {
-            let opts = opts.clone();
-            async move { c.watch(range, Some(opts)).await }
-        })
-        .await?;
-    loop {
-        match stream.message().await {
-            Ok(Some(resp)) => {
-                session.count_watch_response(&resp);
-                if resp.canceled() {
-                    return Ok(());
-                }
-                for e in resp.events() {
-                    match e.prev_kv() {
-                        Some(prev) if prev.create_revision() < rev => {
-                            need = need.saturating_sub(weight_of(range, capacity, prev)?);
-                        }
-                        Some(_) => {}
-                        // No previous value (compacted away): count again from scratch.
-                        None => return Ok(()),
-                    }
-                }
-                if need <= capacity {
-                    return Ok(());
-                }
-            }
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                let e = Error::from(e);
-                if crate::error::is_transient(&e) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    return Ok(());
-                }
-                return Err(e);
-            }
-        }
-    }
-}
 
 /// The keys a primitive's range may hold; any other key there belongs to a primitive whose
 /// name overlaps (e.g. `locks/a` and `locks/a/b`).
@@ -584,6 +750,26 @@ fn weight_of(range: &str, capacity: u64, kv: &KeyValue) -> Result<u64> {
     Ok(w)
 }
 
+/// Announces that the weighted key `key` (created at `rev`), which had to wait, holds now:
+/// writes it again with its own value and lease, which changes nothing but its mod
+/// revision, and only while it is still this hold's key. The waiter right behind it
+/// watches for this write ([`Pending::Behind`]), then finds itself at the head.
+async fn announce_held(session: &Session, key: &str, rev: i64) -> Result<()> {
+    session
+        .request(|mut c| {
+            let txn = Txn::new()
+                .when([Compare::create_revision(key, CompareOp::Equal, rev)])
+                .and_then([TxnOp::put(
+                    key,
+                    Vec::new(),
+                    Some(PutOptions::new().with_ignore_value().with_ignore_lease()),
+                )]);
+            async move { c.txn(txn).await }
+        })
+        .await
+        .map(|_| ())
+}
+
 /// Deletes `key` (whatever its revision). Used for waiter keys that never held.
 pub(crate) async fn delete(session: &Session, key: &str) -> Result<()> {
     session
@@ -644,7 +830,9 @@ pub(crate) async fn wait_key_event(
     put: bool,
 ) -> Result<()> {
     if !put {
-        return wait_deleted(session, key, from_rev).await;
+        // (A watch from the current revision and a read make `from_rev` unnecessary.)
+        let change = Change::Deleted;
+        return wait_for(session, Awaited::Key { key, change }).await;
     }
     session.count_watch();
     let opts = WatchOptions::new()

@@ -20,10 +20,19 @@ use crate::session::Session;
 /// admitted, and older keys only disappear, so the holders' weights never exceed the
 /// capacity.
 ///
-/// A waiter watches the name's keys and subtracts the weight of each older key deleted, so
-/// it asks the cluster again only when it may fit. Unlike a [`Mutex`](crate::Mutex) waiter,
-/// which watches one key, every semaphore waiter is notified of every release (the events
-/// are small and filtered locally).
+/// The weight ahead of a key includes the weight ahead of the key before it, so no key
+/// holds while the key before it waits: the holders are always the oldest keys, and a
+/// release wakes one waiter, not every waiter. The oldest waiter (the head) watches the
+/// name's keys and subtracts the weight of each older key deleted, so it asks the cluster
+/// again only when it may fit. Every other waiter watches only the key right before its own
+/// (like a [`Mutex`](crate::Mutex) waiter): a waiter admitted after waiting writes its key
+/// once (same value, same lease), which wakes the waiter behind it, now the head; a waiter
+/// that gives up deletes its key, which wakes the waiter behind it too. Invariant: each
+/// waiter watches the one change that can let it move on (the releases ahead of the head,
+/// the admission or departure of any other waiter's predecessor), and none is missed, since
+/// a key that holds goes on holding until it is released. When one release makes room for
+/// several waiters, they are admitted one after another, each woken by the one before it.
+/// [`Session::watch_events`](crate::Session::watch_events) counts the wake-ups.
 ///
 /// Every process must use the same capacity for a name; a mismatch is reported as
 /// [`Error::InvalidArgument`] when seen. Cancellation, timeouts and lost sessions behave as

@@ -364,6 +364,149 @@ async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// One hold of a semaphore through a session of its own, kept until the test lets it go.
+struct Holder {
+    session: Session,
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Queues acquisitions of `weights` on the semaphore `name` in this order, each through its
+/// own session (index 0 holds at once, the others wait), then runs `steps`: each releases
+/// some holds and expects exactly some waiters to be admitted. After every step the first
+/// waiter not yet admitted (the head) has been woken, and every waiter behind it has never
+/// received a watch event: a release wakes only the waiters it concerns. Returns the watch
+/// events each session received.
+async fn semaphore_queue_wakes_only_whom_it_concerns(
+    etcd: &Etcd,
+    name: &str,
+    capacity: u64,
+    weights: &[u64],
+    steps: &[(&[usize], &[usize])],
+) -> Vec<u64> {
+    let prefix = format!("{name}/");
+    let (admitted_tx, mut admitted_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut holds = Vec::new();
+    for (i, &w) in weights.iter().enumerate() {
+        let s = session(etcd).await;
+        let sem = Semaphore::new(&s, name, capacity).unwrap();
+        let (release, go) = tokio::sync::oneshot::channel::<()>();
+        let admitted = admitted_tx.clone();
+        tokio::spawn(async move {
+            let p = sem.acquire(w).await.unwrap();
+            admitted.send(i).unwrap();
+            let _ = go.await;
+            p.release().await.unwrap();
+        });
+        holds.push(Holder {
+            session: s,
+            release: Some(release),
+        });
+        // Queue the acquisitions in a known order.
+        eventually(Duration::from_secs(30), "acquisition queued", || {
+            etcd.keys(&prefix).len() == i + 1
+        })
+        .await;
+    }
+    assert_eq!(admitted_rx.recv().await, Some(0), "the first holds at once");
+    let events =
+        |holds: &[Holder]| -> Vec<u64> { holds.iter().map(|h| h.session.watch_events()).collect() };
+    assert!(
+        events(&holds).iter().all(|&e| e == 0),
+        "nothing released yet, yet waiters were woken: {:?}",
+        events(&holds)
+    );
+    let mut done = vec![false; weights.len()];
+    done[0] = true;
+    for (step, (release, expect)) in steps.iter().enumerate() {
+        let before = events(&holds);
+        for &r in *release {
+            let _ = holds[r].release.take().expect("held").send(());
+        }
+        let mut got = Vec::new();
+        for _ in 0..expect.len() {
+            let i = tokio::time::timeout(Duration::from_secs(30), admitted_rx.recv())
+                .await
+                .expect("admission within 30 s")
+                .unwrap();
+            got.push(i);
+            done[i] = true;
+        }
+        got.sort_unstable();
+        assert_eq!(got, *expect, "step {step}: admitted");
+        let Some(head) = done.iter().position(|d| !d) else {
+            continue;
+        };
+        eventually(Duration::from_secs(30), "the new head is woken", || {
+            holds[head].session.watch_events() > before[head]
+        })
+        .await;
+        // Whatever else this release would wake has had the time to arrive.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = events(&holds);
+        eprintln!("{name}: after step {step}: watch events per session {now:?}");
+        assert!(
+            now[head + 1..].iter().all(|&e| e == 0),
+            "step {step}: waiters behind the head (waiter {head}) were woken: watch events \
+             per session {now:?}"
+        );
+        assert!(
+            admitted_rx.try_recv().is_err(),
+            "step {step}: admitted more than expected"
+        );
+    }
+    for h in &mut holds {
+        if let Some(r) = h.release.take() {
+            let _ = r.send(());
+        }
+    }
+    eventually(Duration::from_secs(30), "every hold released", || {
+        etcd.keys(&prefix).is_empty()
+    })
+    .await;
+    let total = events(&holds);
+    eprintln!("{name}: watch events per session {total:?}");
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_release_wakes_one_waiter_not_the_herd() {
+    let Some(etcd) = Etcd::start() else { return };
+    // Capacity 1: a holder and six waiters, admitted one at a time in queue order.
+    const WAITERS: usize = 6;
+    let steps: Vec<([usize; 1], [usize; 1])> = (0..WAITERS).map(|i| ([i], [i + 1])).collect();
+    let steps: Vec<(&[usize], &[usize])> = steps.iter().map(|(r, a)| (&r[..], &a[..])).collect();
+    let events = semaphore_queue_wakes_only_whom_it_concerns(
+        &etcd,
+        "herd/sem",
+        1,
+        &[1; WAITERS + 1],
+        &steps,
+    )
+    .await;
+    // Each waiter is woken when its predecessor is admitted and when it is released: O(N)
+    // in all, where waking every waiter on every release would be O(N²).
+    assert_eq!(events[0], 0, "the first holder never waited");
+    for (i, &e) in events.iter().enumerate().skip(1) {
+        assert!(e <= 2, "waiter {i} was woken {e} times: {events:?}");
+    }
+
+    // Weighted, capacity 3: one release can admit several waiters, and a large one at the
+    // head holds back the small ones behind it.
+    let weights = [3, 2, 1, 3, 1, 1, 1];
+    let steps: [(&[usize], &[usize]); 3] = [(&[0], &[1, 2]), (&[1, 2], &[3]), (&[3], &[4, 5, 6])];
+    let events =
+        semaphore_queue_wakes_only_whom_it_concerns(&etcd, "herd/weighted", 3, &weights, &steps)
+            .await;
+    // A waiter is woken by its predecessor's admission, then as the head by the releases
+    // ahead of it: a few times each, not once per release.
+    let total: u64 = events.iter().sum();
+    assert!(
+        total <= 2 * (weights.len() as u64 - 1),
+        "{total} wake-ups for {} waiters: {events:?}",
+        weights.len() - 1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semaphore_waiter_cancelled_in_the_queue_leaves_no_gap_and_no_key() {
     let Some(etcd) = Etcd::start() else { return };
