@@ -570,3 +570,60 @@ async fn semaphore_waiter_cancelled_in_the_queue_leaves_no_gap_and_no_key() {
         .await;
     }
 }
+
+/// Waiters that give up at every place in the queue (head, behind it, just admitted) while
+/// others wait without a limit: nobody is stranded, the capacity holds, nothing is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_waiters_giving_up_anywhere_in_the_queue_strand_nobody() {
+    let Some(etcd) = Etcd::start() else { return };
+    const CAPACITY: u64 = 2;
+    let level = Arc::new(Level::default());
+    let (gave_up, admitted) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut tasks = Vec::new();
+    for i in 0..6u64 {
+        let s = session(&etcd).await;
+        let (level, gave_up, admitted) = (level.clone(), gave_up.clone(), admitted.clone());
+        tasks.push(tokio::spawn(async move {
+            let sem = Semaphore::new(&s, "sem/giving-up", CAPACITY).unwrap();
+            for round in 0..12u64 {
+                let w = 1 + (i + round) % CAPACITY;
+                // Every other client gives up after a few milliseconds, in turn.
+                let p = if (i + round) % 2 == 0 {
+                    let limit = Duration::from_millis(2 + (i * 5 + round * 3) % 15);
+                    match sem.acquire_timeout(w, limit).await {
+                        Ok(p) => p,
+                        Err(Error::Timeout(_)) => {
+                            gave_up.fetch_add(1, Ordering::SeqCst);
+                            continue;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                } else {
+                    sem.acquire(w).await.unwrap()
+                };
+                admitted.fetch_add(1, Ordering::SeqCst);
+                let held = level.add(w as i64);
+                assert!(held <= CAPACITY as i64, "{held} units held");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                level.add(-(w as i64));
+                p.release().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(120), t)
+            .await
+            .expect("a waiter was stranded")
+            .unwrap();
+    }
+    eprintln!(
+        "admitted {}, gave up {}",
+        admitted.load(Ordering::SeqCst),
+        gave_up.load(Ordering::SeqCst)
+    );
+    assert!(level.max.load(Ordering::SeqCst) <= CAPACITY as i64);
+    eventually(Duration::from_secs(30), "no key left behind", || {
+        etcd.keys("sem/giving-up/").is_empty()
+    })
+    .await;
+}
