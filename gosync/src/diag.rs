@@ -379,5 +379,12 @@ pub(crate) fn contended_unlock<L>(lock: &L) -> crate::profile::Charge {
     crate::profile::contended_unlock(lock as *const L as usize)
 }
 
-/// The charge of an unlock that [`contended_unlock`] was not asked about.
-pub(crate) const NO_CHARGE: crate::profile::Charge = crate::profile::Charge::NONE;
+/// [`contended_unlock`] for an unlock that may wake nobody: `wakes` (asked only while the
+/// profiler has sampled waiters) says whether it is about to wake a waiter or hand over.
+#[inline]
+pub(crate) fn contended_unlock_if<L>(
+    lock: &L,
+    wakes: impl FnOnce() -> bool,
+) -> crate::profile::Charge {
+    crate::profile::contended_unlock_if(lock as *const L as usize, wakes)
+}

@@ -93,7 +93,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub use record::reset;
 pub use report::{sites, top, write_pprof, Site};
 
-pub(crate) use record::{contended_unlock, wait_begins, wait_ended, Charge, WaitStart};
+pub(crate) use record::{
+    contended_unlock, contended_unlock_if, wait_begins, wait_ended, Charge, WaitStart,
+};
 
 /// Which profile: Go's `-mutex` (the holders that made others wait) or `-block` (the waiters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

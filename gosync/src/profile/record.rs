@@ -242,9 +242,6 @@ struct Taken {
 }
 
 impl Charge {
-    /// No charge.
-    pub(crate) const NONE: Charge = Charge(None);
-
     /// Records the charge (if any) at the calling thread's stack.
     #[inline]
     pub(crate) fn record(self) {
@@ -265,7 +262,14 @@ fn record_taken(t: Taken) {
 /// whom it wakes.
 #[inline]
 pub(crate) fn contended_unlock(lock: usize) -> Charge {
-    if SAMPLED_WAITING.load(Ordering::Relaxed) != 0 {
+    contended_unlock_if(lock, || true)
+}
+
+/// [`contended_unlock`] if `wakes()` says the unlock wakes a waiter or hands the lock over;
+/// `wakes` is called only while some lock has sampled waiters.
+#[inline]
+pub(crate) fn contended_unlock_if(lock: usize, wakes: impl FnOnce() -> bool) -> Charge {
+    if SAMPLED_WAITING.load(Ordering::Relaxed) != 0 && wakes() {
         contended_unlock_on(lock)
     } else {
         Charge(None)

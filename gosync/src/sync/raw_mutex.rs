@@ -890,14 +890,11 @@ impl RawMutex {
         // waiting since the previous charge: taken before the wake-up, recorded after it, so
         // that the stack capture delays nobody. An unlock that finds someone already awake
         // is not charged (the lock's next waking unlock is).
-        let old = self.state.load(Ordering::Relaxed);
-        let wakes = new & STARVING != 0
-            || (old >> WAITER_SHIFT != 0 && old & (LOCKED | WOKEN | STARVING) == 0);
-        let charge = if wakes {
-            diag::contended_unlock(self)
-        } else {
-            diag::NO_CHARGE
-        };
+        let charge = diag::contended_unlock_if(self, || {
+            let old = self.state.load(Ordering::Relaxed);
+            new & STARVING != 0
+                || (old >> WAITER_SHIFT != 0 && old & (LOCKED | WOKEN | STARVING) == 0)
+        });
         self.pass_on(new);
         charge.record();
     }
