@@ -23,8 +23,9 @@ use crate::primitive::UnsafeCell;
 /// # Fairness: Go's normal mode, with bounded waits that do not convoy
 ///
 /// - **Normal operation is Go's normal mode**: a thread that finds the lock free takes it, even
-///   if others sleep (barging); a thread that finds it held spins briefly (multi-core only),
-///   yields its time slice a few times while its wait is short, then sleeps in a FIFO queue. An
+///   if others sleep (barging); a thread that finds it held spins briefly (multi-core only, and
+///   only while fewer threads sleep in the queue than there are CPUs), yields its time slice a
+///   few times while its wait is short, then sleeps in a FIFO queue. An
 ///   unlock wakes the front sleeper, which competes with running threads; if it loses it goes
 ///   back to the *front* of the queue.
 /// - **Bounded waits through handoffs**: once the front sleeper has waited more than 1 ms (Go's
@@ -47,8 +48,11 @@ use crate::primitive::UnsafeCell;
 /// - Extra: [`try_lock_for`](Self::try_lock_for) (a timed lock), and observation
 ///   ([`is_locked`](Self::is_locked), [`is_starving`](Self::is_starving),
 ///   [`waiters`](Self::waiters)).
-/// - Go's spin rule also asks the scheduler whether other goroutines are runnable; gosync spins
-///   whenever more than one CPU is available, and then yields a few times.
+/// - Go spins only while no other goroutine is waiting to run. A thread cannot see the
+///   scheduler's run queue, so gosync reads the lock's own: it spins while more than one CPU is
+///   available and fewer threads are queued than there are CPUs, and otherwise goes straight
+///   to yielding (when threads outnumber the CPUs, a spinning contender keeps a CPU from the
+///   holder or from threads with work to do).
 /// - **No sticky starvation mode.** Go hands the lock from every unlocker to the front waiter
 ///   from the moment one waiter has waited 1 ms until a waiter is served in under 1 ms. That is
 ///   cheap for goroutines; for OS threads each handoff to a sleeping thread costs a wake-up with

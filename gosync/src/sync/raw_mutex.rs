@@ -6,7 +6,8 @@
 //!
 //! **Normal operation is Go's normal mode.** A thread that finds the lock free takes it, even
 //! when others sleep (barging): the thread that is already running is the cheapest owner. A
-//! thread that finds it held spins a little (multi-core only), then yields its time slice a few
+//! thread that finds it held spins a little (multi-core only, and only while fewer waiters are
+//! queued than there are CPUs: [`oversubscribed`]), then yields its time slice a few
 //! times (the holder may be waiting for a CPU), then links itself into the wait queue and
 //! sleeps. An unlock wakes the front waiter, which does *not* own the lock: it competes with
 //! running threads, and if it loses it goes back to the *front* of the queue, since it has
@@ -175,6 +176,17 @@ const ACTIVE_SPIN_CNT: u32 = 1;
 const HANDOFF_SPACING: u64 = 20;
 /// Upper bound of the handoff spacing.
 pub(crate) const MAX_HANDOFF_INTERVAL: Duration = Duration::from_millis(2);
+/// Whether the lock's queue shows more contenders than spinning can serve: at least as
+/// many waiters queued as there are CPUs. Go spins only while no other goroutine is waiting
+/// to run; a thread cannot see the scheduler's run queue, and the lock's own queue stands in
+/// for it. When it is this long, threads outnumber the CPUs, the holder may itself be waiting
+/// for one, and a contender's spin would only keep a CPU from it: the contender yields
+/// instead (the yield rounds follow as usual).
+#[inline]
+fn oversubscribed(state: u32) -> bool {
+    (state >> WAITER_SHIFT) as usize >= crate::primitive::available_cpus()
+}
+
 /// Rounds of `yield_now` after the spin rounds, before queueing.
 #[cfg(not(loom))]
 const YIELD_ROUNDS: u32 = 6;
@@ -541,7 +553,7 @@ impl RawMutex {
             {
                 *awoke = true;
             }
-            if iter < ACTIVE_SPIN {
+            if iter < ACTIVE_SPIN && !oversubscribed(old) {
                 for _ in 0..ACTIVE_SPIN_CNT {
                     spin_loop();
                 }
