@@ -39,10 +39,10 @@
 //!
 //! Only the contended paths (a thread about to block, an unlock that finds waiters) consult
 //! the profiler; the uncontended lock and unlock paths do not change. With both rates at 0
-//! a contended path reads two atomics. With a rate set, each contended wait and contended
-//! unlock also updates a small per-lock record, and a sampled event captures a stack (a few
-//! microseconds). Only an unlock that wakes a waiter or hands the lock over is charged (see
-//! below), and it captures its stack after the wake-up, so the capture never delays it.
+//! a contended path reads two atomics. With a rate set, a sampled wait and an unlock that wakes
+//! a waiter or hands the lock over while sampled waiters are present also update a small
+//! per-lock record, and each such unlock captures its stack (a few microseconds) after the
+//! wake-up, so the capture never delays it. Other contended unlocks read an atomic or two.
 //!
 //! # Sampling (as in Go)
 //!
