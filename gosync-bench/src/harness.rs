@@ -68,6 +68,7 @@ pub fn latency_histogram() -> Histogram<u64> {
 pub struct Impl<'a> {
     name: String,
     run: Box<dyn FnMut(u64) -> Sample + 'a>,
+    min_iters: u64,
 }
 
 impl<'a> Impl<'a> {
@@ -76,7 +77,16 @@ impl<'a> Impl<'a> {
         Impl {
             name: name.into(),
             run: Box::new(run),
+            min_iters: 1,
         }
+    }
+
+    /// Never runs fewer than `n` operations at once, neither while calibrating nor in a
+    /// round: for workloads whose first operations differ from the steady state (clients
+    /// that all start at once), so that a short target time does not measure only the start.
+    pub fn min_iters(mut self, n: u64) -> Self {
+        self.min_iters = n.max(1);
+        self
     }
 }
 
@@ -495,7 +505,7 @@ impl Ctx {
                 iters.push(1_000_000);
                 continue;
             }
-            let mut n: u64 = 1;
+            let mut n: u64 = imp.min_iters;
             loop {
                 let s = (imp.run)(n);
                 let el = s.elapsed.max(Duration::from_nanos(1));
@@ -507,7 +517,7 @@ impl Ctx {
                         .fold(el, Duration::min)
                         .max(Duration::from_nanos(1));
                     let scaled = (n as f64 * self.target.as_secs_f64() / el.as_secs_f64()) as u64;
-                    iters.push(scaled.clamp(1, n.saturating_mul(100)));
+                    iters.push(scaled.clamp(imp.min_iters, n.saturating_mul(100)));
                     break;
                 }
                 // Aim directly for the target with headroom, at most ×100 per step.
@@ -836,5 +846,27 @@ mod tests {
         assert!((ctx.records[0].ns_per_op - 10.0).abs() < 1e-9);
         assert!((ctx.records[1].ns_per_op - 20.0).abs() < 1e-9);
         assert_eq!(ctx.records[1].extra.get("bytes"), Some(&5.0));
+    }
+
+    #[test]
+    fn min_iters_bounds_every_run_from_below() {
+        let mut ctx = Ctx::new(true, false, vec![1], ProgressBar::hidden());
+        let seen = std::cell::RefCell::new(Vec::new());
+        ctx.compare(
+            "t",
+            "w",
+            1,
+            // Far slower per operation than the target time allows: without the floor the
+            // calibration would settle on a single operation.
+            vec![Impl::new("slow", |n| {
+                seen.borrow_mut().push(n);
+                Duration::from_millis(50 * n).into()
+            })
+            .min_iters(7)],
+        );
+        let seen = seen.into_inner();
+        assert!(!seen.is_empty());
+        assert!(seen.iter().all(|&n| n >= 7), "{seen:?}");
+        assert_eq!(ctx.records[0].iters, 7);
     }
 }

@@ -7,6 +7,12 @@
 //! uncontended round trip; with more it is the inverse of the contended throughput. The
 //! gosync row also reports `watches/op`: watches opened per acquisition (a waiter watches only
 //! its predecessor, so at most one per acquisition: no herd).
+//!
+//! Every run makes each client lock at least [`OPS_PER_CLIENT`] times: the clients all start
+//! at once, and the first handovers of a run are not the steady state (Go's waiters, which
+//! watch from a past revision, are served by etcd's catch-up loop, which runs every 100 ms,
+//! once their queue has formed). A run of a couple of operations per client would measure
+//! only that start.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,6 +27,9 @@ use gosync_dist::{Mutex, Session, SessionOptions};
 use crate::harness::{latency_histogram, Ctx, Impl, Sample};
 
 const FAMILY: &str = "dist";
+
+/// The fewest lock+unlock operations per client in one run (see the module docs).
+const OPS_PER_CLIENT: u64 = 20;
 
 /// A throwaway etcd member, killed and removed on drop.
 struct Etcd {
@@ -227,52 +236,62 @@ pub fn run(ctx: &mut Ctx) {
                 .map(|s| (s.client().clone(), s.lease_id()))
                 .collect(),
         );
+        let min_iters = OPS_PER_CLIENT * clients as u64;
         let mut impls = Vec::new();
         {
             let (mutexes, sessions) = (mutexes.clone(), sessions.clone());
             let rt = &rt;
-            impls.push(Impl::new("gosync-dist Mutex", move |iters| {
-                let watches0: u64 = sessions.iter().map(Session::watches_opened).sum();
-                let m = mutexes.clone();
-                let (el, h) = run_clients(rt, clients, iters, move |c| {
-                    let m = m.clone();
-                    async move {
-                        let g = m[c].lock().await.expect("lock");
-                        g.unlock().await.expect("unlock");
-                    }
-                });
-                let watches: u64 =
-                    sessions.iter().map(Session::watches_opened).sum::<u64>() - watches0;
-                Sample::with_latency(el, h).extra("watches/op", watches as f64 / iters as f64)
-            }));
+            impls.push(
+                Impl::new("gosync-dist Mutex", move |iters| {
+                    let watches0: u64 = sessions.iter().map(Session::watches_opened).sum();
+                    let m = mutexes.clone();
+                    let (el, h) = run_clients(rt, clients, iters, move |c| {
+                        let m = m.clone();
+                        async move {
+                            let g = m[c].lock().await.expect("lock");
+                            g.unlock().await.expect("unlock");
+                        }
+                    });
+                    let watches: u64 =
+                        sessions.iter().map(Session::watches_opened).sum::<u64>() - watches0;
+                    Sample::with_latency(el, h).extra("watches/op", watches as f64 / iters as f64)
+                })
+                .min_iters(min_iters),
+            );
         }
         {
             let rpc = rpc.clone();
             let rt = &rt;
             let name = format!("bench/rpc{clients}");
-            impls.push(Impl::new("etcd Lock RPC", move |iters| {
-                let rpc = rpc.clone();
-                let name = name.clone();
-                let (el, h) = run_clients(rt, clients, iters, move |c| {
-                    let (mut client, lease) = rpc[c].clone();
+            impls.push(
+                Impl::new("etcd Lock RPC", move |iters| {
+                    let rpc = rpc.clone();
                     let name = name.clone();
-                    async move {
-                        let r = client
-                            .lock(name, Some(LockOptions::new().with_lease(lease)))
-                            .await
-                            .expect("Lock RPC");
-                        client.unlock(r.key().to_vec()).await.expect("Unlock RPC");
-                    }
-                });
-                Sample::with_latency(el, h)
-            }));
+                    let (el, h) = run_clients(rt, clients, iters, move |c| {
+                        let (mut client, lease) = rpc[c].clone();
+                        let name = name.clone();
+                        async move {
+                            let r = client
+                                .lock(name, Some(LockOptions::new().with_lease(lease)))
+                                .await
+                                .expect("Lock RPC");
+                            client.unlock(r.key().to_vec()).await.expect("Unlock RPC");
+                        }
+                    });
+                    Sample::with_latency(el, h)
+                })
+                .min_iters(min_iters),
+            );
         }
         if let Some(bin) = &go_peer {
             let endpoint = etcd.endpoint.clone();
             let name = format!("bench/go{clients}");
-            impls.push(Impl::new("Go concurrency.Mutex", move |iters| {
-                go_run(bin, &endpoint, clients, iters, &name).into()
-            }));
+            impls.push(
+                Impl::new("Go concurrency.Mutex", move |iters| {
+                    go_run(bin, &endpoint, clients, iters, &name).into()
+                })
+                .min_iters(min_iters),
+            );
         }
         ctx.compare(FAMILY, "lock+unlock", clients, impls);
         for s in sessions.iter().chain(&rpc_sessions) {

@@ -95,7 +95,7 @@ pub const FAMILIES: &[(&str, Entry, &str)] = &[
     (
         "dist",
         dist::run,
-        "etcd Mutex (gosync-dist) vs etcd's Lock RPC and Go's concurrency.Mutex: lock+unlock, 1/4/16 clients, watches per acquisition",
+        "etcd Mutex (gosync-dist) vs etcd's Lock RPC and Go's concurrency.Mutex: lock+unlock, 1/4/16 clients (at least 20 operations per client in every run: the steady state, not the start), watches per acquisition",
     ),
     // -- end of registered families -------------------------------------------------------
 ];
