@@ -78,9 +78,16 @@ impl Election {
     #[doc(alias = "Campaign")]
     pub async fn campaign(&self, value: impl Into<Vec<u8>>) -> Result<Leadership> {
         let key = self.session.unique_key(&self.prefix);
-        let held = queue::acquire(&self.session, key, value.into(), self.rule(), Wait::Forever)
-            .await?
-            .expect("a waiting acquisition returns a hold");
+        let held = queue::acquire(
+            &self.session,
+            key,
+            None,
+            value.into(),
+            self.rule(),
+            Wait::Forever,
+        )
+        .await?
+        .expect("a waiting acquisition returns a hold");
         Ok(Leadership::from_held(held))
     }
 
@@ -94,6 +101,7 @@ impl Election {
         let held = queue::acquire(
             &self.session,
             key,
+            None,
             value.into(),
             self.rule(),
             Wait::For(timeout),

@@ -15,7 +15,8 @@ use crate::session::{LostReason, Session};
 /// (Go: `concurrency.Mutex`).
 ///
 /// # Algorithm
-/// Each acquisition writes its own key `name/<lease>_<n>` attached to the session's lease;
+/// Each acquisition writes its own key `name/<lease>_<n>` attached to the session's lease
+/// (`n` is free in the session: a session that locks and unlocks in turn uses one name);
 /// the keys queue in the order of their create revision and the oldest holds the lock. A
 /// waiter watches only the key right before its own (its predecessor) and asks again when
 /// that key is deleted, so an unlock wakes one waiter: no thundering herd, one watch per
@@ -104,8 +105,9 @@ impl Mutex {
     }
 
     async fn acquire(&self, wait: Wait) -> Result<Option<MutexGuard>> {
-        let key = self.session.unique_key(&self.prefix);
-        let held = queue::acquire(&self.session, key, Vec::new(), self.rule(), wait).await?;
+        let (key, slot) = self.session.queue_key(&self.prefix);
+        let rule = self.rule();
+        let held = queue::acquire(&self.session, key, Some(slot), Vec::new(), rule, wait).await?;
         Ok(held.map(|held| MutexGuard { held: Some(held) }))
     }
 

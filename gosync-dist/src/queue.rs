@@ -2,8 +2,11 @@
 //! create revision, each attached to its session's lease.
 //!
 //! An acquisition
-//! 1. writes its own key (unique per acquisition) in a transaction that also reads what it
-//!    must wait for, so an uncontended acquisition is one round trip;
+//! 1. writes its own key (no other acquisition in progress uses its name) in a transaction
+//!    that also reads what it must wait for, so an uncontended acquisition is one round
+//!    trip; a session uses the name of a deleted key again ([`Session::queue_key`]), so a
+//!    waiter tells its predecessor's key from a later key of the same name by its create
+//!    revision;
 //! 2. waits on one watch at a time, of as little as it needs, so that a release wakes one
 //!    waiter, not all of them: a FIFO waiter (Mutex, RwMutex, Election) watches only the one
 //!    key created right before its own that it must outlive (its predecessor), and when that
@@ -85,6 +88,9 @@ pub(crate) struct Held {
     pub(crate) key: String,
     /// The key's create revision: the fencing token.
     pub(crate) rev: i64,
+    /// The session slot the key name came from ([`Session::queue_key`]), given back once
+    /// the key is deleted.
+    pub(crate) slot: Option<u64>,
 }
 
 /// How long an acquisition may wait.
@@ -115,9 +121,13 @@ pub(crate) fn prefix_of(name: &str, what: &str) -> Result<String> {
 
 /// Acquires `key` (with `value`) under `rule`: the detached, cancel-safe acquisition
 /// described in the module docs.
+///
+/// `key` comes from [`Session::queue_key`] with its `slot` (given back once the key is
+/// deleted), or from [`Session::unique_key`] with `slot` = `None`.
 pub(crate) async fn acquire(
     session: &Session,
     key: String,
+    slot: Option<u64>,
     value: Vec<u8>,
     rule: Rule,
     wait: Wait,
@@ -127,7 +137,8 @@ pub(crate) async fn acquire(
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
     let s = session.clone();
     session.handle().spawn(async move {
-        let r = run(&s, &key, value, &rule, matches!(wait, Wait::Not), cancel_rx).await;
+        let try_only = matches!(wait, Wait::Not);
+        let r = run(&s, &key, slot, value, &rule, try_only, cancel_rx).await;
         let announce = match &r {
             Ok(Some(g)) if g.announce => Some(g.held.rev),
             _ => None,
@@ -179,6 +190,7 @@ struct Grant {
 async fn run(
     session: &Session,
     key: &str,
+    slot: Option<u64>,
     value: Vec<u8>,
     rule: &Rule,
     try_only: bool,
@@ -187,7 +199,9 @@ async fn run(
     let (rev, first_wait, at_creation) = match create(session, key, &value, rule).await {
         Ok(v) => v,
         Err(e) => {
-            // The key may exist (e.g. a foreign key was found after ours was written).
+            // The key may exist (e.g. a foreign key was found after ours was written). Its
+            // revision is unknown, so its slot is not given back: a late attempt to create
+            // it could still land.
             let _ = tokio::time::timeout(session.ttl(), delete(session, key)).await;
             return Err(e);
         }
@@ -196,13 +210,14 @@ async fn run(
         session: session.clone(),
         key: key.to_string(),
         rev,
+        slot,
     };
     // The caller may have left while the key was being created.
     if matches!(
         cancel.try_recv(),
         Ok(()) | Err(oneshot::error::TryRecvError::Closed)
     ) {
-        let _ = delete(session, key).await;
+        let _ = delete_unheld(&held).await;
         return Err(Error::Timeout(Duration::ZERO));
     }
     let weighted = matches!(rule, Rule::Weighted { .. });
@@ -213,7 +228,7 @@ async fn run(
         }));
     };
     if try_only {
-        delete(session, key).await?;
+        delete_unheld(&held).await?;
         return Ok(None);
     }
     let lost = session.lost();
@@ -229,7 +244,7 @@ async fn run(
         })),
         Err(e) => {
             // Leave nothing behind (if the lease is gone, the key went with it).
-            let _ = tokio::time::timeout(session.ttl(), delete(session, key)).await;
+            let _ = tokio::time::timeout(session.ttl(), delete_unheld(&held)).await;
             Err(e)
         }
     }
@@ -238,8 +253,9 @@ async fn run(
 /// What a key that does not hold yet waits for before it asks again.
 #[derive(Debug)]
 enum Pending {
-    /// FIFO: the deletion of its predecessor.
-    Predecessor { key: String },
+    /// FIFO: the deletion of its predecessor, the key created at `rev` (the name may be
+    /// used again by a later acquisition of the same session: see [`Session::queue_key`]).
+    Predecessor { key: String, rev: i64 },
     /// Weighted, at the head of the waiters (its predecessor holds): deletions of older keys
     /// until the weight still `ahead` of it plus its own fits, watched from `from_rev`.
     Weight { ahead: u64, from_rev: i64 },
@@ -326,6 +342,7 @@ fn pending_from(
                     shape.check(kv)?;
                     Ok(Some(Pending::Predecessor {
                         key: String::from_utf8_lossy(kv.key()).into_owned(),
+                        rev: kv.create_revision(),
                     }))
                 }
             }
@@ -415,8 +432,8 @@ async fn wait_turn(
     loop {
         match pending.take() {
             None => return Ok(()),
-            Some(Pending::Predecessor { key: pred }) => {
-                let change = Change::Deleted;
+            Some(Pending::Predecessor { key: pred, rev }) => {
+                let change = Change::Deleted(Some(rev));
                 wait_for(session, Awaited::Key { key: &pred, change }).await?;
             }
             Some(Pending::Behind {
@@ -453,8 +470,9 @@ async fn wait_turn(
 /// What [`wait_for`] waits for to happen to a key.
 #[derive(Clone, Copy, Debug)]
 enum Change {
-    /// Its deletion.
-    Deleted,
+    /// Its deletion; with `Some(rev)`, the deletion of the key created at `rev`, so that the
+    /// same name created again counts as deleted.
+    Deleted(Option<i64>),
     /// Its deletion, or a write to it after the given revision (the one the caller read it
     /// at).
     DeletedOrWrittenAfter(i64),
@@ -465,7 +483,9 @@ impl Change {
     fn seen_in(self, kv: Option<&KeyValue>) -> bool {
         match (self, kv) {
             (_, None) => true,
-            (Change::Deleted, Some(_)) => false,
+            (Change::Deleted(created), Some(kv)) => {
+                created.is_some_and(|rev| kv.create_revision() != rev)
+            }
             (Change::DeletedOrWrittenAfter(rev), Some(kv)) => kv.mod_revision() > rev,
         }
     }
@@ -506,7 +526,7 @@ impl Awaited<'_> {
         match *self {
             Awaited::Key {
                 key,
-                change: Change::Deleted,
+                change: Change::Deleted(_),
             } => (
                 key,
                 WatchOptions::new().with_filters([WatchFilterType::NoPut]),
@@ -778,6 +798,27 @@ pub(crate) async fn delete(session: &Session, key: &str) -> Result<()> {
         .map(|_| ())
 }
 
+/// Deletes the key of an acquisition that did not hold (it gave up, or only tried), if it
+/// is still the key this acquisition created, and gives its slot back.
+async fn delete_unheld(held: &Held) -> Result<()> {
+    let (key, rev) = (held.key.as_str(), held.rev);
+    let r = held
+        .session
+        .request(|mut c| {
+            let txn = Txn::new()
+                .when([Compare::create_revision(key, CompareOp::Equal, rev)])
+                .and_then([TxnOp::delete(key, None)]);
+            async move { c.txn(txn).await }
+        })
+        .await?;
+    // (Not deleted by this request: gone with the lease, or deleted by hand. The slot is
+    // kept out of use then; the session is ending anyway in the first case.)
+    if let (true, Some(slot)) = (r.succeeded(), held.slot) {
+        held.session.free_slot(slot);
+    }
+    Ok(())
+}
+
 /// Releases a held key: deletes it only if it is still the key this hold created (so a lost
 /// hold never deletes anything of another holder), and reports a hold whose key was already
 /// gone as [`Error::LockLost`].
@@ -801,7 +842,12 @@ pub(crate) async fn release(held: &Held) -> Result<()> {
         return Err(Error::LockLost { token });
     }
     match held.session.request(attempt).await {
-        Ok(r) if r.succeeded() => Ok(()),
+        Ok(r) if r.succeeded() => {
+            if let Some(slot) = held.slot {
+                held.session.free_slot(slot);
+            }
+            Ok(())
+        }
         Ok(_) | Err(Error::SessionLost) => Err(Error::LockLost { token }),
         Err(e) => Err(e),
     }
@@ -830,8 +876,9 @@ pub(crate) async fn wait_key_event(
     put: bool,
 ) -> Result<()> {
     if !put {
-        // (A watch from the current revision and a read make `from_rev` unnecessary.)
-        let change = Change::Deleted;
+        // (A watch from the current revision and a read make `from_rev` unnecessary; the
+        // key names given here are never used again.)
+        let change = Change::Deleted(None);
         return wait_for(session, Awaited::Key { key, change }).await;
     }
     session.count_watch();

@@ -44,23 +44,23 @@ impl RwMutex {
     }
 
     async fn take_read(&self, wait: Wait) -> Result<Option<ReadGuard>> {
-        let key = self.session.unique_key(&format!("{}r/", self.prefix));
+        let (key, slot) = self.session.queue_key(&format!("{}r/", self.prefix));
         let writers = format!("{}w/", self.prefix);
         let rule = Rule::Fifo {
             range: writers.clone(),
             shape: Shape::Flat(writers),
         };
-        let held = queue::acquire(&self.session, key, Vec::new(), rule, wait).await?;
+        let held = queue::acquire(&self.session, key, Some(slot), Vec::new(), rule, wait).await?;
         Ok(held.map(ReadGuard::from_held))
     }
 
     async fn take_write(&self, wait: Wait) -> Result<Option<WriteGuard>> {
-        let key = self.session.unique_key(&format!("{}w/", self.prefix));
+        let (key, slot) = self.session.queue_key(&format!("{}w/", self.prefix));
         let rule = Rule::Fifo {
             range: self.prefix.clone(),
             shape: Shape::ReadWrite(self.prefix.clone()),
         };
-        let held = queue::acquire(&self.session, key, Vec::new(), rule, wait).await?;
+        let held = queue::acquire(&self.session, key, Some(slot), Vec::new(), rule, wait).await?;
         Ok(held.map(WriteGuard::from_held))
     }
 

@@ -84,14 +84,14 @@ impl Semaphore {
                 self.capacity
             )));
         }
-        let key = self.session.unique_key(&self.prefix);
+        let (key, slot) = self.session.queue_key(&self.prefix);
         let rule = Rule::Weighted {
             range: self.prefix.clone(),
             capacity: self.capacity,
             weight,
         };
         let value = format!("{weight}/{}", self.capacity).into_bytes();
-        let held = queue::acquire(&self.session, key, value, rule, wait).await?;
+        let held = queue::acquire(&self.session, key, Some(slot), value, rule, wait).await?;
         Ok(held.map(Permit::from_held))
     }
 

@@ -124,6 +124,9 @@ struct Inner {
     stop: StdMutex<Option<oneshot::Sender<()>>>,
     /// Makes every key this session creates unique.
     seq: AtomicU64,
+    /// Sequence numbers of queue keys known to be deleted, free to be used again
+    /// ([`Session::queue_key`]).
+    free_slots: StdMutex<Vec<u64>>,
 }
 
 impl Drop for Inner {
@@ -316,6 +319,7 @@ impl Session {
                 state,
                 stop: StdMutex::new(Some(stop_tx)),
                 seq: AtomicU64::new(0),
+                free_slots: StdMutex::new(Vec::new()),
             }),
         }
     }
@@ -457,6 +461,37 @@ impl Session {
     pub(crate) fn unique_key(&self, prefix: &str) -> String {
         let n = self.inner.seq.fetch_add(1, Ordering::Relaxed);
         format!("{prefix}{:x}_{n:x}", self.inner.lease)
+    }
+
+    /// A key name no acquisition in progress uses, `prefix` + lease + slot, and its slot:
+    /// the slot of a key known to be deleted is used again ([`free_slot`](Session::free_slot)).
+    ///
+    /// etcd keeps a deleted key in its index until the next compaction, and every read of a
+    /// prefix steps over it: a lock that made a new key for each acquisition would make its
+    /// own reads slower with every acquisition, for as long as compaction does not run (etcd
+    /// does not compact by default). With slots, a session that locks and unlocks in turn
+    /// uses one key name again and again. Whoever watches such a key for its deletion must
+    /// tell its generations apart (the create revision): the name may be back by the time
+    /// the watch is registered.
+    pub(crate) fn queue_key(&self, prefix: &str) -> (String, u64) {
+        let reused = self
+            .inner
+            .free_slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let n = reused.unwrap_or_else(|| self.inner.seq.fetch_add(1, Ordering::Relaxed));
+        (format!("{prefix}{:x}_{n:x}", self.inner.lease), n)
+    }
+
+    /// Gives back the slot of a [`queue_key`](Session::queue_key) whose key a request that
+    /// succeeded has deleted (the key cannot come back: only its acquisition writes it).
+    pub(crate) fn free_slot(&self, slot: u64) {
+        self.inner
+            .free_slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(slot);
     }
 
     /// Fails with [`Error::SessionLost`] if the session has ended.

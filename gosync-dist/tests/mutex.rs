@@ -267,6 +267,72 @@ async fn each_waiter_opens_one_watch_and_the_queue_is_fifo() {
     }
 }
 
+/// A session that locks and unlocks in turn writes one key name again and again (etcd keeps
+/// every deleted key in its index until a compaction, and each read of the prefix steps over
+/// them), while acquisitions in progress at the same time have names of their own; and a
+/// waiter whose predecessor's name comes back (released and locked again by the same
+/// session before the waiter's watch was registered) is not fooled by the new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_key_names_are_reused_and_waiters_tell_their_generations_apart() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let Some(etcd) = Etcd::start() else { return };
+    let (sa, sb) = (session(&etcd).await, session(&etcd).await);
+    let a = Mutex::new(&sa, "reuse/lock").unwrap();
+
+    let g = a.lock().await.unwrap();
+    let first = g.key().to_string();
+    g.unlock().await.unwrap();
+    let g = a.lock().await.unwrap();
+    assert_eq!(g.key(), first, "a released name is used again");
+    let (a2, key_tx) = (a.clone(), tokio::sync::oneshot::channel());
+    let second = tokio::spawn(async move {
+        let g = a2.lock().await.unwrap();
+        let _ = key_tx.0.send(g.key().to_string());
+        g.unlock().await.unwrap();
+    });
+    eventually(Duration::from_secs(30), "second acquisition queued", || {
+        etcd.keys("reuse/lock/").len() == 2
+    })
+    .await;
+    g.unlock().await.unwrap();
+    let other = key_tx.1.await.unwrap();
+    assert_ne!(other, first, "two acquisitions at once have two names");
+    second.await.unwrap();
+
+    // `a` locks and unlocks as fast as it can; `b`, on another session, queues behind `a`'s
+    // key again and again. When `a` releases and locks again before `b`'s watch exists, the
+    // key `b` waits for has been deleted and created again under the same name: a waiter
+    // that took the new key for its predecessor would wait for a key queued behind its own,
+    // which waits for it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let cycles = Arc::new(AtomicU64::new(0));
+    let looper = {
+        let (a, stop, cycles) = (a.clone(), stop.clone(), cycles.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                a.lock().await.unwrap().unlock().await.unwrap();
+                cycles.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let b = Mutex::new(&sb, "reuse/lock").unwrap();
+    for i in 0..40 {
+        let g = b
+            .lock_timeout(Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("acquisition {i} behind a reused name: {e}"));
+        g.unlock().await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    looper.await.unwrap();
+    assert!(
+        cycles.load(Ordering::Relaxed) > 0,
+        "the other session kept locking"
+    );
+    assert!(etcd.keys("reuse/lock/").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_fails_with_a_clear_error_never_a_hang() {
     // Empty endpoint list, zero TTL, malformed endpoint: no server needed.
