@@ -47,8 +47,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use etcd_client::{
-    Compare, CompareOp, Event, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget,
-    Txn, TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
+    Compare, CompareOp, DeleteOptions, Event, EventType, GetOptions, KeyValue, PutOptions,
+    SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
 };
 use tokio::sync::oneshot;
 
@@ -819,18 +819,21 @@ async fn delete_unheld(held: &Held) -> Result<()> {
     Ok(())
 }
 
-/// Releases a held key: deletes it only if it is still the key this hold created (so a lost
-/// hold never deletes anything of another holder), and reports a hold whose key was already
-/// gone as [`Error::LockLost`].
+/// Releases a held key, and reports a hold whose key was already gone as
+/// [`Error::LockLost`].
+///
+/// The key is deleted by name (one plain delete, which etcd applies faster than a
+/// transaction that compares first): the name belongs to this hold's session and slot, and
+/// no other acquisition writes it while this one holds the slot, so a lost hold cannot
+/// delete anything of another holder. The deleted key's create revision, returned with the
+/// deletion, tells whether it was this hold's key.
 pub(crate) async fn release(held: &Held) -> Result<()> {
     let token = held.rev as u64;
     let key = held.key.as_str();
     let rev = held.rev;
-    let attempt = |mut c: etcd_client::Client| {
-        let txn = Txn::new()
-            .when([Compare::create_revision(key, CompareOp::Equal, rev)])
-            .and_then([TxnOp::delete(key, None)]);
-        async move { c.txn(txn).await }
+    let attempt = |mut c: etcd_client::Client| async move {
+        c.delete(key, Some(DeleteOptions::new().with_prev_key()))
+            .await
     };
     if held.session.is_lost() {
         // The lease may be gone already; try once, briefly, and report the loss either way.
@@ -842,7 +845,7 @@ pub(crate) async fn release(held: &Held) -> Result<()> {
         return Err(Error::LockLost { token });
     }
     match held.session.request(attempt).await {
-        Ok(r) if r.succeeded() => {
+        Ok(r) if r.prev_kvs().iter().any(|kv| kv.create_revision() == rev) => {
             if let Some(slot) = held.slot {
                 held.session.free_slot(slot);
             }
