@@ -242,6 +242,49 @@ pub(crate) fn multi_core() -> bool {
     true
 }
 
+/// How long one spin round of a contended lock lasts, in pause instructions
+/// ([`spin_round_pauses`]).
+#[cfg(not(loom))]
+const SPIN_ROUND: std::time::Duration = std::time::Duration::from_micros(4);
+
+/// Pause instructions per spin round of a contended lock: as many as last [`SPIN_ROUND`],
+/// measured once per process (a pause lasts from a few cycles to well over a hundred,
+/// depending on the CPU), and never fewer than Go's 30.
+///
+/// A spinner reads the lock's state once per round. Short rounds (Go's 30 pauses last under
+/// a microsecond on some CPUs) keep pulling the lock's cache line away from the holder, which
+/// slows the holder down exactly when threads queue up behind it.
+#[cfg(not(loom))]
+pub(crate) fn spin_round_pauses() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static PAUSES: AtomicU32 = AtomicU32::new(0);
+    let n = PAUSES.load(Ordering::Relaxed);
+    if n != 0 {
+        return n;
+    }
+    const SAMPLE: u32 = 64;
+    // The fastest of a few samples: one that lost its CPU midway would count too few.
+    let per_pause = (0..3)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..SAMPLE {
+                std::hint::spin_loop();
+            }
+            t.elapsed().as_nanos() / u128::from(SAMPLE)
+        })
+        .min()
+        .unwrap_or(0)
+        .max(1);
+    let n = (SPIN_ROUND.as_nanos() / per_pause).clamp(30, 2000) as u32;
+    PAUSES.store(n, Ordering::Relaxed);
+    n
+}
+/// Under loom every pause is a yield: one per round keeps the models small.
+#[cfg(loom)]
+pub(crate) fn spin_round_pauses() -> u32 {
+    1
+}
+
 // The loom side of `parking`, `Instant`/`now` and `thread_id` lives in `primitive_loom.rs`
 // (written together with the first loom models).
 #[cfg(loom)]

@@ -165,13 +165,10 @@ pub(crate) const PATIENCE: Duration = Duration::from_millis(1);
 /// At most one handoff per this interval; normal (barging) mode runs in between.
 pub(crate) const HANDOFF_INTERVAL: Duration = Duration::from_micros(100);
 
-/// Spin rounds of pause instructions per wake cycle (Go's `active_spin`).
+/// Spin rounds of pause instructions per wake cycle (Go's `active_spin`). A round lasts a
+/// few microseconds ([`spin_round_pauses`](crate::primitive::spin_round_pauses)), where Go's
+/// `active_spin_cnt` counts 30 pauses whatever they cost.
 const ACTIVE_SPIN: u32 = 4;
-/// Pause instructions per spin round (Go's `active_spin_cnt`).
-#[cfg(not(loom))]
-const ACTIVE_SPIN_CNT: u32 = 30;
-#[cfg(loom)]
-const ACTIVE_SPIN_CNT: u32 = 1;
 /// Handoffs are spaced by at least this many times their measured cost.
 const HANDOFF_SPACING: u64 = 20;
 /// Upper bound of the handoff spacing.
@@ -554,7 +551,7 @@ impl RawMutex {
                 *awoke = true;
             }
             if iter < ACTIVE_SPIN && !oversubscribed(old) {
-                for _ in 0..ACTIVE_SPIN_CNT {
+                for _ in 0..crate::primitive::spin_round_pauses() {
                     spin_loop();
                 }
             } else {
