@@ -74,21 +74,18 @@ impl Election {
         }
     }
 
+    async fn campaign_with(&self, value: Vec<u8>, wait: Wait) -> Result<Leadership> {
+        let key = self.session.unique_key(&self.prefix);
+        let held = queue::acquire(&self.session, key, None, value, self.rule(), wait)
+            .await?
+            .expect("a waiting acquisition returns a hold");
+        Ok(Leadership::from_held(held))
+    }
+
     /// Waits until this campaigner leads, proposing `value`.
     #[doc(alias = "Campaign")]
     pub async fn campaign(&self, value: impl Into<Vec<u8>>) -> Result<Leadership> {
-        let key = self.session.unique_key(&self.prefix);
-        let held = queue::acquire(
-            &self.session,
-            key,
-            None,
-            value.into(),
-            self.rule(),
-            Wait::Forever,
-        )
-        .await?
-        .expect("a waiting acquisition returns a hold");
-        Ok(Leadership::from_held(held))
+        self.campaign_with(value.into(), Wait::Forever).await
     }
 
     /// Campaigns for at most `timeout` ([`Error::Timeout`] after, nothing left behind).
@@ -97,18 +94,7 @@ impl Election {
         value: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Leadership> {
-        let key = self.session.unique_key(&self.prefix);
-        let held = queue::acquire(
-            &self.session,
-            key,
-            None,
-            value.into(),
-            self.rule(),
-            Wait::For(timeout),
-        )
-        .await?
-        .expect("a waiting acquisition returns a hold");
-        Ok(Leadership::from_held(held))
+        self.campaign_with(value.into(), Wait::For(timeout)).await
     }
 
     /// Blocking [`campaign`](Election::campaign).

@@ -474,12 +474,7 @@ impl Session {
     /// tell its generations apart (the create revision): the name may be back by the time
     /// the watch is registered.
     pub(crate) fn queue_key(&self, prefix: &str) -> (String, u64) {
-        let reused = self
-            .inner
-            .free_slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+        let reused = self.free_slots().pop();
         let n = reused.unwrap_or_else(|| self.inner.seq.fetch_add(1, Ordering::Relaxed));
         (format!("{prefix}{:x}_{n:x}", self.inner.lease), n)
     }
@@ -487,11 +482,15 @@ impl Session {
     /// Gives back the slot of a [`queue_key`](Session::queue_key) whose key a request that
     /// succeeded has deleted (the key cannot come back: only its acquisition writes it).
     pub(crate) fn free_slot(&self, slot: u64) {
+        self.free_slots().push(slot);
+    }
+
+    fn free_slots(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        // (A panic cannot leave the list half-changed: push and pop only.)
         self.inner
             .free_slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(slot);
     }
 
     /// Fails with [`Error::SessionLost`] if the session has ended.
