@@ -798,60 +798,49 @@ pub(crate) async fn delete(session: &Session, key: &str) -> Result<()> {
         .map(|_| ())
 }
 
-/// Deletes the key of an acquisition that did not hold (it gave up, or only tried), if it
-/// is still the key this acquisition created, and gives its slot back.
-async fn delete_unheld(held: &Held) -> Result<()> {
+/// Deletes the key of an acquisition, held or not, by name (one plain delete, which etcd
+/// applies faster than a transaction that compares first), and returns whether the key it
+/// deleted was this acquisition's (its create revision, returned with the deletion); if so,
+/// gives the slot back.
+///
+/// The name belongs to this acquisition's session and slot, and no other acquisition writes
+/// it while this one has the slot, so the delete cannot touch another holder's key. A key
+/// that was not there (gone with the lease, or deleted by hand) keeps its slot out of use.
+async fn delete_own(held: &Held) -> Result<bool> {
     let (key, rev) = (held.key.as_str(), held.rev);
     let r = held
         .session
-        .request(|mut c| {
-            let txn = Txn::new()
-                .when([Compare::create_revision(key, CompareOp::Equal, rev)])
-                .and_then([TxnOp::delete(key, None)]);
-            async move { c.txn(txn).await }
+        .request(|mut c| async move {
+            c.delete(key, Some(DeleteOptions::new().with_prev_key()))
+                .await
         })
         .await?;
-    // (Not deleted by this request: gone with the lease, or deleted by hand. The slot is
-    // kept out of use then; the session is ending anyway in the first case.)
-    if let (true, Some(slot)) = (r.succeeded(), held.slot) {
+    let own = r.prev_kvs().iter().any(|kv| kv.create_revision() == rev);
+    if let (true, Some(slot)) = (own, held.slot) {
         held.session.free_slot(slot);
     }
-    Ok(())
+    Ok(own)
 }
 
-/// Releases a held key, and reports a hold whose key was already gone as
+/// Deletes the key of an acquisition that did not hold (it gave up, or only tried).
+async fn delete_unheld(held: &Held) -> Result<()> {
+    delete_own(held).await.map(|_| ())
+}
+
+/// Releases a held key ([`delete_own`]), and reports a hold whose key was already gone as
 /// [`Error::LockLost`].
-///
-/// The key is deleted by name (one plain delete, which etcd applies faster than a
-/// transaction that compares first): the name belongs to this hold's session and slot, and
-/// no other acquisition writes it while this one holds the slot, so a lost hold cannot
-/// delete anything of another holder. The deleted key's create revision, returned with the
-/// deletion, tells whether it was this hold's key.
 pub(crate) async fn release(held: &Held) -> Result<()> {
     let token = held.rev as u64;
-    let key = held.key.as_str();
-    let rev = held.rev;
-    let attempt = |mut c: etcd_client::Client| async move {
-        c.delete(key, Some(DeleteOptions::new().with_prev_key()))
-            .await
-    };
     if held.session.is_lost() {
         // The lease may be gone already; try once, briefly, and report the loss either way.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            attempt(held.session.client().clone()),
-        )
-        .await;
+        let key = held.key.as_str();
+        let mut c = held.session.client().clone();
+        let _ = tokio::time::timeout(Duration::from_secs(1), c.delete(key, None)).await;
         return Err(Error::LockLost { token });
     }
-    match held.session.request(attempt).await {
-        Ok(r) if r.prev_kvs().iter().any(|kv| kv.create_revision() == rev) => {
-            if let Some(slot) = held.slot {
-                held.session.free_slot(slot);
-            }
-            Ok(())
-        }
-        Ok(_) | Err(Error::SessionLost) => Err(Error::LockLost { token }),
+    match delete_own(held).await {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(Error::SessionLost) => Err(Error::LockLost { token }),
         Err(e) => Err(e),
     }
 }
