@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gosync_dist::{Barrier, Election, Error, RwMutex, Semaphore, Session, SessionOptions};
+use gosync_dist::{Barrier, Election, Error, Permit, RwMutex, Semaphore, Session, SessionOptions};
 use support::etcd::Etcd;
 
 async fn session(etcd: &Etcd) -> Session {
@@ -32,6 +32,16 @@ impl Level {
         self.max.fetch_max(v, Ordering::SeqCst);
         v
     }
+
+    /// Holds `permit` (`w` units of a semaphore of `capacity`) for `d`, asserting meanwhile
+    /// that the units held never exceed the capacity, then releases it.
+    async fn hold_permit(&self, permit: Permit, w: u64, capacity: u64, d: Duration) {
+        let held = self.add(w as i64);
+        assert!(held <= capacity as i64, "{held} units held");
+        tokio::time::sleep(d).await;
+        self.add(-(w as i64));
+        permit.release().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,11 +58,8 @@ async fn semaphore_never_exceeds_its_capacity_and_admits_in_order() {
             for round in 0..10u64 {
                 let w = 1 + (i + round) % CAPACITY;
                 let p = sem.acquire(w).await.unwrap();
-                let held = level.add(w as i64);
-                assert!(held <= CAPACITY as i64, "{held} units held");
-                tokio::time::sleep(Duration::from_millis(3)).await;
-                level.add(-(w as i64));
-                p.release().await.unwrap();
+                let d = Duration::from_millis(3);
+                level.hold_permit(p, w, CAPACITY, d).await;
             }
         }));
     }
@@ -602,11 +609,8 @@ async fn semaphore_waiters_giving_up_anywhere_in_the_queue_strand_nobody() {
                     sem.acquire(w).await.unwrap()
                 };
                 admitted.fetch_add(1, Ordering::SeqCst);
-                let held = level.add(w as i64);
-                assert!(held <= CAPACITY as i64, "{held} units held");
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                level.add(-(w as i64));
-                p.release().await.unwrap();
+                let d = Duration::from_millis(2);
+                level.hold_permit(p, w, CAPACITY, d).await;
             }
         }));
     }
