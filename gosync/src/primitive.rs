@@ -256,28 +256,23 @@ const SPIN_ROUND: std::time::Duration = std::time::Duration::from_micros(4);
 /// slows the holder down exactly when threads queue up behind it.
 #[cfg(not(loom))]
 pub(crate) fn spin_round_pauses() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static PAUSES: AtomicU32 = AtomicU32::new(0);
-    let n = PAUSES.load(Ordering::Relaxed);
-    if n != 0 {
-        return n;
-    }
-    const SAMPLE: u32 = 64;
-    // The fastest of a few samples: one that lost its CPU midway would count too few.
-    let per_pause = (0..3)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            for _ in 0..SAMPLE {
-                std::hint::spin_loop();
-            }
-            t.elapsed().as_nanos() / u128::from(SAMPLE)
-        })
-        .min()
-        .unwrap_or(0)
-        .max(1);
-    let n = (SPIN_ROUND.as_nanos() / per_pause).clamp(30, 2000) as u32;
-    PAUSES.store(n, Ordering::Relaxed);
-    n
+    static PAUSES: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PAUSES.get_or_init(|| {
+        const SAMPLE: u32 = 64;
+        // The fastest of a few samples: one that lost its CPU midway would count too few.
+        let per_pause = (0..3)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                for _ in 0..SAMPLE {
+                    std::hint::spin_loop();
+                }
+                t.elapsed().as_nanos() / u128::from(SAMPLE)
+            })
+            .min()
+            .unwrap_or(0)
+            .max(1);
+        (SPIN_ROUND.as_nanos() / per_pause).clamp(30, 2000) as u32
+    })
 }
 /// Under loom every pause is a yield: one per round keeps the models small.
 #[cfg(loom)]
