@@ -41,6 +41,13 @@ use crate::session::{LostReason, Session};
 ///   `Mutex` values with the same name) exclude each other; in Go they share the session's
 ///   key and both "hold" the lock. Keys are still ordered by create revision under
 ///   `name/`, so Go clients using the same name queue fairly with these.
+/// - A waiter watches its predecessor's key from the current revision and then reads it
+///   once; Go watches from the revision of its earlier read. etcd serves a watch that starts
+///   behind the store only from a catch-up loop that runs every 100 ms, so under contention
+///   Go's handovers wait for that loop and these do not.
+/// - A session uses the name of a key it has deleted again (`name/<lease>_<n>`, one name for
+///   a session that locks and unlocks in turn): etcd keeps deleted keys in its index until a
+///   compaction, and a new name per acquisition would make every read of the queue slower.
 /// - The lock is a guard: [`unlock`](MutexGuard::unlock) reports errors, dropping the guard
 ///   unlocks in the background.
 /// - A waiter whose lease expired while it waited gets [`Error::SessionLost`](crate::Error)
