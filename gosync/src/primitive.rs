@@ -19,15 +19,15 @@
 #[cfg(not(loom))]
 pub(crate) mod atomic {
     pub(crate) use core::sync::atomic::{
-        fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
-        AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64,
+        AtomicU8, AtomicUsize, Ordering,
     };
 }
 #[cfg(loom)]
 pub(crate) mod atomic {
     pub(crate) use loom::sync::atomic::{
-        fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
-        AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64,
+        AtomicU8, AtomicUsize, Ordering,
     };
 }
 
@@ -211,6 +211,35 @@ pub(crate) fn yield_now() {
 pub(crate) fn thread_id() -> usize {
     std::thread_local!(static ID: u8 = const { 0 });
     ID.with(|x| x as *const u8 as usize)
+}
+
+/// A small number for the calling thread, handed out in the order threads first ask (0, 1,
+/// 2, ...), so that threads spread evenly over an array indexed by it modulo its length.
+/// Not reused when a thread exits. Under loom: the thread id (loom threads live in one model
+/// execution, and which slot they use does not matter there).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    std::thread_local!(static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed));
+    INDEX.with(|i| *i)
+}
+#[cfg(loom)]
+pub(crate) fn thread_index() -> usize {
+    thread_id() >> 3
+}
+
+/// Marks a point where an argument rests on the single total order of SeqCst accesses: most
+/// often between a SeqCst write of one atomic and a SeqCst read of another, done crosswise by
+/// two threads that must not both read the old values (Dekker's pattern). The language's
+/// memory model already guarantees that order for SeqCst accesses, so this is nothing in a
+/// normal build. Loom models SeqCst accesses as acquire/release only (it would report
+/// outcomes the order rules out) but does model SeqCst fences, so under loom this is one.
+#[inline(always)]
+pub(crate) fn dekker_fence() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
 }
 
 /// `std::thread::available_parallelism()` (1 if it cannot tell), computed once per process.
