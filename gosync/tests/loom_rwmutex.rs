@@ -443,3 +443,112 @@ fn stepped_out_reader_is_woken_by_the_writer() {
         ex.assert_saw(&["reader waiting behind the writer at its unlock"]);
     }
 }
+
+/// Reader slots on: a reader that takes a slot and a writer that turns slots off exclude each
+/// other (the reader raises its slot, then checks that slots are still on; the writer turns
+/// them off, then waits for every slot to empty), and a reader that finds them turned off
+/// backs out and waits through the count.
+#[test]
+fn slot_reader_and_writer_exclude() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new(RwMutex::new(0u32));
+        m.loom_enable_reader_slots();
+        let data = Arc::new(Guarded::new());
+        let w = {
+            let (m, data) = (Arc::clone(&m), Arc::clone(&data));
+            thread::spawn(move || {
+                let mut g = m.write();
+                let _section = data.exclusive();
+                *g += 1;
+            })
+        };
+        let seen = {
+            let g = m.read();
+            let _section = data.shared();
+            thread::yield_now();
+            *g
+        };
+        w.join().unwrap();
+        assert_eq!(*m.read(), 1);
+        assert_clean(&m);
+        [if seen == 1 {
+            "read after the write"
+        } else {
+            "read before the write"
+        }]
+    });
+    ex.assert_saw(&["read after the write", "read before the write"]);
+}
+
+/// A reader inside through the count turns reader slots on while a writer announces itself
+/// (and a second reader arrives): the writer only looks at the slots once the counted readers
+/// have left, so it sees them on, turns them off and waits for the second reader if that one
+/// took a slot.
+#[test]
+fn slots_turned_on_while_a_writer_waits() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new(RwMutex::new(0u32));
+        let data = Arc::new(Guarded::new());
+        let w = {
+            let (m, data) = (Arc::clone(&m), Arc::clone(&data));
+            thread::spawn(move || {
+                let mut g = m.write();
+                let _section = data.exclusive();
+                *g += 1;
+            })
+        };
+        let r = {
+            let (m, data) = (Arc::clone(&m), Arc::clone(&data));
+            thread::spawn(move || {
+                let g = m.read();
+                let _section = data.shared();
+                *g
+            })
+        };
+        m.loom_enable_reader_slots();
+        w.join().unwrap();
+        let seen = r.join().unwrap();
+        assert_clean(&m);
+        [if seen == 1 {
+            "second read after the write"
+        } else {
+            "second read before the write"
+        }]
+    });
+    ex.assert_saw(&[
+        "second read after the write",
+        "second read before the write",
+    ]);
+}
+
+/// A writer that finds a reader in a slot outwaits its spinning and sleeps; the reader's
+/// unlock, which finds slots off and every slot empty, must wake it.
+#[test]
+fn writer_asleep_on_a_slot_reader_is_woken() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new(RwMutex::new(0u32));
+        m.loom_enable_reader_slots();
+        let r = m.read();
+        let w = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || *m.write() += 1)
+        };
+        for _ in 0..SETTLE {
+            thread::yield_now();
+        }
+        let announced = m.is_write_locked();
+        drop(r);
+        w.join().unwrap();
+        assert_eq!(*m.read(), 1);
+        assert_clean(&m);
+        [if announced {
+            "writer waited for the slot reader"
+        } else {
+            ""
+        }]
+    });
+    ex.assert_saw(&["writer waited for the slot reader"]);
+}

@@ -29,6 +29,8 @@ use crate::diag::{Site, Sleep, Sleeping};
 mod sealed {
     use super::{Backoff, RawMutex, RawRwMutex, Site, Waiter};
     use crate::diag::{Access, Tracked};
+    use crate::sync::reader_bias::ReadToken;
+    use core::cell::Cell;
 
     /// Keeps [`CondGuard`](super::CondGuard) closed to the crate's guards.
     pub trait Sealed {
@@ -54,8 +56,9 @@ mod sealed {
     pub enum CondLock<'a> {
         /// A [`Mutex`](crate::Mutex) (or the mutex behind an Arc guard).
         Mutex(&'a Tracked<RawMutex>),
-        /// The read side of an [`RwMutex`](crate::RwMutex) (Go's `RLocker`).
-        Read(&'a Tracked<RawRwMutex>),
+        /// The read side of an [`RwMutex`](crate::RwMutex) (Go's `RLocker`), with the guard's
+        /// token when it has one (how the read lock was taken; without one: the count).
+        Read(&'a Tracked<RawRwMutex>, Option<&'a Cell<ReadToken>>),
         /// The write side of an [`RwMutex`](crate::RwMutex).
         Write(&'a Tracked<RawRwMutex>),
     }
@@ -66,7 +69,7 @@ mod sealed {
         pub(super) fn addr(self) -> usize {
             match self {
                 CondLock::Mutex(m) => &**m as *const RawMutex as usize,
-                CondLock::Read(l) | CondLock::Write(l) => &**l as *const RawRwMutex as usize,
+                CondLock::Read(l, _) | CondLock::Write(l) => &**l as *const RawRwMutex as usize,
             }
         }
 
@@ -86,10 +89,11 @@ mod sealed {
                         unsafe { m.unlock() }
                     }
                 }
-                CondLock::Read(l) => {
+                CondLock::Read(l, token) => {
                     if l.diag().release(Access::Shared) {
-                        // SAFETY: forwarded contract.
-                        unsafe { l.read_unlock() }
+                        let token = token.map_or(ReadToken::COUNTED, Cell::get);
+                        // SAFETY: forwarded contract; the token says how the lock was taken.
+                        unsafe { l.read_unlock_token(token) }
                     }
                 }
                 CondLock::Write(l) => {
@@ -107,7 +111,7 @@ mod sealed {
         pub(super) fn mutex(self) -> Option<&'a RawMutex> {
             match self {
                 CondLock::Mutex(m) => Some(&**m),
-                CondLock::Read(_) | CondLock::Write(_) => None,
+                CondLock::Read(..) | CondLock::Write(_) => None,
             }
         }
 
@@ -151,10 +155,16 @@ mod sealed {
                     || false,
                 ),
                 // The RwMutex's own acquires spin briefly before they park.
-                CondLock::Read(l) => l.diag().acquire(
+                CondLock::Read(l, None) => l.diag().acquire(
                     Access::Shared,
                     || l.try_read(),
                     || l.read(),
+                    || l.is_write_locked(),
+                ),
+                CondLock::Read(l, Some(cell)) => l.diag().acquire(
+                    Access::Shared,
+                    || l.try_read_token().map(|t| cell.set(t)).is_some(),
+                    || cell.set(l.read_token()),
                     || l.is_write_locked(),
                 ),
                 CondLock::Write(l) => {
@@ -195,7 +205,10 @@ impl<T: ?Sized> CondGuard for ArcMutexGuard<T> {}
 impl<T: ?Sized> sealed::Sealed for RwMutexReadGuard<'_, T> {
     #[inline]
     fn cond_lock(&self) -> CondLock<'_> {
-        CondLock::Read(RwMutexReadGuard::rwmutex(self).raw())
+        CondLock::Read(
+            RwMutexReadGuard::rwmutex(self).raw(),
+            Some(RwMutexReadGuard::cond_token(self)),
+        )
     }
 }
 impl<T: ?Sized> CondGuard for RwMutexReadGuard<'_, T> {}
@@ -211,7 +224,7 @@ impl<T: ?Sized> CondGuard for RwMutexWriteGuard<'_, T> {}
 impl<T: ?Sized> sealed::Sealed for ArcRwMutexReadGuard<T> {
     #[inline]
     fn cond_lock(&self) -> CondLock<'_> {
-        CondLock::Read(ArcRwMutexReadGuard::rwmutex(self).raw())
+        CondLock::Read(ArcRwMutexReadGuard::rwmutex(self).raw(), None)
     }
 }
 impl<T: ?Sized> CondGuard for ArcRwMutexReadGuard<T> {}
@@ -251,7 +264,7 @@ impl<'a, T: ?Sized> sealed::AsyncSealed for AsyncRwMutexReadGuard<'a, T> {
     type Relock = RwMutexReadFuture<'a, T>;
     #[inline]
     fn async_cond_lock(&self) -> CondLock<'_> {
-        CondLock::Read(AsyncRwMutexReadGuard::rwmutex(self).raw())
+        CondLock::Read(AsyncRwMutexReadGuard::rwmutex(self).raw(), None)
     }
     #[inline]
     fn unlock_for_wait(self) -> Self::Relock {

@@ -26,6 +26,7 @@ pub use reentrant::{ReentrantMutex, ReentrantMutexGuard, TokenMutex, TokenMutexG
 mod backoff;
 mod cond;
 pub(crate) mod raw_rwmutex;
+mod reader_bias;
 mod rwmutex;
 pub use cond::{AsyncCondGuard, Cond, CondGuard, CondWaitFuture};
 pub use rwmutex::{

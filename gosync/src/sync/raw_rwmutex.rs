@@ -8,10 +8,11 @@ use core::time::Duration;
 
 use crate::diag;
 use crate::primitive::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use crate::primitive::{now, yield_now, Instant};
+use crate::primitive::{dekker_fence, now, yield_now, Instant};
 
 use super::backoff::Backoff;
 use super::raw_mutex::{RawMutex, PATIENCE};
+use super::reader_bias::{Enter, ReadToken, ReaderBias};
 use super::wait_queue::{Kind, WaitQueue, Waiter};
 
 /// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
@@ -72,8 +73,11 @@ pub(crate) struct RawRwMutex {
     /// (Go's `readerSem`). All of them belong to the current writer's epoch: a new epoch needs
     /// `w`, which the writer holds until it has notified them.
     readers: WaitQueue,
-    /// The writer (holder of `w`) waiting for the readers inside to leave (Go's `writerSem`).
+    /// The writer (holder of `w`) waiting for the readers inside to leave (Go's `writerSem`),
+    /// counted ones and then those in reader slots.
     drain: WaitQueue,
+    /// The reader slots (the read-biased fast path) and whether they are on.
+    bias: ReaderBias,
 }
 
 /// The deadline `timeout` from now, or `None` when it is too far away to represent.
@@ -92,6 +96,7 @@ impl RawRwMutex {
             uncounted: AtomicU32::new(0),
             readers: WaitQueue::with_extra(()),
             drain: WaitQueue::with_extra(()),
+            bias: ReaderBias::new(),
         }
     }
 
@@ -105,6 +110,7 @@ impl RawRwMutex {
             uncounted: AtomicU32::new(0),
             readers: WaitQueue::with_extra(()),
             drain: WaitQueue::with_extra(()),
+            bias: ReaderBias::new(),
         }
     }
 
@@ -120,6 +126,79 @@ impl RawRwMutex {
             let acquired = self.read_slow(epoch(prev), None);
             debug_assert!(acquired);
         }
+    }
+
+    /// Takes a read lock as [`read`](Self::read) does, through a reader slot when slots are
+    /// on; the token says how, for [`read_unlock_token`](Self::read_unlock_token).
+    #[inline]
+    pub(crate) fn read_token(&self) -> ReadToken {
+        match self.bias.try_enter() {
+            Enter::Held(token) => return token,
+            Enter::Off => {}
+            Enter::BackedOut => self.wake_revoker(),
+        }
+        // Acquire: pairs with the Release of the last writer's unlock.
+        let prev = self.reader_count.fetch_add(1, Ordering::Acquire);
+        if count(prev) < 0 {
+            let acquired = self.read_slow(epoch(prev), None);
+            debug_assert!(acquired);
+        } else if count(prev) > 0 && self.bias.note_sharing() {
+            // Other threads' counted readers keep being inside with us: use reader slots.
+            self.enable_slots();
+        }
+        ReadToken::COUNTED
+    }
+
+    /// Turns reader slots on, from inside a counted read lock; if a writer announced itself
+    /// meanwhile, turns them off again so that new readers wait behind it (SeqCst, against
+    /// its announcement and its turning them off).
+    #[cold]
+    fn enable_slots(&self) {
+        self.bias.enable();
+        if count(self.reader_count.load(Ordering::SeqCst)) < 0 {
+            self.bias.withdraw();
+        }
+    }
+
+    /// [`try_read`](Self::try_read) through a reader slot when slots are on; the token says
+    /// how the lock was taken.
+    #[inline]
+    pub(crate) fn try_read_token(&self) -> Option<ReadToken> {
+        match self.bias.try_enter() {
+            Enter::Held(token) => return Some(token),
+            Enter::Off => {}
+            Enter::BackedOut => self.wake_revoker(),
+        }
+        self.try_read().then_some(ReadToken::COUNTED)
+    }
+
+    /// Releases a read lock taken by [`read_token`](Self::read_token) or
+    /// [`try_read_token`](Self::try_read_token) (or a counted one, with
+    /// [`ReadToken::COUNTED`]).
+    ///
+    /// # Safety
+    /// The caller holds that read lock and gives it up.
+    #[inline]
+    pub(crate) unsafe fn read_unlock_token(&self, token: ReadToken) {
+        if token == ReadToken::COUNTED {
+            // SAFETY: forwarded contract.
+            unsafe { self.read_unlock() };
+            return;
+        }
+        // SAFETY: forwarded contract: `token` names the slot we hold.
+        let slots_off = unsafe { self.bias.leave(token) };
+        if slots_off {
+            // A writer may wait for the slots, and they are empty now.
+            self.wake_revoker();
+        }
+    }
+
+    /// A reader left (or backed out of) its slot while slots were off and found them all
+    /// empty: wake the writer if it sleeps waiting for that (it checks again; a writer still
+    /// draining counted readers just checks again too).
+    #[cold]
+    fn wake_revoker(&self) {
+        self.drain.lock().notify_front(TOKEN_DRAINED);
     }
 
     /// Takes a read lock if no writer holds or waits for the lock (Go's `TryRLock`).
@@ -405,7 +484,13 @@ impl RawRwMutex {
                 )
                 .is_ok()
         {
-            return true;
+            if self.bias.revoke() {
+                return true;
+            }
+            // A reader holds a slot: withdraw.
+            // SAFETY: we hold `w` and have announced ourselves; withdrawing is an unlock.
+            unsafe { self.write_unlock() };
+            return false;
         }
         // SAFETY: we took `w` just above and give it back.
         unsafe { self.w.unlock() };
@@ -428,27 +513,29 @@ impl RawRwMutex {
     /// `false`.
     #[inline]
     fn announce_and_drain(&self, deadline: Option<Instant>) -> bool {
-        match self.announce() {
-            None => true,
-            Some(e) => self.drain_slow(e, deadline),
-        }
+        let e = self.announce();
+        self.write_ready(e) || self.drain_slow(e, deadline)
     }
 
-    /// The writer holds `w`: announce itself (from now on new readers wait) and count the
-    /// readers inside that it must wait for. Returns `None` if there are none left (the
-    /// writer holds the lock), or the writer's epoch to drain.
+    /// The writer holds `w`: announce itself (from now on new counted readers wait) and count
+    /// the readers inside that it must wait for. Returns the writer's epoch (see
+    /// [`write_ready`](Self::write_ready)).
     #[inline]
-    fn announce(&self) -> Option<u32> {
+    fn announce(&self) -> u32 {
         // Only the holder of `w` changes the epoch, so this load is exact.
         let e = epoch(self.reader_count.load(Ordering::Relaxed)).wrapping_add(1);
-        // Published by the AcqRel announcement below; departing readers of epoch `e` see it.
+        // Published by the announcement below; departing readers of epoch `e` see it.
         self.reader_wait.store(pack(e, 0), Ordering::Relaxed);
-        // AcqRel: Acquire pairs with departing readers' Release, Release publishes the store.
-        let prev = self.reader_count.fetch_add(ANNOUNCE, Ordering::AcqRel);
+        // SeqCst: Acquire pairs with departing readers' Release, Release publishes the store,
+        // and against a reader turning slots on (`enable_slots`).
+        let prev = self.reader_count.fetch_add(ANNOUNCE, Ordering::SeqCst);
+        // New readers take the count from here on, and wait.
+        dekker_fence();
+        self.bias.turn_off();
         let active = count(prev);
         debug_assert!(active >= 0, "a second writer announced itself");
         if active == 0 {
-            return None;
+            return e;
         }
         // Add the readers we wait for; some may have left already (count went negative).
         let mut cur = self.reader_wait.load(Ordering::Relaxed);
@@ -461,8 +548,7 @@ impl RawRwMutex {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) if left == 0 => return None,
-                Ok(_) => return Some(e),
+                Ok(_) => return e,
                 Err(actual) => cur = actual,
             }
         }
@@ -474,6 +560,14 @@ impl RawRwMutex {
     #[inline]
     fn drained(&self, e: u32) -> bool {
         self.reader_wait.load(Ordering::Acquire) == pack(e, 0)
+    }
+
+    /// Whether the writer of epoch `e` holds the lock: the counted readers it waits for have
+    /// left, and then (only then: see `ReaderBias`) it has turned reader slots off and none is
+    /// held.
+    #[inline]
+    fn write_ready(&self, e: u32) -> bool {
+        self.drained(e) && self.bias.revoke()
     }
 
     #[cold]
@@ -490,7 +584,7 @@ impl RawRwMutex {
     fn drain_wait(&self, e: u32, deadline: Option<Instant>) -> bool {
         let mut backoff = Backoff::new();
         loop {
-            if self.drained(e) {
+            if self.write_ready(e) {
                 return true;
             }
             if !backoff.snooze() {
@@ -501,8 +595,9 @@ impl RawRwMutex {
         loop {
             {
                 let mut q = self.drain.lock();
-                // Under the queue lock: the last reader notifies under it after its decrement.
-                if self.drained(e) {
+                // Under the queue lock: the last counted reader, and a slot reader leaving while
+                // slots are off, notify under it after their decrement.
+                if self.write_ready(e) {
                     return true;
                 }
                 // SAFETY: `node` stays on this stack until `wait` returns, which is after it
@@ -518,16 +613,22 @@ impl RawRwMutex {
     }
 
     /// The writer of epoch `e` timed out while readers were still inside. Either the last
-    /// reader got there first (then we own the lock), or we mark the epoch cancelled in the same
-    /// CAS so that no departing reader counts towards it any more, reopen the lock to readers,
-    /// and pass on `w`.
+    /// reader got there first (then we own the lock if no reader slot is held either, and
+    /// otherwise withdraw), or we mark the epoch cancelled in the same CAS so that no departing
+    /// reader counts towards it any more, reopen the lock to readers, and pass on `w`.
     #[cold]
     fn write_cancel(&self, e: u32) -> bool {
         let mut cur = self.reader_wait.load(Ordering::Acquire);
         loop {
             debug_assert_eq!(epoch(cur), e);
             if count(cur) == 0 {
-                return true;
+                if self.bias.revoke() {
+                    return true;
+                }
+                // Counted readers gone, a slot still held: withdraw.
+                // SAFETY: we hold `w` and have announced ourselves; withdrawing is an unlock.
+                unsafe { self.write_unlock() };
+                return false;
             }
             match self.reader_wait.compare_exchange_weak(
                 cur,
@@ -551,6 +652,8 @@ impl RawRwMutex {
     /// The caller holds the write lock (or is a writer withdrawing) and gives it up.
     #[inline]
     pub(crate) unsafe fn write_unlock(&self) {
+        // Slot readers may enter from here: our critical section is over.
+        self.bias.restore();
         // Release: our writes happen before the next reader's Acquire. SeqCst: see
         // `wake_readers_after`.
         let prev = self.reader_count.fetch_add(RELEASE, Ordering::SeqCst);
@@ -577,6 +680,8 @@ impl RawRwMutex {
     /// The caller holds the write lock; it holds a read lock afterwards.
     #[inline]
     pub(crate) unsafe fn downgrade(&self) {
+        // Slot readers may enter from here, as after an unlock.
+        self.bias.restore();
         // Release: our writes happen before the Acquire of the readers we let in.
         let prev = self
             .reader_count
@@ -732,13 +837,14 @@ impl RawRwMutex {
     pub(crate) unsafe fn poll_write_async(&self, w: &AsyncWait, cx: &mut Context<'_>) -> Poll<()> {
         let e = match w.epoch.get() {
             Some(e) => e,
-            None => match self.announce() {
-                None => return Poll::Ready(()),
-                Some(e) => {
-                    w.epoch.set(Some(e));
-                    e
+            None => {
+                let e = self.announce();
+                if self.write_ready(e) {
+                    return Poll::Ready(());
                 }
-            },
+                w.epoch.set(Some(e));
+                e
+            }
         };
         if w.linked.get() {
             match self.drain.poll_wait(&w.node, cx) {
@@ -751,7 +857,7 @@ impl RawRwMutex {
             }
         }
         let mut q = self.drain.lock();
-        if self.drained(e) {
+        if self.write_ready(e) {
             w.finish();
             return Poll::Ready(());
         }
@@ -796,12 +902,28 @@ impl RawRwMutex {
     pub(crate) fn readers(&self) -> usize {
         let c = count(self.reader_count.load(Ordering::Relaxed));
         let counted = if c >= 0 { c } else { c + MAX_READERS };
-        counted as usize + self.uncounted.load(Ordering::Relaxed) as usize
+        counted as usize + self.uncounted.load(Ordering::Relaxed) as usize + self.bias.holders()
     }
 
     /// Whether a writer holds the lock or has announced itself. A snapshot.
     pub(crate) fn is_write_locked(&self) -> bool {
         count(self.reader_count.load(Ordering::Relaxed)) < 0
+    }
+
+    /// Whether readers take reader slots now. A snapshot.
+    pub(crate) fn reader_slots_on(&self) -> bool {
+        self.bias.is_on()
+    }
+
+    /// Turns reader slots on as a reader that found sharing does: from inside a counted read
+    /// lock (waits for a writer like any reader). For tests and loom models, which would
+    /// otherwise need many overlapping reads from several threads.
+    #[cfg(any(test, loom))]
+    pub(crate) fn enable_reader_slots(&self) {
+        self.read();
+        self.enable_slots();
+        // SAFETY: the read lock taken above.
+        unsafe { self.read_unlock() };
     }
 }
 
@@ -837,6 +959,7 @@ impl core::fmt::Debug for RawRwMutex {
         f.debug_struct("RawRwMutex")
             .field("readers", &self.readers())
             .field("write_locked", &self.is_write_locked())
+            .field("reader_slots", &self.reader_slots_on())
             .finish()
     }
 }
@@ -1011,6 +1134,178 @@ mod tests {
         release.store(true, SeqCst);
         reader.join().unwrap();
         assert_eq!(l.readers(), 0);
+        assert!(l.try_write());
+    }
+
+    /// A lock whose reader slots are on.
+    fn with_slots() -> RawRwMutex {
+        let l = RawRwMutex::new();
+        l.enable_reader_slots();
+        assert!(l.reader_slots_on());
+        l
+    }
+
+    #[test]
+    fn slot_reader_excludes_writers_and_is_counted() {
+        let l = with_slots();
+        let token = l.read_token();
+        assert_ne!(
+            token,
+            ReadToken::COUNTED,
+            "slots are on: the read takes one"
+        );
+        assert_eq!(l.readers(), 1);
+        assert!(!l.try_write(), "a writer got in past a slot reader");
+        assert!(
+            l.reader_slots_on(),
+            "a failed try_write turns slots back on"
+        );
+        // SAFETY: taken just above.
+        unsafe { l.read_unlock_token(token) };
+        assert_eq!(l.readers(), 0);
+        assert!(l.try_write());
+        assert!(!l.reader_slots_on(), "a writer turned slots off");
+        assert_eq!(l.read_token_if_free(), None);
+        // SAFETY: taken just above.
+        unsafe { l.write_unlock() };
+        assert!(
+            l.reader_slots_on(),
+            "the writer's unlock turns slots back on"
+        );
+    }
+
+    impl RawRwMutex {
+        /// `try_read_token`, for assertions.
+        fn read_token_if_free(&self) -> Option<ReadToken> {
+            self.try_read_token()
+        }
+    }
+
+    #[test]
+    fn writer_sleeping_on_a_slot_reader_is_woken_by_its_unlock() {
+        let l = Arc::new(with_slots());
+        let token = l.read_token();
+        assert_ne!(token, ReadToken::COUNTED);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let writer = {
+            let l = Arc::clone(&l);
+            std::thread::spawn(move || {
+                l.write();
+                done_tx.send(()).unwrap();
+                // SAFETY: taken just above.
+                unsafe { l.write_unlock() };
+            })
+        };
+        wait_until("the writer parked", || l.drain.lock().len() == 1);
+        assert!(
+            done_rx.try_recv().is_err(),
+            "the writer got in past a slot reader"
+        );
+        // SAFETY: taken above.
+        unsafe { l.read_unlock_token(token) };
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the slot reader's unlock did not wake the writer");
+        writer.join().unwrap();
+    }
+
+    /// Takes and releases `n` read locks on a fresh thread while the caller holds one through
+    /// the count, so that each of them finds another reader inside.
+    fn overlapping_reads(l: &RawRwMutex, n: usize) {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..n {
+                    let token = l.read_token();
+                    // SAFETY: taken just above.
+                    unsafe { l.read_unlock_token(token) };
+                }
+            });
+        });
+    }
+
+    #[test]
+    fn readers_sharing_across_threads_turn_slots_on_and_one_thread_does_not() {
+        let l = RawRwMutex::new();
+        l.read();
+        // Nested reads on one thread: never sharing.
+        for _ in 0..1000 {
+            let token = l.read_token();
+            // SAFETY: taken just above.
+            unsafe { l.read_unlock_token(token) };
+        }
+        assert!(
+            !l.reader_slots_on(),
+            "one thread's nested reads turned slots on"
+        );
+        // Overlaps from other threads: on after a few.
+        for _ in 0..8 {
+            overlapping_reads(&l, 64);
+        }
+        assert!(
+            l.reader_slots_on(),
+            "sharing across threads did not turn slots on"
+        );
+        // SAFETY: taken above.
+        unsafe { l.read_unlock() };
+        let token = l.read_token();
+        assert_ne!(token, ReadToken::COUNTED);
+        // SAFETY: taken just above.
+        unsafe { l.read_unlock_token(token) };
+    }
+
+    #[test]
+    fn writers_turn_slots_off_when_few_reads_come_between_them() {
+        let l = with_slots();
+        let mut writes = 0;
+        while l.reader_slots_on() {
+            assert!(writes < 10, "slots stayed on with no reads between writes");
+            l.write();
+            // SAFETY: taken just above.
+            unsafe { l.write_unlock() };
+            writes += 1;
+        }
+        assert!(
+            writes > 1,
+            "the first write after turning slots on should not judge them"
+        );
+        // Many reads per write keep them on.
+        let l = with_slots();
+        for _ in 0..20 {
+            for _ in 0..100 {
+                let token = l.read_token();
+                assert_ne!(token, ReadToken::COUNTED);
+                // SAFETY: taken just above.
+                unsafe { l.read_unlock_token(token) };
+            }
+            l.write();
+            // SAFETY: taken just above.
+            unsafe { l.write_unlock() };
+            assert!(l.reader_slots_on(), "slots that pay were turned off");
+        }
+    }
+
+    #[test]
+    fn timed_writer_withdraws_from_a_slot_reader() {
+        let l = with_slots();
+        let token = l.read_token();
+        assert_ne!(token, ReadToken::COUNTED);
+        let deadline = now() + Duration::from_millis(20);
+        assert!(
+            !l.try_write_until(Some(deadline)),
+            "a timed writer got in past a slot reader"
+        );
+        assert!(
+            !l.is_write_locked(),
+            "the withdrawn writer left itself announced"
+        );
+        assert!(l.reader_slots_on(), "the withdrawn writer left slots off");
+        // Readers get in again; the writer lock is free.
+        let second = l.read_token();
+        // SAFETY: both taken above.
+        unsafe {
+            l.read_unlock_token(second);
+            l.read_unlock_token(token);
+        }
         assert!(l.try_write());
     }
 

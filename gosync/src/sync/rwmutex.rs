@@ -1,5 +1,6 @@
 //! [`RwMutex`]: Go's `sync.RWMutex` — a write-preferring reader/writer lock.
 
+use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
@@ -13,6 +14,7 @@ use crate::primitive::UnsafeCell;
 
 use super::mutex::clock_deadline;
 use super::raw_rwmutex::{deadline_after, RawRwMutex};
+use super::reader_bias::ReadToken;
 
 mod async_forms;
 pub use async_forms::{
@@ -27,10 +29,12 @@ pub use async_forms::{
 ///
 /// # Guarantees
 ///
-/// - **Write-preferring, exactly as Go.** Once a writer has asked for the lock, every *new*
-///   reader waits, even though the lock is only read-locked at that moment; the writer gets the
-///   lock as soon as the readers that were already inside leave. Writers therefore never starve
-///   under a continuous flood of readers.
+/// - **Write-preferring, as Go.** Once a writer has asked for the lock, every *new* reader
+///   waits, even though the lock is only read-locked at that moment; the writer gets the lock
+///   as soon as the readers that were already inside leave. Writers therefore never starve
+///   under a continuous flood of readers. (One narrow exception, see "Reader slots": a reader
+///   turning slots on at the moment a writer asks can let a few readers in through them; the
+///   writer waits for those too, and they are bounded by the number of threads.)
 /// - **Readers cannot starve either (bounded, as the Mutex).** A reader that has waited behind
 ///   writers for 1 ms or more stays counted, or is counted in by the unlock of the writer it
 ///   sleeps behind, so that writer lets it in *before* the next writer can enter, and the next
@@ -64,6 +68,9 @@ pub use async_forms::{
 ///   [`write_async`](Self::write_async), whose tasks wait in the same queues as threads.
 /// - Blocked threads spin briefly before they park: parking an OS thread costs far more than
 ///   parking a goroutine.
+/// - Readers that share a lock from several threads move to per-thread reader slots (see
+///   "Reader slots"): Go's readers all update one counter, whose cache line then travels
+///   between cores on every `RLock` and `RUnlock`.
 /// - A blocked thread reader that has waited less than 1 ms does not hold its place behind
 ///   the writer (Go counts every blocked reader in, which a writer's unlock then admits); see
 ///   "Readers behind a writer". Async readers ([`read_async`](Self::read_async)) keep Go's
@@ -77,6 +84,10 @@ pub use async_forms::{
 ///   type has one policy everywhere: Go's.
 /// - A writer's unlock releases the readers that were waiting for it in one batch, before any
 ///   other writer, so a write-heavy load cannot starve readers either.
+/// - Both keep their readers in one shared word. Here a lock that sees readers from several
+///   threads overlap switches to reader slots, as crossbeam's `ShardedLock` does always, and
+///   switches back when writes are too frequent for them to pay ("Reader slots"); a lock only
+///   one thread reads never allocates them.
 /// - No poisoning (std poisons on panic); no upgradable reads (Go has none). A write guard
 ///   can [`downgrade`](RwMutexWriteGuard::downgrade) to a read guard, as with std and
 ///   parking_lot.
@@ -114,6 +125,7 @@ pub use async_forms::{
 /// | `reader_wait` | (epoch, Go's `readerWait`): readers the writer of that epoch still waits for; `i32::MIN` once that writer timed out |
 ///
 /// | `uncounted` | thread readers that stepped out of `reader_count` behind a writer (see below), from before they leave the count until they are back in it |
+/// | `bias` | the reader slots: whether they are on, the slots themselves (allocated the first time they are turned on), and the policy's counters (see "Reader slots") |
 ///
 /// # Readers behind a writer
 ///
@@ -139,6 +151,44 @@ pub use async_forms::{
 /// zero wakes it. Both waits are conditions checked under their queue's lock (not counting
 /// semaphores as in Go), so no wake-up can be lost and a timed-out waiter leaves no stale
 /// permit behind. Blocked threads and async tasks wait in the same queues.
+///
+/// # Reader slots
+///
+/// When readers on several threads hold the lock at once, every `read` and every unlock
+/// updates `reader_count`, and its cache line moves from core to core each time: readers that
+/// never wait for each other still queue for that line. So a lock can take its readers off the
+/// count: it allocates a block of reader slots, one cache line each, and while slots are
+/// *on*, a reader adds one to its thread's slot
+/// instead of to the count, and its guard records which slot to release. (The slot count is
+/// the CPU count rounded up to a power of two, between 8 and 64; threads take slots in the
+/// order they first read, wrapping around.)
+///
+/// The protocol between slot readers and a writer:
+///
+/// - A reader raises its slot, then checks that slots are still on; if they are not, it backs
+///   out and reads through the count (where it waits behind the writer).
+/// - A writer announces itself on the count as in Go, turns slots off (from then on new
+///   readers take the count and wait), waits for the counted readers inside, then turns slots
+///   off once more and waits for every slot to be empty. The slot raise and the check, and
+///   the turning off and the scan, are each ordered by sequential consistency, so either the
+///   reader sees slots off or the writer sees its slot raised: never both inside. The last
+///   slot reader out, seeing slots off and all slots empty, wakes the writer.
+/// - Slots are turned on only by someone who keeps writers out while doing it: a reader
+///   holding a read lock through the count (the writer drains those before its final look at
+///   the slots), or a writer on its way out (its unlock, or a downgrade). A reader turning
+///   them on that then finds a writer announced turns them off again.
+///
+/// The policy, since slots cost every writer a scan of all slots and readers a cache miss
+/// after each write: a lock starts with slots off and unallocated. Readers going through the
+/// count that find another reader inside, seen from alternating threads (a sample of them),
+/// turn slots on; nested reads on one thread never do. Each writer then counts the slot
+/// reads since the previous writer into a credit; while it lasts, slots go back on at its
+/// unlock. When writes come too often for the credit (fewer than about 32 reads per write),
+/// slots stay off until readers show sharing again, each time twice as much.
+///
+/// `read`, `try_read` and their guards (plain and mapped) use slots; `read_arc`, the timed
+/// reads, `downgrade`, the async reads and the `lock_api` form always take the count (their
+/// guards do not record a slot). [`readers`](Self::readers) counts both.
 #[doc(alias = "RWMutex")]
 pub struct RwMutex<T: ?Sized> {
     /// The lock itself (Go's algorithm, without the data) and its diagnostics record.
@@ -209,13 +259,21 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
+        RwMutexReadGuard::new(self, self.acquire_read())
+    }
+
+    /// Takes a read lock (through a reader slot when this lock has them on) and says how.
+    #[inline]
+    #[track_caller]
+    fn acquire_read(&self) -> ReadToken {
+        let token = Cell::new(ReadToken::COUNTED);
         self.raw.diag().acquire(
             Access::Shared,
-            || self.raw.try_read(),
-            || self.raw.read(),
+            || self.raw.try_read_token().map(|t| token.set(t)).is_some(),
+            || token.set(self.raw.read_token()),
             || self.raw.is_write_locked(),
         );
-        RwMutexReadGuard::new(self)
+        token.get()
     }
 
     /// Locks for reading if that is possible without waiting (Go's `TryRLock`): fails while a
@@ -224,8 +282,9 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     #[track_caller]
     pub fn try_read(&self) -> Option<RwMutexReadGuard<'_, T>> {
-        if self.raw.diag().tried(Access::Shared, self.raw.try_read()) {
-            Some(RwMutexReadGuard::new(self))
+        let token = self.raw.try_read_token();
+        if self.raw.diag().tried(Access::Shared, token.is_some()) {
+            token.map(|token| RwMutexReadGuard::new(self, token))
         } else {
             None
         }
@@ -242,7 +301,7 @@ impl<T: ?Sized> RwMutex<T> {
         if self.raw.diag().tried_timed(Access::Shared, || {
             self.raw.try_read_until(deadline_after(timeout))
         }) {
-            Some(RwMutexReadGuard::new(self))
+            Some(RwMutexReadGuard::new(self, ReadToken::COUNTED))
         } else {
             None
         }
@@ -255,14 +314,15 @@ impl<T: ?Sized> RwMutex<T> {
         if self.raw.diag().tried_timed(Access::Shared, || {
             self.raw.try_read_until(clock_deadline(deadline))
         }) {
-            Some(RwMutexReadGuard::new(self))
+            Some(RwMutexReadGuard::new(self, ReadToken::COUNTED))
         } else {
             None
         }
     }
 
     /// [`read`](Self::read) through an `Arc`: the guard keeps the lock alive instead of
-    /// borrowing it, so it has no lifetime (parking_lot's `read_arc`).
+    /// borrowing it, so it has no lifetime (parking_lot's `read_arc`). It always takes the
+    /// reader count, never a reader slot (see "Reader slots" in the type docs).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -280,7 +340,13 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     #[track_caller]
     pub fn read_arc(self: &Arc<Self>) -> ArcRwMutexReadGuard<T> {
-        core::mem::forget(self.read());
+        // Counted, not through a reader slot: an `Arc` guard has no room to say which.
+        self.raw.diag().acquire(
+            Access::Shared,
+            || self.raw.try_read(),
+            || self.raw.read(),
+            || self.raw.is_write_locked(),
+        );
         ArcRwMutexReadGuard {
             lock: Arc::clone(self),
             _not_send: PhantomData,
@@ -292,7 +358,10 @@ impl<T: ?Sized> RwMutex<T> {
     #[inline]
     #[track_caller]
     pub fn try_read_arc(self: &Arc<Self>) -> Option<ArcRwMutexReadGuard<T>> {
-        core::mem::forget(self.try_read()?);
+        // Counted, as `read_arc`.
+        if !self.raw.diag().tried(Access::Shared, self.raw.try_read()) {
+            return None;
+        }
         Some(ArcRwMutexReadGuard {
             lock: Arc::clone(self),
             _not_send: PhantomData,
@@ -391,8 +460,9 @@ impl<T: ?Sized> RwMutex<T> {
         })
     }
 
-    /// Go's `readerCount` without the writer offset: readers holding the lock plus, while a
-    /// writer is pending or active, readers queued behind it. A snapshot, for monitoring.
+    /// Go's `readerCount` without the writer offset, plus the readers in reader slots: readers
+    /// holding the lock plus, while a writer is pending or active, readers queued behind it. A
+    /// snapshot, for monitoring (a reader backing out of a slot may show for a moment).
     pub fn readers(&self) -> usize {
         self.raw.readers()
     }
@@ -401,6 +471,15 @@ impl<T: ?Sized> RwMutex<T> {
     /// leave** (from that moment new readers wait). A snapshot, for monitoring.
     pub fn is_write_locked(&self) -> bool {
         self.raw.is_write_locked()
+    }
+
+    /// Loom models only: turns reader slots on now, as readers sharing the lock from several
+    /// threads would after a while (see "Reader slots"), from inside a read lock taken through
+    /// the count.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_enable_reader_slots(&self) {
+        self.raw.enable_reader_slots();
     }
 
     /// Mutable access without locking: `&mut self` proves no guard exists.
@@ -437,15 +516,15 @@ struct RwLockRef<'a> {
 }
 
 impl RwLockRef<'_> {
-    /// Releases a read lock.
+    /// Releases a read lock taken as `token` says.
     ///
     /// # Safety
-    /// The caller holds a read lock (through a guard) and gives it up.
+    /// The caller holds that read lock (through a guard) and gives it up.
     #[inline]
-    unsafe fn read_unlock(self) {
+    unsafe fn read_unlock(self, token: ReadToken) {
         if self.raw.diag().release(Access::Shared) {
             // SAFETY: forwarded contract.
-            unsafe { self.raw.read_unlock() };
+            unsafe { self.raw.read_unlock_token(token) };
         }
     }
 
@@ -472,11 +551,23 @@ impl RwLockRef<'_> {
         self.raw.diag().downgrade();
     }
 
-    /// Takes a read lock again after `unlocked` (the guard stands for it).
+    /// Takes a read lock again after `unlocked` (the guard stands for it) and says how.
     #[inline]
     #[track_caller]
-    fn relock_read<T: ?Sized>(lock: &RwMutex<T>) {
-        core::mem::forget(lock.read());
+    fn relock_read<T: ?Sized>(lock: &RwMutex<T>) -> ReadToken {
+        lock.acquire_read()
+    }
+
+    /// Takes a read lock through the count again after an `Arc` guard's `unlocked`.
+    #[inline]
+    #[track_caller]
+    fn relock_read_counted<T: ?Sized>(lock: &RwMutex<T>) {
+        lock.raw.diag().acquire(
+            Access::Shared,
+            || lock.raw.try_read(),
+            || lock.raw.read(),
+            || lock.raw.is_write_locked(),
+        );
     }
 
     /// Takes the write lock again after `unlocked` (the guard stands for it).
@@ -491,16 +582,26 @@ impl RwLockRef<'_> {
 /// when the closure returns or panics.
 struct Relock<'a, T: ?Sized> {
     lock: &'a RwMutex<T>,
-    write: bool,
+    mode: RelockMode<'a>,
+}
+
+/// What [`Relock`] takes back.
+enum RelockMode<'a> {
+    /// The write lock.
+    Write,
+    /// A read lock through the count (an `Arc` guard's).
+    ReadCounted,
+    /// A read lock, as [`RwMutex::read`] takes it; the guard's token records how.
+    Read(&'a Cell<ReadToken>),
 }
 
 impl<T: ?Sized> Drop for Relock<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if self.write {
-            RwLockRef::relock_write(self.lock);
-        } else {
-            RwLockRef::relock_read(self.lock);
+        match self.mode {
+            RelockMode::Write => RwLockRef::relock_write(self.lock),
+            RelockMode::ReadCounted => RwLockRef::relock_read_counted(self.lock),
+            RelockMode::Read(token) => token.set(RwLockRef::relock_read(self.lock)),
         }
     }
 }
@@ -533,20 +634,32 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutex<T> {
 #[clippy::has_significant_drop]
 pub struct RwMutexReadGuard<'a, T: ?Sized> {
     lock: &'a RwMutex<T>,
+    /// How the read lock was taken (the count or a reader slot). Changed only where the guard
+    /// is borrowed mutably (`unlocked`, a `Cond` wait), never through a shared borrow.
+    token: Cell<ReadToken>,
     /// Not `Send`, like std's guards: unlocking stays on the locking thread.
     _not_send: PhantomData<*const ()>,
 }
 
-// SAFETY: sharing the guard only shares `&T`.
+// SAFETY: sharing the guard only shares `&T`; `token` is never changed through `&Self`.
 unsafe impl<T: ?Sized + Sync> Sync for RwMutexReadGuard<'_, T> {}
 
 impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     #[inline]
-    fn new(lock: &'a RwMutex<T>) -> Self {
+    fn new(lock: &'a RwMutex<T>, token: ReadToken) -> Self {
         RwMutexReadGuard {
             lock,
+            token: Cell::new(token),
             _not_send: PhantomData,
         }
+    }
+
+    /// The guard's token, for a [`Cond`](crate::Cond) waiting with this guard: it releases
+    /// the lock and takes it back, and records how in the token. `Cond::wait` borrows the
+    /// guard mutably for all of it, so no other borrow sees the change.
+    #[inline]
+    pub(crate) fn cond_token(s: &Self) -> &Cell<ReadToken> {
+        &s.token
     }
 }
 
@@ -562,8 +675,8 @@ impl<T: ?Sized> Deref for RwMutexReadGuard<'_, T> {
 impl<T: ?Sized> Drop for RwMutexReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the guard holds a read lock and gives it up here.
-        unsafe { self.lock.lock_ref().read_unlock() };
+        // SAFETY: the guard holds the read lock its token describes and gives it up here.
+        unsafe { self.lock.lock_ref().read_unlock(self.token.get()) };
     }
 }
 
@@ -662,9 +775,11 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
         let lock = s.lock;
         // SAFETY: the guard holds a read lock, so no `&mut T` exists.
         let data = NonNull::from(f(unsafe { &*lock.data_ptr() }));
+        let token = s.token.get();
         core::mem::forget(s);
         MappedRwMutexReadGuard {
             lock: lock.lock_ref(),
+            token,
             data,
             _marker: PhantomData,
         }
@@ -683,9 +798,11 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
         match f(unsafe { &*lock.data_ptr() }) {
             Some(data) => {
                 let data = NonNull::from(data);
+                let token = s.token.get();
                 core::mem::forget(s);
                 Ok(MappedRwMutexReadGuard {
                     lock: lock.lock_ref(),
+                    token,
                     data,
                     _marker: PhantomData,
                 })
@@ -699,10 +816,10 @@ impl<'a, T: ?Sized> RwMutexReadGuard<'a, T> {
     #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds a read lock; `s` stays borrowed until `_relock` re-took it.
-        unsafe { s.lock.lock_ref().read_unlock() };
+        unsafe { s.lock.lock_ref().read_unlock(s.token.get()) };
         let _relock = Relock {
             lock: s.lock,
-            write: false,
+            mode: RelockMode::Read(&s.token),
         };
         f()
     }
@@ -738,10 +855,7 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
         core::mem::forget(s);
         // SAFETY: `s` held the write lock; the read guard below takes over the read lock.
         unsafe { lock.lock_ref().downgrade() };
-        RwMutexReadGuard {
-            lock,
-            _not_send: PhantomData,
-        }
+        RwMutexReadGuard::new(lock, ReadToken::COUNTED)
     }
 
     /// Narrows the guard to a part of the data, keeping the write lock held (parking_lot's
@@ -806,7 +920,7 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
         unsafe { s.lock.lock_ref().write_unlock() };
         let _relock = Relock {
             lock: s.lock,
-            write: true,
+            mode: RelockMode::Write,
         };
         f()
     }
@@ -818,6 +932,8 @@ impl<'a, T: ?Sized> RwMutexWriteGuard<'a, T> {
 #[clippy::has_significant_drop]
 pub struct MappedRwMutexReadGuard<'a, U: ?Sized> {
     lock: RwLockRef<'a>,
+    /// How the read lock was taken (from the guard it was mapped from).
+    token: ReadToken,
     /// Points into the locked data; valid while the read lock is held.
     data: NonNull<U>,
     /// Behaves like `&'a U` (and is not `Send`: `NonNull` is neither `Send` nor `Sync`).
@@ -836,6 +952,7 @@ impl<'a, U: ?Sized> MappedRwMutexReadGuard<'a, U> {
         let s = ManuallyDrop::new(s);
         MappedRwMutexReadGuard {
             lock: s.lock,
+            token: s.token,
             data,
             _marker: PhantomData,
         }
@@ -855,6 +972,7 @@ impl<'a, U: ?Sized> MappedRwMutexReadGuard<'a, U> {
                 let s = ManuallyDrop::new(s);
                 Ok(MappedRwMutexReadGuard {
                     lock: s.lock,
+                    token: s.token,
                     data,
                     _marker: PhantomData,
                 })
@@ -876,8 +994,8 @@ impl<U: ?Sized> Deref for MappedRwMutexReadGuard<'_, U> {
 impl<U: ?Sized> Drop for MappedRwMutexReadGuard<'_, U> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the guard holds a read lock and gives it up here.
-        unsafe { self.lock.read_unlock() };
+        // SAFETY: the guard holds the read lock its token describes and gives it up here.
+        unsafe { self.lock.read_unlock(self.token) };
     }
 }
 
@@ -1011,10 +1129,10 @@ impl<T: ?Sized> ArcRwMutexReadGuard<T> {
     #[track_caller]
     pub fn unlocked<R>(s: &mut Self, f: impl FnOnce() -> R) -> R {
         // SAFETY: the guard holds a read lock; `s` stays borrowed until `_relock` re-took it.
-        unsafe { s.lock.lock_ref().read_unlock() };
+        unsafe { s.lock.lock_ref().read_unlock(ReadToken::COUNTED) };
         let _relock = Relock {
             lock: &*s.lock,
-            write: false,
+            mode: RelockMode::ReadCounted,
         };
         f()
     }
@@ -1032,8 +1150,8 @@ impl<T: ?Sized> Deref for ArcRwMutexReadGuard<T> {
 impl<T: ?Sized> Drop for ArcRwMutexReadGuard<T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the guard holds a read lock and gives it up here.
-        unsafe { self.lock.lock_ref().read_unlock() };
+        // SAFETY: the guard holds a read lock, taken through the count, and gives it up here.
+        unsafe { self.lock.lock_ref().read_unlock(ReadToken::COUNTED) };
     }
 }
 
@@ -1088,7 +1206,7 @@ impl<T: ?Sized> ArcRwMutexWriteGuard<T> {
         unsafe { s.lock.lock_ref().write_unlock() };
         let _relock = Relock {
             lock: &*s.lock,
-            write: true,
+            mode: RelockMode::Write,
         };
         f()
     }
@@ -1122,5 +1240,73 @@ impl<T: ?Sized> Drop for ArcRwMutexWriteGuard<T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for ArcRwMutexWriteGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::Cond;
+
+    /// An `RwMutex` whose reader slots are on.
+    fn with_slots<T>(value: T) -> RwMutex<T> {
+        let m = RwMutex::new(value);
+        m.raw.enable_reader_slots();
+        m
+    }
+
+    fn holds_slot<T: ?Sized>(g: &RwMutexReadGuard<'_, T>) -> bool {
+        g.token.get() != ReadToken::COUNTED
+    }
+
+    #[test]
+    fn read_guards_release_the_slot_they_took() {
+        let m = with_slots(vec![1, 2]);
+        let g = m.read();
+        assert!(holds_slot(&g));
+        let first = RwMutexReadGuard::map(g, |v| &v[0]);
+        assert!(
+            m.try_write().is_none(),
+            "a writer got in past a mapped slot guard"
+        );
+        drop(first);
+        assert!(m.try_write().is_some());
+        let g = m.try_read().unwrap();
+        assert!(holds_slot(&g));
+        drop(g);
+        let mut g = m.read();
+        RwMutexReadGuard::unlocked(&mut g, || {
+            assert!(m.try_write().is_some(), "unlocked did not release the slot")
+        });
+        assert!(
+            m.try_write().is_none(),
+            "unlocked did not take the lock back"
+        );
+        drop(g);
+        assert_eq!(m.readers(), 0);
+        assert!(m.try_write().is_some());
+    }
+
+    #[test]
+    fn cond_wait_with_a_slot_guard_releases_it_and_takes_the_lock_back() {
+        let m = with_slots(0);
+        let c = Cond::new();
+        let mut g = m.read();
+        assert!(holds_slot(&g));
+        std::thread::scope(|s| {
+            // Gets in only while the wait below has released the read lock.
+            let writer = s.spawn(|| *m.write() += 1);
+            // Nobody signals: the wait ends by its timeout.
+            assert!(c.wait_timeout(&mut g, Duration::from_millis(300)));
+            writer.join().unwrap();
+        });
+        assert_eq!(*g, 1);
+        assert!(
+            m.try_write().is_none(),
+            "the wait did not take the lock back"
+        );
+        drop(g);
+        assert_eq!(m.readers(), 0);
+        assert!(m.try_write().is_some());
     }
 }
