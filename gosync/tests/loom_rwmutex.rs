@@ -1,10 +1,13 @@
 //! Loom models of the RwMutex reader/writer handshake: exclusion (a writer and a reader, two
 //! writers and a reader), a writer draining readers, readers queued behind a writer, the
 //! withdrawal of timed-out readers and writers (the fake clock makes deadlines pass), a thread
-//! reader that stepped out of the count behind a writer and must still be woken, and a
-//! withdrawn writer followed at once by another.
+//! reader that stepped out of the count behind a writer and must still be woken, a
+//! withdrawn writer followed at once by another, and the reader slots: a slot reader against a
+//! writer, slots turned on while a writer waits, and a writer asleep on a slot reader.
 //!
-//! The models use only the public API, so they state the contract, not the algorithm. Where a
+//! The models use only the public API (plus the loom-only `loom_enable_reader_slots`, which
+//! turns reader slots on as sharing readers would), so they state the contract, not the
+//! algorithm. Where a
 //! model claims exclusion, [`Guarded`](support::Guarded) sections span the critical sections and
 //! loom checks that a writer's never overlaps another.
 //!

@@ -161,7 +161,9 @@ pub use async_forms::{
 /// *on*, a reader adds one to its thread's slot
 /// instead of to the count, and its guard records which slot to release. (The slot count is
 /// the CPU count rounded up to a power of two, between 8 and 64; threads take slots in the
-/// order they first read, wrapping around.)
+/// order they first read, wrapping around. Each slot is padded to 128 bytes on x86-64, so the
+/// block is 1 KiB with 8 slots; a lock allocates it once, the first time it turns slots on,
+/// and frees it when dropped.)
 ///
 /// The protocol between slot readers and a writer:
 ///
