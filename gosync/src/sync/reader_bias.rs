@@ -132,6 +132,10 @@ pub(crate) enum Enter {
 pub(crate) struct ReaderBias {
     /// Whether readers may take slots.
     on: AtomicBool,
+    /// Whether a reader may hold a slot: set before `on` is set, cleared by a writer that
+    /// found every slot empty with `on` off. While it is clear, writers skip the scan (its
+    /// cache misses are most of what an unused block costs them).
+    dirty: AtomicBool,
     /// Null, or the slots in one heap block: element 0 holds the index mask (the slot count
     /// minus one), elements `1..=count` are the slots. Allocated the first time the lock turns
     /// slots on, freed with the lock.
@@ -157,6 +161,7 @@ impl ReaderBias {
     pub(crate) const fn new() -> Self {
         ReaderBias {
             on: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
             slots: AtomicPtr::new(core::ptr::null_mut()),
             last_sharer: AtomicUsize::new(0),
             sharing: AtomicU32::new(0),
@@ -172,6 +177,7 @@ impl ReaderBias {
     pub(crate) fn new() -> Self {
         ReaderBias {
             on: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
             slots: AtomicPtr::new(core::ptr::null_mut()),
             last_sharer: AtomicUsize::new(0),
             sharing: AtomicU32::new(0),
@@ -235,7 +241,8 @@ impl ReaderBias {
     #[inline]
     pub(crate) unsafe fn leave(&self, token: ReadToken) -> bool {
         debug_assert_ne!(token, ReadToken::COUNTED);
-        let base = self.slots.load(Ordering::Relaxed);
+        // Acquire: the block's contents were written by the reader that installed it.
+        let base = self.slots.load(Ordering::Acquire);
         // SAFETY: a slot token implies the block exists; its index is in range.
         let slot = unsafe { Self::slot(base, token.0) };
         // Release: our reads happen before the writer's Acquire scan. SeqCst: against the
@@ -250,7 +257,8 @@ impl ReaderBias {
     /// (the policy in the type docs). A no-op when they are off.
     #[inline]
     pub(crate) fn turn_off(&self) {
-        let base = self.slots.load(Ordering::Relaxed);
+        // Acquire: the block's contents were written by the reader that installed it.
+        let base = self.slots.load(Ordering::Acquire);
         if !base.is_null() && self.on.load(Ordering::Relaxed) {
             self.turn_off_slow(base);
         }
@@ -291,15 +299,24 @@ impl ReaderBias {
     /// while it waits.
     #[inline]
     pub(crate) fn revoke(&self) -> bool {
-        let base = self.slots.load(Ordering::Relaxed);
+        // Acquire: the block's contents were written by the reader that installed it.
+        let base = self.slots.load(Ordering::Acquire);
         if base.is_null() {
             return true;
         }
-        // Relaxed load: whoever set `on` happens-before this writer (type docs), so a stale
-        // `false` cannot be read here.
+        // Relaxed loads: whoever set `on` (and `dirty`) happens-before this writer (type
+        // docs), so a stale `false` cannot be read here.
         self.turn_off();
+        if !self.dirty.load(Ordering::Relaxed) {
+            // Slots were found empty with `on` off, and nobody has turned them on since.
+            return true;
+        }
         dekker_fence();
-        self.empty(base)
+        if !self.empty(base) {
+            return false;
+        }
+        self.dirty.store(false, Ordering::Relaxed);
+        true
     }
 
     /// Read locks held through the slots of the block at `base`, and the slots' total entries
@@ -340,6 +357,7 @@ impl ReaderBias {
     #[inline]
     pub(crate) fn restore(&self) {
         if self.keep.load(Ordering::Relaxed) && !self.slots.load(Ordering::Relaxed).is_null() {
+            self.dirty.store(true, Ordering::Relaxed);
             self.on.store(true, Ordering::Release);
         }
     }
@@ -404,6 +422,7 @@ impl ReaderBias {
                 });
             }
         }
+        self.dirty.store(true, Ordering::Relaxed);
         // SeqCst: against the announcing writer (the caller's check that follows).
         self.on.store(true, Ordering::SeqCst);
         dekker_fence();
