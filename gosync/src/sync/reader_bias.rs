@@ -32,7 +32,7 @@ const SHARING_TO_BIAS: u32 = 2;
 const SHARING_TO_BIAS: u32 = u32::MAX;
 /// The most sampled overlaps a lock waits for before it tries slots again after they did not
 /// pay.
-const MAX_SHARING_TO_BIAS: u32 = 64;
+const MAX_SHARING_TO_BIAS: u32 = 1024;
 /// Slot reads per write for the slots to pay: each write costs a scan of every slot and two
 /// changes of `on` (a cache miss for every slot reader after it); each slot read saves a round
 /// trip of the shared reader count between cores.
