@@ -132,10 +132,8 @@ impl RawRwMutex {
     /// on; the token says how, for [`read_unlock_token`](Self::read_unlock_token).
     #[inline]
     pub(crate) fn read_token(&self) -> ReadToken {
-        match self.bias.try_enter() {
-            Enter::Held(token) => return token,
-            Enter::Off => {}
-            Enter::BackedOut => self.wake_revoker(),
+        if let Some(token) = self.try_slot() {
+            return token;
         }
         // Acquire: pairs with the Release of the last writer's unlock.
         let prev = self.reader_count.fetch_add(1, Ordering::Acquire);
@@ -164,12 +162,22 @@ impl RawRwMutex {
     /// how the lock was taken.
     #[inline]
     pub(crate) fn try_read_token(&self) -> Option<ReadToken> {
+        self.try_slot()
+            .or_else(|| self.try_read().then_some(ReadToken::COUNTED))
+    }
+
+    /// A read lock through this thread's reader slot, if slots are on (waking the writer if
+    /// this reader backed out of its slot last).
+    #[inline]
+    fn try_slot(&self) -> Option<ReadToken> {
         match self.bias.try_enter() {
-            Enter::Held(token) => return Some(token),
-            Enter::Off => {}
-            Enter::BackedOut => self.wake_revoker(),
+            Enter::Held(token) => Some(token),
+            Enter::Off => None,
+            Enter::BackedOut => {
+                self.wake_revoker();
+                None
+            }
         }
-        self.try_read().then_some(ReadToken::COUNTED)
     }
 
     /// Releases a read lock taken by [`read_token`](Self::read_token) or
@@ -1165,20 +1173,13 @@ mod tests {
         assert_eq!(l.readers(), 0);
         assert!(l.try_write());
         assert!(!l.reader_slots_on(), "a writer turned slots off");
-        assert_eq!(l.read_token_if_free(), None);
+        assert_eq!(l.try_read_token(), None);
         // SAFETY: taken just above.
         unsafe { l.write_unlock() };
         assert!(
             l.reader_slots_on(),
             "the writer's unlock turns slots back on"
         );
-    }
-
-    impl RawRwMutex {
-        /// `try_read_token`, for assertions.
-        fn read_token_if_free(&self) -> Option<ReadToken> {
-            self.try_read_token()
-        }
     }
 
     #[test]

@@ -151,8 +151,10 @@ pub(crate) struct ReaderBias {
     keep: AtomicBool,
     /// The current run of slots' credit (writers only); see [`START_CREDIT`].
     credit: AtomicI32,
-    /// The slots' total entries when the last writer turned them off (writers only).
+    /// The slots' total entries when the last writer judged them (writers only).
     entries_seen: AtomicU32,
+    /// A writer turned slots off and has yet to judge them at its scan (writers only).
+    judge_due: AtomicBool,
 }
 
 impl ReaderBias {
@@ -169,6 +171,7 @@ impl ReaderBias {
             keep: AtomicBool::new(true),
             credit: AtomicI32::new(START_CREDIT),
             entries_seen: AtomicU32::new(0),
+            judge_due: AtomicBool::new(false),
         }
     }
 
@@ -185,6 +188,7 @@ impl ReaderBias {
             keep: AtomicBool::new(true),
             credit: AtomicI32::new(START_CREDIT),
             entries_seen: AtomicU32::new(0),
+            judge_due: AtomicBool::new(false),
         }
     }
 
@@ -253,44 +257,14 @@ impl ReaderBias {
     }
 
     /// The writer, right after announcing itself: turns slots off, so that new readers take
-    /// the count and wait behind it, and judges whether the slots paid since the last writer
-    /// (the policy in the type docs). A no-op when they are off.
+    /// the count and wait behind it. A no-op when they are off. The slots are judged (the
+    /// policy in the type docs) at the writer's next scan, in [`revoke`](Self::revoke).
     #[inline]
     pub(crate) fn turn_off(&self) {
-        // Acquire: the block's contents were written by the reader that installed it.
-        let base = self.slots.load(Ordering::Acquire);
-        if !base.is_null() && self.on.load(Ordering::Relaxed) {
-            self.turn_off_slow(base);
-        }
-    }
-
-    #[cold]
-    fn turn_off_slow(&self, base: *mut Slot) {
-        self.on.store(false, Ordering::SeqCst);
-        dekker_fence();
-        let (_, entered) = self.scan(base);
-        // Did the slots pay since the last writer turned them off? (Writers only, under the
-        // writer lock: Relaxed.)
-        let reads = entered.wrapping_sub(self.entries_seen.load(Ordering::Relaxed));
-        self.entries_seen.store(entered, Ordering::Relaxed);
-        let gain = (reads.min(MAX_CREDIT as u32) as i32) - SLOT_READS_PER_WRITE;
-        let credit = (self.credit.load(Ordering::Relaxed) + gain).min(MAX_CREDIT);
-        let pays = credit >= 0;
-        self.keep.store(pays, Ordering::Relaxed);
-        if pays {
-            self.credit.store(credit, Ordering::Relaxed);
-            if credit == MAX_CREDIT {
-                // Clearly paying: the next time, turn them on as soon as a new lock would.
-                self.need.store(SHARING_TO_BIAS, Ordering::Relaxed);
-            }
-        } else {
-            // The next run starts afresh, once readers have shown more sharing.
-            self.credit.store(START_CREDIT, Ordering::Relaxed);
-            let need = self.need.load(Ordering::Relaxed);
-            self.need.store(
-                need.saturating_mul(2).min(MAX_SHARING_TO_BIAS),
-                Ordering::Relaxed,
-            );
+        if self.on.load(Ordering::Relaxed) {
+            self.on.store(false, Ordering::SeqCst);
+            // Writers only, under the writer lock: Relaxed.
+            self.judge_due.store(true, Ordering::Relaxed);
         }
     }
 
@@ -312,11 +286,44 @@ impl ReaderBias {
             return true;
         }
         dekker_fence();
-        if !self.empty(base) {
+        let (held, entered) = self.scan(base);
+        if self.judge_due.load(Ordering::Relaxed) {
+            self.judge_due.store(false, Ordering::Relaxed);
+            self.judge(entered);
+        }
+        if held != 0 {
             return false;
         }
         self.dirty.store(false, Ordering::Relaxed);
         true
+    }
+
+    /// Did the slots pay since the last writer turned them off? `entered` is the slots' total
+    /// entries now. Sets `keep` (whether this writer's unlock turns them back on) and moves
+    /// the credit and `need` (the policy in the type docs). Writers only, under the writer
+    /// lock: Relaxed.
+    fn judge(&self, entered: u32) {
+        let reads = entered.wrapping_sub(self.entries_seen.load(Ordering::Relaxed));
+        self.entries_seen.store(entered, Ordering::Relaxed);
+        let gain = (reads.min(MAX_CREDIT as u32) as i32) - SLOT_READS_PER_WRITE;
+        let credit = (self.credit.load(Ordering::Relaxed) + gain).min(MAX_CREDIT);
+        let pays = credit >= 0;
+        self.keep.store(pays, Ordering::Relaxed);
+        if pays {
+            self.credit.store(credit, Ordering::Relaxed);
+            if credit == MAX_CREDIT {
+                // Clearly paying: the next time, turn them on as soon as a new lock would.
+                self.need.store(SHARING_TO_BIAS, Ordering::Relaxed);
+            }
+        } else {
+            // The next run starts afresh, once readers have shown more sharing.
+            self.credit.store(START_CREDIT, Ordering::Relaxed);
+            let need = self.need.load(Ordering::Relaxed);
+            self.need.store(
+                need.saturating_mul(2).min(MAX_SHARING_TO_BIAS),
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// Read locks held through the slots of the block at `base`, and the slots' total entries

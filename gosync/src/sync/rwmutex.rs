@@ -278,6 +278,18 @@ impl<T: ?Sized> RwMutex<T> {
         token.get()
     }
 
+    /// Takes a read lock through the reader count (never a slot).
+    #[inline]
+    #[track_caller]
+    fn acquire_read_counted(&self) {
+        self.raw.diag().acquire(
+            Access::Shared,
+            || self.raw.try_read(),
+            || self.raw.read(),
+            || self.raw.is_write_locked(),
+        );
+    }
+
     /// Locks for reading if that is possible without waiting (Go's `TryRLock`): fails while a
     /// writer holds the lock or waits for it.
     #[doc(alias = "TryRLock")]
@@ -343,12 +355,7 @@ impl<T: ?Sized> RwMutex<T> {
     #[track_caller]
     pub fn read_arc(self: &Arc<Self>) -> ArcRwMutexReadGuard<T> {
         // Counted, not through a reader slot: an `Arc` guard has no room to say which.
-        self.raw.diag().acquire(
-            Access::Shared,
-            || self.raw.try_read(),
-            || self.raw.read(),
-            || self.raw.is_write_locked(),
-        );
+        self.acquire_read_counted();
         ArcRwMutexReadGuard {
             lock: Arc::clone(self),
             _not_send: PhantomData,
@@ -564,12 +571,7 @@ impl RwLockRef<'_> {
     #[inline]
     #[track_caller]
     fn relock_read_counted<T: ?Sized>(lock: &RwMutex<T>) {
-        lock.raw.diag().acquire(
-            Access::Shared,
-            || lock.raw.try_read(),
-            || lock.raw.read(),
-            || lock.raw.is_write_locked(),
-        );
+        lock.acquire_read_counted();
     }
 
     /// Takes the write lock again after `unlocked` (the guard stands for it).
