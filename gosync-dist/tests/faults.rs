@@ -97,6 +97,7 @@ async fn client(
     endpoints: Vec<String>,
     history: Arc<StdMutex<Vec<Hold>>>,
     stop: Arc<AtomicBool>,
+    uncertain: Arc<AtomicUsize>,
 ) {
     let opts = SessionOptions::new(endpoints)
         .ttl(TTL)
@@ -135,8 +136,12 @@ async fn client(
                 (n + 1).to_string(),
                 None,
             )]);
-            if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(1), kv.txn(txn)).await {
-                wrote = r.succeeded();
+            match tokio::time::timeout(Duration::from_secs(1), kv.txn(txn)).await {
+                Ok(Ok(r)) => wrote = r.succeeded(),
+                // Sent, outcome unknown (a failover can apply it and still fail the call).
+                _ => {
+                    uncertain.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -149,6 +154,9 @@ async fn client(
                 end,
                 wrote,
             });
+        } else if wrote {
+            // Applied, but not part of the history the checker sees.
+            uncertain.fetch_add(1, Ordering::Relaxed);
         }
         let _ = g.unlock().await;
     }
@@ -182,16 +190,18 @@ fn leader_kill_and_member_freeze_keep_mutual_exclusion() {
         .build()
         .unwrap();
     let done = Arc::new(AtomicUsize::new(0));
+    let uncertain = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|id| {
-            let (e, h, s, d) = (
+            let (e, h, s, d, u) = (
                 cluster.endpoints(),
                 history.clone(),
                 stop.clone(),
                 done.clone(),
+                uncertain.clone(),
             );
             rt.spawn(async move {
-                client(id, e, h, s).await;
+                client(id, e, h, s, u).await;
                 d.fetch_add(1, Ordering::Relaxed);
             })
         })
@@ -233,8 +243,16 @@ fn leader_kill_and_member_freeze_keep_mutual_exclusion() {
         let r = kv.get("fault/counter", None).await.unwrap();
         r.kvs()[0].value_str().unwrap().parse().unwrap()
     });
-    // Every applied fenced write was made by the only holder: none was lost or doubled.
-    assert_eq!(counter, writes, "fenced increments lost or duplicated");
+    // Every applied fenced write was made by the only holder: none was lost (two holders
+    // reading the same value would leave the counter below the acknowledged writes). Writes
+    // whose outcome the client could not learn (the call failed during a failover, or the
+    // hold ended before it began) may or may not have been applied.
+    let uncertain = uncertain.load(Ordering::Relaxed) as u64;
+    assert!(
+        writes <= counter && counter <= writes + uncertain,
+        "fenced increments lost or duplicated: counter {counter}, acknowledged writes {writes}, \
+         writes of unknown outcome {uncertain}"
+    );
     assert!(cluster.keys("fault/lock/").is_empty(), "keys left behind");
     eprintln!(
         "fault history: {} holds by {CLIENTS} clients, {} fenced writes, tokens {}..{}, \
