@@ -3,7 +3,9 @@
 //! registration), and a task and a thread waiting on one object are both served. For the
 //! mutex: a lock future dropped while an unlock wakes it, or hands it the lock, must pass on
 //! what it was given. For the RwMutex: a read future dropped while the writer it waits for
-//! leaves, and a write future dropped while the last reader leaves, give back what they got.
+//! leaves, and a write future dropped while the last reader leaves, give back what they got;
+//! a fast writer's unlock wakes the readers queued behind it and not those of the writer
+//! after it.
 //! For the Cond: a wait future dropped while a signal chooses it passes the signal on.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gosync --test loom_async`
@@ -437,6 +439,93 @@ fn write_async_dropped_while_the_last_reader_leaves() {
     ex.assert_saw(&[
         "task handed the write lock, then dropped before its poll",
         "task dropped while readers were inside",
+    ]);
+}
+
+/// A fast writer (it found the lock free and took it without the writer lock) holds the lock
+/// with a task's reader counted in behind it. A second writer takes the writer lock and waits
+/// for the fast writer; a second task reader, on another thread, counts itself in behind
+/// whichever writer holds the lock when it polls. The fast writer's unlock lets in the reader
+/// queued behind it and wakes the blocked writer, which then waits for that reader. A reader
+/// counted in behind the second writer must not be woken by the first one's unlock (it links
+/// only after that unlock has woken its own readers): [`Guarded`](support::Guarded) sections
+/// make loom check that no reader overlaps the second writer.
+#[test]
+fn fast_writer_wakes_only_the_readers_queued_behind_it() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
+    let ex = explore_with(builder, || {
+        loom_clock::reset();
+        let l = Arc::new((RwMutex::new(0u32), support::Guarded::new()));
+        let g = l.0.write();
+        let mut first = Task::new(l.0.read_async());
+        assert!(first.poll().is_pending(), "a reader got past the writer");
+        let writer = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                let (m, data) = &*l;
+                let mut g = m.write();
+                let _section = data.exclusive();
+                *g += 1;
+                // A scheduling point inside the section.
+                m.readers()
+            })
+        };
+        let second = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                let (m, data) = &*l;
+                let mut task = Task::new(m.read_async());
+                loop {
+                    match task.poll() {
+                        Poll::Ready(g) => {
+                            let _section = data.shared();
+                            return *g;
+                        }
+                        Poll::Pending => {
+                            while !task.woken() {
+                                thread::yield_now();
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        drop(g);
+        let seen_first = loop {
+            if let Poll::Ready(g) = first.poll() {
+                let _section = l.1.shared();
+                break *g;
+            }
+            while !first.woken() {
+                thread::yield_now();
+            }
+        };
+        assert_eq!(
+            seen_first, 0,
+            "the first reader came in after the second writer"
+        );
+        let queued = writer.join().unwrap();
+        let seen_second = second.join().unwrap();
+        assert_eq!(*l.0.read(), 1);
+        assert_rw_idle(&l.0);
+        [
+            if seen_second == 1 {
+                "second reader after the second writer"
+            } else {
+                "second reader before the second writer"
+            },
+            if queued > 0 {
+                "a reader queued behind the second writer"
+            } else {
+                ""
+            },
+        ]
+    });
+    ex.assert_saw(&[
+        "second reader after the second writer",
+        "second reader before the second writer",
+        "a reader queued behind the second writer",
     ]);
 }
 

@@ -535,3 +535,44 @@ fn writer_asleep_on_a_slot_reader_is_woken() {
     });
     ex.assert_saw(&["writer waited for the slot reader"]);
 }
+
+/// A writer that takes the writer lock while a fast writer (one that found the lock free and
+/// took it without the writer lock) holds the lock outwaits its spinning and sleeps; the fast
+/// writer's unlock must wake it, and it must not have announced itself on top of the fast
+/// writer (two writers inside: [`Guarded`] sections make loom check they never overlap).
+#[test]
+fn writer_asleep_behind_a_fast_writer_is_woken() {
+    let ex = explore(|| {
+        loom_clock::reset();
+        let m = Arc::new((RwMutex::new(0u32), Guarded::new()));
+        let mut g = m.0.write();
+        let w = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                let (m, data) = &*m;
+                let mut g = m.write();
+                let _section = data.exclusive();
+                *g += 1;
+            })
+        };
+        let slept = {
+            let _section = m.1.exclusive();
+            for _ in 0..SETTLE {
+                thread::yield_now();
+            }
+            *g += 1;
+            // The second writer waits for us holding the writer lock, without announcing.
+            m.0.readers() == 0 && !m.0.try_read().is_some()
+        };
+        drop(g);
+        w.join().unwrap();
+        assert_eq!(*m.0.read(), 2);
+        assert_clean(&m.0);
+        [if slept {
+            "second writer waited behind the fast writer"
+        } else {
+            ""
+        }]
+    });
+    ex.assert_saw(&["second writer waited behind the fast writer"]);
+}

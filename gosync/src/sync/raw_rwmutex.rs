@@ -7,13 +7,13 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::diag;
-use crate::primitive::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use crate::primitive::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::primitive::{dekker_fence, now, yield_now, Instant};
 
 use super::backoff::Backoff;
 use super::raw_mutex::{RawMutex, PATIENCE};
 use super::reader_bias::{Enter, ReadToken, ReaderBias};
-use super::wait_queue::{Kind, WaitQueue, Waiter};
+use super::wait_queue::{Kind, QueueGuard, WaitQueue, Waiter};
 
 /// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
 const MAX_READERS: i32 = 1 << 30;
@@ -70,14 +70,29 @@ pub(crate) struct RawRwMutex {
     /// reach zero before it lets the next writer in.
     uncounted: AtomicU32,
     /// Readers (threads and tasks) waiting for the writer of the epoch they saw to leave
-    /// (Go's `readerSem`). All of them belong to the current writer's epoch: a new epoch needs
-    /// `w`, which the writer holds until it has notified them.
+    /// (Go's `readerSem`). The counted ones belong to the writer holding the lock (a writer's
+    /// release wakes its own under this queue's lock, before the next writer's readers can
+    /// link); stepped-out ones may be older (woken, they only try again).
     readers: WaitQueue,
     /// The writer (holder of `w`) waiting for the readers inside to leave (Go's `writerSem`),
     /// counted ones and then those in reader slots.
     drain: WaitQueue,
     /// The reader slots (the read-biased fast path) and whether they are on.
     bias: ReaderBias,
+    /// Whether the write lock is held by a *fast* writer: one that found the lock completely
+    /// free and took it with one CAS on `reader_count`, without `w` (see "Fast writers" in the
+    /// `RwMutex` docs). Written only by the writer holding the lock (set after it took it,
+    /// cleared before it releases it), so its unlock reads its own value: Relaxed.
+    fast: AtomicBool,
+    /// Writers (holders of `w`, so at most one) waiting in `drain` for a fast writer to leave
+    /// before they can announce themselves. Raised before the waiter's last look at the
+    /// count; a writer's release reads it after the count (both SeqCst), so one of the two
+    /// sees the other.
+    blocked_writers: AtomicU32,
+    /// Set by a fast writer's downgrade, cleared by the next holder of `w` once the readers
+    /// that stepped out behind that writer are back in the count: the next writer lets them
+    /// in first, as a downgrade through `w` does by keeping `w` until then.
+    downgraded: AtomicBool,
 }
 
 /// The deadline `timeout` from now, or `None` when it is too far away to represent.
@@ -97,6 +112,9 @@ impl RawRwMutex {
             readers: WaitQueue::with_extra(()),
             drain: WaitQueue::with_extra(()),
             bias: ReaderBias::new(),
+            fast: AtomicBool::new(false),
+            blocked_writers: AtomicU32::new(0),
+            downgraded: AtomicBool::new(false),
         }
     }
 
@@ -111,6 +129,9 @@ impl RawRwMutex {
             readers: WaitQueue::with_extra(()),
             drain: WaitQueue::with_extra(()),
             bias: ReaderBias::new(),
+            fast: AtomicBool::new(false),
+            blocked_writers: AtomicU32::new(0),
+            downgraded: AtomicBool::new(false),
         }
     }
 
@@ -333,8 +354,9 @@ impl RawRwMutex {
         let node = Waiter::new();
         {
             let mut q = self.readers.lock();
-            // Checked under the queue lock: the writer's unlock changes the count before it
-            // takes this lock to notify, so either we see it gone or it sees us linked.
+            // Checked under the queue lock: with us counted behind it, the writer's release
+            // changes the count under this lock, then wakes the linked readers; so either we
+            // see it gone or it sees us linked.
             if !self.read_blocked(e) {
                 return true;
             }
@@ -358,8 +380,9 @@ impl RawRwMutex {
         {
             let mut q = self.readers.lock();
             // The caller raised `uncounted` (SeqCst) before this SeqCst load; the writer
-            // releases (SeqCst) before it reads `uncounted` (`wake_readers_after`): either we
-            // see the writer gone, or it sees us and wakes the queue.
+            // releases (SeqCst) before it reads `uncounted` (`release`): either we see the
+            // writer gone, or it sees us and wakes the queue.
+            dekker_fence();
             let word = self.reader_count.load(Ordering::SeqCst);
             if epoch(word) != e || count(word) >= 0 {
                 return Some(0);
@@ -465,43 +488,74 @@ impl RawRwMutex {
 
     // ---- writers ------------------------------------------------------------------------
 
-    /// Takes the write lock (Go's `Lock`): waits for other writers, then announces itself —
-    /// from that moment new readers wait — and waits for the readers already inside to leave.
+    /// Takes the write lock (Go's `Lock`): as a fast writer if the lock is completely free;
+    /// otherwise waits for other writers, then announces itself — from that moment new
+    /// readers wait — and waits for the readers already inside to leave.
     #[inline]
     pub(crate) fn write(&self) {
+        if self.fast_worth_trying() && self.try_write_fast() {
+            return;
+        }
         self.w.lock();
         let acquired = self.announce_and_drain(None);
         debug_assert!(acquired);
     }
 
-    /// Takes the write lock if the lock is completely free (Go's `TryLock`).
+    /// Takes the write lock if the lock is completely free (Go's `TryLock`), as a fast writer.
     #[inline]
     pub(crate) fn try_write(&self) -> bool {
-        if !self.w.try_lock() {
-            return false;
-        }
+        self.try_write_fast()
+    }
+
+    /// Whether a blocking writer should try [`try_write_fast`](Self::try_write_fast) first:
+    /// not while reader slots are on, where a reader in a slot (which the count does not
+    /// show) would make it announce itself only to withdraw.
+    #[inline(always)]
+    fn fast_worth_trying(&self) -> bool {
+        !self.bias.is_on()
+    }
+
+    /// A fast writer: if no reader is counted and nobody holds or waits for `w`, announces
+    /// itself with one CAS from a count of zero (so no counted reader is inside) and holds
+    /// the lock without taking `w`. Then turns reader slots off; if a reader holds one, it
+    /// withdraws and returns `false`.
+    ///
+    /// The look at `w` is only a hint (a writer may take `w` right after it): it keeps fast
+    /// writers from overtaking writers queued on `w`. A writer that takes `w` while a fast
+    /// writer holds the lock waits for it before announcing itself (`announce` sees the
+    /// negative count).
+    #[inline]
+    fn try_write_fast(&self) -> bool {
         let cur = self.reader_count.load(Ordering::Relaxed);
-        if count(cur) == 0
-            && self
-                .reader_count
-                .compare_exchange(
-                    cur,
-                    cur.wrapping_add(ANNOUNCE),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            if self.bias.revoke() {
-                return true;
-            }
-            // A reader holds a slot: withdraw.
-            // SAFETY: we hold `w` and have announced ourselves; withdrawing is an unlock.
-            unsafe { self.write_unlock() };
+        if count(cur) != 0 || self.w.state() != 0 {
             return false;
         }
-        // SAFETY: we took `w` just above and give it back.
-        unsafe { self.w.unlock() };
+        // SeqCst: Acquire pairs with the Release of the last writer's and readers' unlocks,
+        // and as in `announce`, against a reader turning slots on.
+        if self
+            .reader_count
+            .compare_exchange(
+                cur,
+                cur.wrapping_add(ANNOUNCE),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        dekker_fence();
+        // The count was zero: no counted reader to wait for (and none of this epoch will
+        // ever leave through `read_unlock_slow`, so `reader_wait` is not used). Slot readers
+        // may be inside.
+        self.bias.turn_off();
+        if self.bias.revoke() {
+            self.fast.store(true, Ordering::Relaxed);
+            return true;
+        }
+        // A reader holds a slot: withdraw, as an unlock does.
+        self.bias.restore();
+        self.release(0, "sync: Unlock of unlocked RWMutex");
         false
     }
 
@@ -512,38 +566,94 @@ impl RawRwMutex {
             self.write();
             return true;
         };
+        if self.fast_worth_trying() && self.try_write_fast() {
+            return true;
+        }
         let timeout = deadline.saturating_duration_since(now());
         self.w.try_lock_for(timeout) && self.announce_and_drain(Some(deadline))
     }
 
-    /// The writer holds `w`: announce itself to readers and wait for the readers inside to
-    /// leave. On a timeout, withdraw (see `RwMutex::try_write_for`) and return
-    /// `false`.
+    /// The writer holds `w`: waits for a fast writer to leave if one holds the lock, announces
+    /// itself to readers and waits for the readers inside to leave. On a timeout, withdraws
+    /// (see `RwMutex::try_write_for`; `w` is released too) and returns `false`.
     #[inline]
     fn announce_and_drain(&self, deadline: Option<Instant>) -> bool {
-        let e = self.announce();
+        let e = loop {
+            // Acquire: if a fast writer downgraded before this, its `downgraded` is visible.
+            let cur = self.reader_count.load(Ordering::Acquire);
+            let waited = if count(cur) < 0 {
+                self.wait_fast_writer(deadline)
+            } else if self.downgraded.load(Ordering::Relaxed) {
+                self.wait_stepped_out(deadline)
+            } else if let Some(e) = self.announce(cur) {
+                break e;
+            } else {
+                // The count moved: look again.
+                true
+            };
+            if !waited {
+                // SAFETY: we hold `w` and have not announced ourselves.
+                unsafe { self.w.unlock() };
+                return false;
+            }
+        };
         self.write_ready(e) || self.drain_slow(e, deadline)
     }
 
-    /// The writer holds `w`: announce itself (from now on new counted readers wait) and count
-    /// the readers inside that it must wait for. Returns the writer's epoch (see
-    /// [`write_ready`](Self::write_ready)).
+    /// The holder of `w`, after a fast writer's downgrade: yields until the readers that
+    /// stepped out behind that writer are back in the count (they need no lock to do so, only
+    /// a CPU), then clears `downgraded`. Returns `false` if `deadline` passed first. Returns at
+    /// once, leaving `downgraded` set, if a fast writer holds the lock again.
+    #[cold]
+    fn wait_stepped_out(&self, deadline: Option<Instant>) -> bool {
+        let mut backoff = Backoff::new();
+        // Acquire: pairs with the Release of their `uncounted` decrements.
+        while self.uncounted.load(Ordering::Acquire) != 0 {
+            if count(self.reader_count.load(Ordering::Relaxed)) < 0 {
+                return true;
+            }
+            if deadline.is_some_and(|d| now() >= d) {
+                return false;
+            }
+            if !backoff.snooze() {
+                yield_now();
+            }
+        }
+        self.downgraded.store(false, Ordering::Relaxed);
+        true
+    }
+
+    /// The writer holds `w` and saw the count at `cur` (no writer in): announce itself (from
+    /// now on new counted readers wait) and count the readers inside that it must wait for.
+    /// Returns the writer's epoch (see [`write_ready`](Self::write_ready)), or `None`,
+    /// changing nothing, if the count has moved since `cur` (a reader came or left, or a
+    /// fast writer came in): the caller looks again.
     #[inline]
-    fn announce(&self) -> u32 {
-        // Only the holder of `w` changes the epoch, so this load is exact.
-        let e = epoch(self.reader_count.load(Ordering::Relaxed)).wrapping_add(1);
-        // Published by the announcement below; departing readers of epoch `e` see it.
+    fn announce(&self, cur: u64) -> Option<u32> {
+        debug_assert!(count(cur) >= 0);
+        // Exact when the CAS below succeeds: only writers change the epoch, and none did.
+        let e = epoch(cur).wrapping_add(1);
+        // Published by the announcement below; departing readers of epoch `e` see it. (If
+        // the CAS fails, nobody reads it: no reader of epoch `e` is inside yet.)
         self.reader_wait.store(pack(e, 0), Ordering::Relaxed);
         // SeqCst: Acquire pairs with departing readers' Release, Release publishes the store,
-        // and against a reader turning slots on (`enable_slots`).
-        let prev = self.reader_count.fetch_add(ANNOUNCE, Ordering::SeqCst);
+        // and against a reader turning slots on (`enable_slots`). A CAS, not an add, so that
+        // it never lands on a fast writer's announcement.
+        let prev = self
+            .reader_count
+            .compare_exchange_weak(
+                cur,
+                cur.wrapping_add(ANNOUNCE),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .ok()?;
         // New readers take the count from here on, and wait.
         dekker_fence();
         self.bias.turn_off();
         let active = count(prev);
-        debug_assert!(active >= 0, "a second writer announced itself");
         if active == 0 {
-            return e;
+            return Some(e);
         }
         // Add the readers we wait for; some may have left already (count went negative).
         let mut cur = self.reader_wait.load(Ordering::Relaxed);
@@ -556,10 +666,59 @@ impl RawRwMutex {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return e,
+                Ok(_) => return Some(e),
                 Err(actual) => cur = actual,
             }
         }
+    }
+
+    /// The holder of `w` found a fast writer holding the lock: waits until the count shows no
+    /// writer (yielding a little, then asleep in `drain`, where that writer's release wakes
+    /// it). Returns `false` if `deadline` passed first.
+    #[cold]
+    #[inline(never)]
+    fn wait_fast_writer(&self, deadline: Option<Instant>) -> bool {
+        let wait = diag::contended_wait(self);
+        let gone = self.wait_fast_writer_inner(deadline);
+        diag::contended_wait_ended(self, wait);
+        gone
+    }
+
+    /// [`wait_fast_writer`](Self::wait_fast_writer) without the diagnostics seam.
+    fn wait_fast_writer_inner(&self, deadline: Option<Instant>) -> bool {
+        // Acquire: pairs with the Release of that writer's unlock (we announce next, and the
+        // announcement's CAS re-reads the count anyway).
+        let writer_gone = || count(self.reader_count.load(Ordering::Acquire)) >= 0;
+        let mut backoff = Backoff::new();
+        while backoff.snooze() {
+            if writer_gone() {
+                return true;
+            }
+        }
+        // SeqCst: raised before our last look at the count (below); the fast writer's release
+        // changes the count before it reads this (`release`). One of us sees the other.
+        self.blocked_writers.fetch_add(1, Ordering::SeqCst);
+        let node = Waiter::new();
+        let gone = loop {
+            {
+                let mut q = self.drain.lock();
+                dekker_fence();
+                // Under the queue lock: the release wakes us under it, after its change.
+                if count(self.reader_count.load(Ordering::SeqCst)) >= 0 {
+                    break true;
+                }
+                // SAFETY: `node` stays on this stack until `wait` returns, which is after it
+                // was notified or unlinked itself.
+                unsafe { q.push_back(&node, Kind::Thread) };
+            }
+            match self.drain.wait(&node, deadline, 0, |_| {}) {
+                // Check again (the wake-up may be a late one meant for a drain).
+                Some(_) => node.reset_token(),
+                None => break false,
+            }
+        };
+        self.blocked_writers.fetch_sub(1, Ordering::Relaxed);
+        gone
     }
 
     /// Whether the readers the writer of epoch `e` waits for have all left. Acquire: pairs
@@ -654,54 +813,64 @@ impl RawRwMutex {
     }
 
     /// Go's `Unlock` (also the second half of a cancelled timed write): reopen the lock to
-    /// readers, wake those that queued behind us, then let the next writer in.
+    /// readers, wake those that queued behind us, then let the next writer in (a writer that
+    /// took the lock through `w` releases `w` last).
     ///
     /// # Safety
     /// The caller holds the write lock (or is a writer withdrawing) and gives it up.
     #[inline]
     pub(crate) unsafe fn write_unlock(&self) {
+        let fast = self.take_fast();
         // Slot readers may enter from here: our critical section is over.
         self.bias.restore();
-        // Release: our writes happen before the next reader's Acquire. SeqCst: see
-        // `wake_readers_after`.
-        let prev = self.reader_count.fetch_add(RELEASE, Ordering::SeqCst);
-        if count(prev) >= 0 {
-            // Unreachable through guards; Go's fatal error.
-            panic!("sync: Unlock of unlocked RWMutex");
+        self.release(0, "sync: Unlock of unlocked RWMutex");
+        if !fast {
+            // SAFETY: `w` is held from a writer's announcement until here (its guard's drop
+            // or its withdrawal), by the writer we act for.
+            unsafe { self.w.unlock() };
         }
-        self.wake_readers_after(prev);
-        // SAFETY: `w` is held from a writer's announcement until here (its guard's drop or
-        // its withdrawal), by the writer we act for.
-        unsafe { self.w.unlock() };
+    }
+
+    /// Whether the writer holding the lock is a fast writer (and from now on, none is).
+    #[inline(always)]
+    fn take_fast(&self) -> bool {
+        let fast = self.fast.load(Ordering::Relaxed);
+        if fast {
+            // Published to the next writer by our release.
+            self.fast.store(false, Ordering::Relaxed);
+        }
+        fast
     }
 
     /// Turns the write lock into a read lock without a gap in which another writer could get
     /// in (std's and parking_lot's `downgrade`; Go has none). The readers that queued behind
-    /// this writer are let in at once, as by an unlock; the next writer (waiting on `w`) then
-    /// announces itself and waits for them and for us, as for any readers inside.
+    /// this writer are let in at once, as by an unlock; the next writer then announces itself
+    /// and waits for them and for us, as for any readers inside.
     ///
-    /// One atomic add does the write unlock's `RELEASE` and our own reader `+1` together, so
-    /// no state exists in which the lock is free: a writer arriving after it sees `count > 0`
-    /// (it must wait for us), a reader arriving after it gets in.
+    /// One atomic change does the write unlock's `RELEASE` and our own reader `+1` together,
+    /// so no state exists in which the lock is free: a writer arriving after it sees
+    /// `count > 0` (it must wait for us), a reader arriving after it gets in.
     ///
     /// # Safety
     /// The caller holds the write lock; it holds a read lock afterwards.
     #[inline]
     pub(crate) unsafe fn downgrade(&self) {
+        let fast = self.take_fast();
+        if fast {
+            // No `w` to keep until the readers that stepped out behind us are back in: the
+            // next holder of `w` waits for them instead. Published by our release.
+            self.downgraded.store(true, Ordering::Relaxed);
+        }
         // Slot readers may enter from here, as after an unlock.
         self.bias.restore();
-        // Release: our writes happen before the Acquire of the readers we let in.
-        let prev = self
-            .reader_count
-            .fetch_add(RELEASE.wrapping_add(1), Ordering::SeqCst);
-        if count(prev) >= 0 {
-            // Unreachable through guards.
-            panic!("sync: downgrade of an RWMutex that is not write-locked");
+        self.release(1, "sync: downgrade of an RWMutex that is not write-locked");
+        if fast {
+            return;
         }
-        self.wake_readers_after(prev);
         // The readers that stepped out behind us must get in before the next writer, as the
         // counted ones did above: hold `w` until each is back in the count (they need no lock
-        // to do so, only a CPU). Acquire: pairs with their Release after their `+1`.
+        // to do so, only a CPU; and no fast writer can come in while we read). Acquire: pairs
+        // with their Release after their `+1`.
         let mut backoff = Backoff::new();
         while self.uncounted.load(Ordering::Acquire) != 0 {
             if !backoff.snooze() {
@@ -712,55 +881,106 @@ impl RawRwMutex {
         unsafe { self.w.unlock() };
     }
 
-    /// After a writer's release (`prev`: the count before it): wakes the readers waiting for
-    /// it, if any may be queued: counted ones (the count below the writer's offset) or ones
-    /// that stepped out (`uncounted`). The SeqCst release before this SeqCst load, against a
-    /// stepped-out reader's SeqCst raise of `uncounted` before its SeqCst check of the count
-    /// (`wait_epoch_end`), means that one of the two sees the other.
+    /// A writer leaves, and with `plus` = 1 holds a read lock (a downgrade): reopens the lock
+    /// to readers, wakes the readers waiting for it and a writer blocked behind a fast writer.
+    /// Panics with `misuse` if no writer holds the lock (unreachable through guards).
+    ///
+    /// - Nobody counted behind the writer and no reader stepped out: one CAS moves the count
+    ///   back to `plus`. Readers that stepped out just before it (seen after it) are woken to
+    ///   try again; a new writer may already be in by then (a fast one needs no `w`), so
+    ///   counted readers linked meanwhile are its own and stay asleep.
+    /// - Otherwise, under the readers' queue lock: the due stepped-out readers are counted in
+    ///   by the same add that releases the count, then every queued reader is woken (counted
+    ///   and due ones hold a read lock, the others try again). Holding the queue lock across
+    ///   the add keeps readers of a writer that comes in right after it from linking before
+    ///   this writer has woken its own.
     #[inline]
-    fn wake_readers_after(&self, prev: u64) {
-        if count(prev) != -MAX_READERS || self.uncounted.load(Ordering::SeqCst) != 0 {
-            self.wake_readers();
+    fn release(&self, plus: u64, misuse: &'static str) {
+        let cur = self.reader_count.load(Ordering::Relaxed);
+        if count(cur) >= 0 {
+            panic!("{misuse}");
+        }
+        // SeqCst: Release, our writes happen before the next reader's and writer's Acquire;
+        // and before our SeqCst loads of `uncounted` and `blocked_writers` (see there).
+        if count(cur) == -MAX_READERS
+            && self.uncounted.load(Ordering::Relaxed) == 0
+            && self
+                .reader_count
+                .compare_exchange(
+                    cur,
+                    cur.wrapping_add(RELEASE.wrapping_add(plus)),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            dekker_fence();
+            if self.uncounted.load(Ordering::SeqCst) != 0 {
+                self.wake_stepped_out();
+            }
+        } else {
+            self.release_queued(plus, misuse);
+        }
+        if self.blocked_writers.load(Ordering::SeqCst) != 0 {
+            self.wake_blocked_writer();
         }
     }
 
-    /// Wakes the readers that queued behind the writer that just left (counted ones hold read
-    /// locks now; stepped-out ones try again). Every linked reader belongs to that writer's epoch: the next epoch needs `w`,
-    /// which the caller still holds.
+    /// Wakes the readers that stepped out of the count and sleep (they try again), leaving
+    /// counted ones linked.
     #[cold]
-    fn wake_readers(&self) {
+    fn wake_stepped_out(&self) {
         // Readers queued behind this writer: it made them wait (charged once they are woken).
         let charge = diag::contended_unlock(self);
-        self.notify_readers();
+        let mut q = self.readers.lock();
+        q.notify_where(|q, node| {
+            // SAFETY: `notify_where` hands us nodes linked in this queue.
+            unsafe { q.since(node) }.map(|_| TOKEN_RELEASED)
+        });
+        drop(q);
         charge.record();
     }
 
-    /// The body of [`wake_readers`](Self::wake_readers).
-    #[inline(always)]
-    fn notify_readers(&self) {
+    /// [`release`](Self::release) with counted readers behind the writer (or one arriving).
+    #[cold]
+    #[inline(never)]
+    fn release_queued(&self, plus: u64, misuse: &'static str) {
+        let charge = diag::contended_unlock(self);
         let mut q = self.readers.lock();
         let mut t = None;
-        while let Some(node) = q.front() {
+        // Stepped out and waited `PATIENCE`: counted in on its behalf by the add below.
+        let mut due = |q: &QueueGuard<'_, ()>, node| {
             // SAFETY: `node` is linked in this queue.
-            let token = match unsafe { q.since(node) } {
+            let first = unsafe { q.since(node) }?;
+            let t = *t.get_or_insert_with(now);
+            Some(t.saturating_duration_since(first) >= PATIENCE)
+        };
+        let admitted = q.count_where(|q, node| due(q, node) == Some(true));
+        let prev = self.reader_count.fetch_add(
+            RELEASE.wrapping_add(plus).wrapping_add(admitted as u64),
+            Ordering::SeqCst,
+        );
+        // Checked before, by the only thread that may release: cannot fail through guards.
+        assert!(count(prev) < 0, "{misuse}");
+        dekker_fence();
+        q.notify_where(|q, node| {
+            Some(match due(q, node) {
                 // Counted in all along: it holds a read lock now.
                 None => TOKEN_RELEASED,
-                Some(first) => {
-                    let t = *t.get_or_insert_with(now);
-                    if t.saturating_duration_since(first) >= PATIENCE {
-                        // Stepped out, and due: count it in on its behalf (we still hold `w`,
-                        // so no writer can announce before it is counted).
-                        self.reader_count.fetch_add(1, Ordering::Relaxed);
-                        TOKEN_ADMITTED
-                    } else {
-                        // Stepped out: it tries again.
-                        TOKEN_RELEASED
-                    }
-                }
-            };
-            // SAFETY: `node` is linked in this queue.
-            unsafe { q.notify(node, token) };
-        }
+                Some(true) => TOKEN_ADMITTED,
+                // Stepped out: it tries again.
+                Some(false) => TOKEN_RELEASED,
+            })
+        });
+        drop(q);
+        charge.record();
+    }
+
+    /// Wakes the writer blocked behind a fast writer (it looks at the count again).
+    #[cold]
+    fn wake_blocked_writer(&self) {
+        let mut q = self.drain.lock();
+        q.notify_front(TOKEN_DRAINED);
     }
 
     // ---- async waiters -------------------------------------------------------------------
@@ -835,7 +1055,8 @@ impl RawRwMutex {
     }
 
     /// Polls an async write whose writer already holds [`writer_lock`](Self::writer_lock):
-    /// the first poll announces the writer (new readers wait from then on), later polls wait
+    /// the first poll announces the writer (new readers wait from then on; if a fast writer
+    /// holds the lock, it first waits in `drain` for that writer to leave), later polls wait
     /// for the readers inside to leave. `Ready` once the write lock is held.
     ///
     /// # Safety
@@ -845,14 +1066,58 @@ impl RawRwMutex {
     pub(crate) unsafe fn poll_write_async(&self, w: &AsyncWait, cx: &mut Context<'_>) -> Poll<()> {
         let e = match w.epoch.get() {
             Some(e) => e,
-            None => {
-                let e = self.announce();
-                if self.write_ready(e) {
-                    return Poll::Ready(());
+            None => loop {
+                if w.linked.get() {
+                    // Blocked behind a fast writer.
+                    match self.drain.poll_wait(&w.node, cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(_) => {
+                            w.linked.set(false);
+                            w.node.reset_token();
+                            self.blocked_writers.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
                 }
-                w.epoch.set(Some(e));
-                e
-            }
+                // Acquire: as in `announce_and_drain`.
+                let cur = self.reader_count.load(Ordering::Acquire);
+                if count(cur) >= 0 {
+                    if self.downgraded.load(Ordering::Relaxed) {
+                        // After a fast writer's downgrade (see `wait_stepped_out`): the
+                        // readers that stepped out behind it get in first. They need only a
+                        // CPU; yield to the executor meanwhile.
+                        if self.uncounted.load(Ordering::Acquire) != 0 {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        self.downgraded.store(false, Ordering::Relaxed);
+                    }
+                    match self.announce(cur) {
+                        Some(e) => {
+                            if self.write_ready(e) {
+                                return Poll::Ready(());
+                            }
+                            w.epoch.set(Some(e));
+                            break e;
+                        }
+                        // The count moved: look again.
+                        None => continue,
+                    }
+                }
+                // A fast writer holds the lock: wait for its release to wake us (as
+                // `wait_fast_writer` does).
+                self.blocked_writers.fetch_add(1, Ordering::SeqCst);
+                let mut q = self.drain.lock();
+                dekker_fence();
+                if count(self.reader_count.load(Ordering::SeqCst)) >= 0 {
+                    drop(q);
+                    self.blocked_writers.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                }
+                // SAFETY: the caller keeps `w` in place until it is notified or cancelled.
+                unsafe { q.push_back(&w.node, Kind::Task(cx.waker())) };
+                w.linked.set(true);
+                return Poll::Pending;
+            },
         };
         if w.linked.get() {
             match self.drain.poll_wait(&w.node, cx) {
@@ -884,7 +1149,15 @@ impl RawRwMutex {
     /// releases `writer_lock()`.
     pub(crate) unsafe fn cancel_write_async(&self, w: &AsyncWait) {
         let Some(e) = w.epoch.get() else {
-            // Not announced (or already done): only `w` to give back.
+            // Not announced (or already done): only `w` to give back, and the wait behind a
+            // fast writer, if any, to leave.
+            if w.linked.get() {
+                w.finish();
+                // A notification that got there first needs no answer: it only said "look
+                // again", and nobody else waits for that writer but us.
+                let _ = self.drain.cancel(&w.node, |_| {});
+                self.blocked_writers.fetch_sub(1, Ordering::Relaxed);
+            }
             // SAFETY: the caller holds `w`.
             unsafe { self.w.unlock() };
             return;
@@ -1328,5 +1601,122 @@ mod tests {
         assert_eq!((epoch(w), count(w)), (0, -MAX_READERS));
         let w = w.wrapping_add(RELEASE);
         assert_eq!((epoch(w), count(w)), (0, 0));
+    }
+
+    /// A writer that found the lock free holds it without `w`: the next writer can take `w`
+    /// (and queue behind it) without waiting for the fast writer's unlock.
+    #[test]
+    fn writer_on_a_free_lock_is_fast_and_leaves_w_alone() {
+        let l = RawRwMutex::new();
+        l.write();
+        assert!(l.fast.load(SeqCst), "took the lock through `w`");
+        assert_eq!(l.w.state(), 0);
+        assert_eq!(count(l.reader_count.load(SeqCst)), -MAX_READERS);
+        assert!(!l.try_write() && !l.try_read());
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        assert!(!l.fast.load(SeqCst));
+        assert_eq!(count(l.reader_count.load(SeqCst)), 0);
+        // A writer queued on `w` keeps fast writers out: they would overtake it.
+        l.w.lock();
+        assert!(!l.try_write(), "a fast writer overtook the holder of `w`");
+        // SAFETY: taken just above.
+        unsafe { l.w.unlock() };
+        assert!(l.try_write());
+    }
+
+    /// A writer that takes `w` while a fast writer holds the lock waits for it without
+    /// announcing itself on top of it (one writer's offset in the count, never two), asleep in
+    /// `drain`; the fast writer's unlock wakes it and it gets the lock.
+    #[test]
+    fn writer_behind_a_fast_writer_sleeps_until_its_unlock() {
+        let l = Arc::new(RawRwMutex::new());
+        l.write();
+        let got = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (l, got) = (Arc::clone(&l), Arc::clone(&got));
+            std::thread::spawn(move || {
+                l.write();
+                got.store(true, SeqCst);
+                // SAFETY: taken just above.
+                unsafe { l.write_unlock() };
+            })
+        };
+        wait_until("the second writer sleeps", || l.drain.lock().len() == 1);
+        assert_eq!(l.blocked_writers.load(SeqCst), 1);
+        assert!(
+            l.w.is_locked(),
+            "the second writer holds `w` while it waits"
+        );
+        assert_eq!(count(l.reader_count.load(SeqCst)), -MAX_READERS);
+        assert!(!got.load(SeqCst));
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        wait_until("the second writer got the lock", || got.load(SeqCst));
+        writer.join().unwrap();
+        assert_eq!(l.blocked_writers.load(SeqCst), 0);
+        assert_eq!(l.w.state(), 0);
+        assert!(l.try_write());
+    }
+
+    /// A timed writer behind a fast writer gives up at its deadline and leaves nothing behind:
+    /// `w` free, no blocked writer, the fast writer's lock intact.
+    #[test]
+    fn timed_writer_behind_a_fast_writer_gives_up_cleanly() {
+        let l = Arc::new(RawRwMutex::new());
+        l.write();
+        let timed = {
+            let l = Arc::clone(&l);
+            std::thread::spawn(move || l.try_write_until(Some(now() + Duration::from_millis(50))))
+        };
+        assert!(!timed.join().unwrap());
+        assert_eq!(l.w.state(), 0, "the timed writer kept `w`");
+        assert_eq!(l.blocked_writers.load(SeqCst), 0);
+        assert!(l.drain.lock().is_empty());
+        assert_eq!(count(l.reader_count.load(SeqCst)), -MAX_READERS);
+        // SAFETY: held since `write` above.
+        unsafe { l.write_unlock() };
+        assert!(l.try_write());
+    }
+
+    /// An async writer holding `w` behind a fast writer: pending (linked in `drain`) until the
+    /// fast writer's unlock wakes it, then it announces itself and holds the lock; cancelled
+    /// instead, it unlinks and gives `w` back.
+    #[test]
+    fn async_writer_behind_a_fast_writer() {
+        let l = RawRwMutex::new();
+        let (woken, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        l.write();
+        assert!(l.writer_lock().try_lock());
+        let w = Box::pin(AsyncWait::new());
+        // SAFETY: pinned; we hold `writer_lock()`; polled to `Ready` below.
+        assert!(unsafe { l.poll_write_async(&w, &mut cx) }.is_pending());
+        assert_eq!(l.blocked_writers.load(SeqCst), 1);
+        assert_eq!(count(l.reader_count.load(SeqCst)), -MAX_READERS);
+        // SAFETY: held since `write` above (the fast writer).
+        unsafe { l.write_unlock() };
+        assert_eq!(woken.0.load(SeqCst), 1);
+        // SAFETY: the same pinned `w`.
+        assert!(unsafe { l.poll_write_async(&w, &mut cx) }.is_ready());
+        assert_eq!(l.blocked_writers.load(SeqCst), 0);
+        assert!(!l.fast.load(SeqCst) && l.w.is_locked());
+        // SAFETY: the write lock taken by the future (through `w`).
+        unsafe { l.write_unlock() };
+        assert_eq!(l.w.state(), 0);
+
+        l.write();
+        assert!(l.writer_lock().try_lock());
+        let w = Box::pin(AsyncWait::new());
+        // SAFETY: pinned; we hold `writer_lock()`; cancelled below.
+        assert!(unsafe { l.poll_write_async(&w, &mut cx) }.is_pending());
+        // SAFETY: we hold `writer_lock()` for this write.
+        unsafe { l.cancel_write_async(&w) };
+        assert_eq!(l.blocked_writers.load(SeqCst), 0);
+        assert!(l.drain.lock().is_empty());
+        assert_eq!(l.w.state(), 0);
+        // SAFETY: held since `write` above (the fast writer).
+        unsafe { l.write_unlock() };
+        assert!(l.try_write());
     }
 }

@@ -147,7 +147,7 @@ pub(crate) struct ReaderBias {
     /// Overlaps that turn slots on.
     need: AtomicU32,
     /// Whether the last writer found that slots pay (its unlock turns them back on). Written
-    /// and read by writers only (under the writer lock).
+    /// and read by writers only (by the writer holding the lock).
     keep: AtomicBool,
     /// The current run of slots' credit (writers only); see [`START_CREDIT`].
     credit: AtomicI32,
@@ -263,7 +263,7 @@ impl ReaderBias {
     pub(crate) fn turn_off(&self) {
         if self.on.load(Ordering::Relaxed) {
             self.on.store(false, Ordering::SeqCst);
-            // Writers only, under the writer lock: Relaxed.
+            // Writers only, by the one holding the lock: Relaxed.
             self.judge_due.store(true, Ordering::Relaxed);
         }
     }

@@ -119,12 +119,15 @@ pub use async_forms::{
 ///
 /// | field | meaning |
 /// |---|---|
-/// | `w` | writer lock: held from a writer's announcement until its unlock (Go's `w Mutex`) |
+/// | `w` | writer lock: held by a writer from before its announcement until its unlock (Go's `w Mutex`); a fast writer (below) does not take it |
 /// | `reader_count` low 32 bits (`i32`) | Go's `readerCount`: readers holding or queued for the lock; a writer subtracts `2^30`, so **negative ⇔ a writer is pending or holds the lock**; then `count + 2^30` = readers still inside (the writer waits for them) + readers queued behind the writer |
 /// | `reader_count` high 32 bits | writer epoch: +1 at every writer announcement, so a reader knows *which* writer it queued behind |
 /// | `reader_wait` | (epoch, Go's `readerWait`): readers the writer of that epoch still waits for; `i32::MIN` once that writer timed out |
 ///
 /// | `uncounted` | thread readers that stepped out of `reader_count` behind a writer (see below), from before they leave the count until they are back in it |
+/// | `fast` | whether the writer holding the lock is a fast writer (its unlock then has no `w` to release) |
+/// | `blocked_writers` | the holder of `w` while it waits for a fast writer to leave (0 or 1) |
+/// | `downgraded` | a fast writer downgraded; the next holder of `w` lets the readers that stepped out behind it back in first |
 /// | `bias` | the reader slots: whether they are on, the slots themselves (allocated the first time they are turned on), and the policy's counters (see "Reader slots") |
 ///
 /// # Readers behind a writer
@@ -151,6 +154,38 @@ pub use async_forms::{
 /// zero wakes it. Both waits are conditions checked under their queue's lock (not counting
 /// semaphores as in Go), so no wake-up can be lost and a timed-out waiter leaves no stale
 /// permit behind. Blocked threads and async tasks wait in the same queues.
+///
+/// # Fast writers
+///
+/// Go's writer takes `w`, then announces itself on the count: four atomic read-modify-writes
+/// per lock and unlock pair, where std and parking_lot need two (one word). Here a writer that
+/// finds the lock completely free (no reader counted, nobody holding or queued on `w`)
+/// announces itself with one CAS from a count of zero and holds the lock without `w`; its
+/// unlock is one CAS back when nobody queued behind it. So an uncontended write costs what it
+/// costs in std.
+///
+/// Since a fast writer does not hold `w`, three things change:
+///
+/// - A writer that takes `w` may find a fast writer in the lock. Announcing itself on top of
+///   it would put two writers' offsets in the count, so `announce` is a CAS that requires the
+///   count to be `>= 0`; otherwise the writer (still holding `w`) waits in the `drain` queue
+///   for the fast writer's unlock, which wakes it. Its look at `w` keeps a fast writer from
+///   overtaking writers queued on `w`; one that looked just before a writer took `w` may still
+///   get in first, once.
+/// - The next epoch no longer waits for the releasing writer to be done with its wake-ups: a
+///   fast writer may come in right after a release. So a writer's release (fast or not) takes
+///   the readers' queue lock *before* it moves the count whenever readers are counted behind
+///   it: the readers of the next writer link only after the releasing writer has woken its own,
+///   and the due stepped-out readers are counted in by the same add that releases the count
+///   (not by a second add that could land behind a new writer). When nobody is counted behind
+///   it, a release is one CAS, after which readers that stepped out are woken to try again
+///   and counted readers that linked since, which belong to a newer writer, are left alone.
+/// - A fast writer's `downgrade` has no `w` to keep until the readers that stepped out behind
+///   it are back in the count. It raises `downgraded` instead, and the next holder of `w`
+///   waits for those readers to be back in before it announces itself, so they still get in
+///   ahead of the next writer.
+///
+/// Go has no fast writer (its `Lock` always takes `w`); std and parking_lot have no `w`.
 ///
 /// # Reader slots
 ///

@@ -534,6 +534,52 @@ impl<E> QueueGuard<'_, E> {
         }
     }
 
+    /// How many linked waiters `test` holds for (it sees the queue, for
+    /// [`since`](Self::since), and a linked node).
+    pub(crate) fn count_where(
+        &self,
+        mut test: impl FnMut(&Self, NonNull<Waiter>) -> bool,
+    ) -> usize {
+        let mut node = self.front();
+        let mut n = 0;
+        for _ in 0..self.inner().len {
+            let Some(cur) = node else { break };
+            if test(self, cur) {
+                n += 1;
+            }
+            // SAFETY: `cur` is linked in this queue (lock held).
+            node = Some(unsafe { next_of(cur) });
+        }
+        n
+    }
+
+    /// Notifies, front to back, every waiter for which `pick` returns a token (the others
+    /// stay linked, in order); returns how many were notified. `pick` sees the queue (for
+    /// [`since`](Self::since)) and a linked node.
+    pub(crate) fn notify_where(
+        &mut self,
+        mut pick: impl FnMut(&Self, NonNull<Waiter>) -> Option<usize>,
+    ) -> usize {
+        let mut left = self.inner().len;
+        let mut node = self.front();
+        let mut n = 0;
+        while left > 0 {
+            let Some(cur) = node else { break };
+            // SAFETY: `cur` is linked in this queue (lock held); read its successor before
+            // `notify` unlinks it. Only `left` nodes are visited, so the walk ends before it
+            // could wrap around to a node already seen.
+            let next = unsafe { next_of(cur) };
+            left -= 1;
+            if let Some(token) = pick(self, cur) {
+                // SAFETY: `cur` is still linked here.
+                unsafe { self.notify(cur, token) };
+                n += 1;
+            }
+            node = Some(next);
+        }
+        n
+    }
+
     /// Notifies every waiter, front to back, with `token`; returns how many.
     pub(crate) fn notify_all(&mut self, token: usize) -> usize {
         let mut n = 0;
