@@ -447,9 +447,10 @@ fn write_async_dropped_while_the_last_reader_leaves() {
 /// for the fast writer; a second task reader, on another thread, counts itself in behind
 /// whichever writer holds the lock when it polls. The fast writer's unlock lets in the reader
 /// queued behind it and wakes the blocked writer, which then waits for that reader. A reader
-/// counted in behind the second writer must not be woken by the first one's unlock (it links
-/// only after that unlock has woken its own readers): [`Guarded`](support::Guarded) sections
-/// make loom check that no reader overlaps the second writer.
+/// counted in behind the second writer must not be woken by the first one's unlock, even when
+/// it links before that unlock wakes anyone (each queued reader carries the epoch it waits
+/// for): [`Guarded`](support::Guarded) sections make loom check that no reader overlaps the
+/// second writer.
 #[test]
 fn fast_writer_wakes_only_the_readers_queued_behind_it() {
     let mut builder = loom::model::Builder::new();

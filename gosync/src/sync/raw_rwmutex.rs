@@ -13,7 +13,7 @@ use crate::primitive::{dekker_fence, now, yield_now, Instant};
 use super::backoff::Backoff;
 use super::raw_mutex::{RawMutex, PATIENCE};
 use super::reader_bias::{Enter, ReadToken, ReaderBias};
-use super::wait_queue::{Kind, QueueGuard, WaitQueue, Waiter};
+use super::wait_queue::{Kind, WaitQueue, Waiter};
 
 /// Go's `rwmutexMaxReaders`: subtracting it from the reader count announces a writer.
 const MAX_READERS: i32 = 1 << 30;
@@ -70,9 +70,9 @@ pub(crate) struct RawRwMutex {
     /// reach zero before it lets the next writer in.
     uncounted: AtomicU32,
     /// Readers (threads and tasks) waiting for the writer of the epoch they saw to leave
-    /// (Go's `readerSem`). The counted ones belong to the writer holding the lock (a writer's
-    /// release wakes its own under this queue's lock, before the next writer's readers can
-    /// link); stepped-out ones may be older (woken, they only try again).
+    /// (Go's `readerSem`). Each node's tag is the epoch it waits for: a writer's release
+    /// wakes the counted readers of its own epoch (the next writer's may have linked already:
+    /// a fast writer needs no `w`) and every stepped-out one (woken, they try again).
     readers: WaitQueue,
     /// The writer (holder of `w`) waiting for the readers inside to leave (Go's `writerSem`),
     /// counted ones and then those in reader slots.
@@ -354,12 +354,14 @@ impl RawRwMutex {
         let node = Waiter::new();
         {
             let mut q = self.readers.lock();
-            // Checked under the queue lock: with us counted behind it, the writer's release
-            // changes the count under this lock, then wakes the linked readers; so either we
-            // see it gone or it sees us linked.
+            // Checked under the queue lock: the writer's release changes the count before it
+            // takes this lock to wake its readers, so either we see it gone or it sees us
+            // linked (with its epoch as our tag).
             if !self.read_blocked(e) {
                 return true;
             }
+            // The writer whose release wakes us, if it has not already.
+            q.set_tag(&node, u64::from(e));
             // SAFETY: `node` stays on this stack until `wait` returns, which is after it was
             // notified or unlinked itself.
             unsafe { q.push_back(&node, Kind::Thread) };
@@ -390,6 +392,7 @@ impl RawRwMutex {
             // `since` marks the node as stepped out (counted readers link without one) and
             // tells the writer's unlock whether we are due.
             q.set_since(&node, Some(first));
+            q.set_tag(&node, u64::from(e));
             // SAFETY: `node` stays on this stack until `wait` returns, which is after it was
             // notified or unlinked itself.
             unsafe { q.push_back(&node, Kind::Thread) };
@@ -882,98 +885,88 @@ impl RawRwMutex {
     }
 
     /// A writer leaves, and with `plus` = 1 holds a read lock (a downgrade): reopens the lock
-    /// to readers, wakes the readers waiting for it and a writer blocked behind a fast writer.
-    /// Panics with `misuse` if no writer holds the lock (unreachable through guards).
+    /// to readers (one add), then wakes the readers waiting for it and a writer blocked behind
+    /// a fast writer. Panics with `misuse` if no writer holds the lock (unreachable through
+    /// guards).
     ///
-    /// - Nobody counted behind the writer and no reader stepped out: one CAS moves the count
-    ///   back to `plus`. Readers that stepped out just before it (seen after it) are woken to
-    ///   try again; a new writer may already be in by then (a fast one needs no `w`), so
-    ///   counted readers linked meanwhile are its own and stay asleep.
-    /// - Otherwise, under the readers' queue lock: the due stepped-out readers are counted in
-    ///   by the same add that releases the count, then every queued reader is woken (counted
-    ///   and due ones hold a read lock, the others try again). Holding the queue lock across
-    ///   the add keeps readers of a writer that comes in right after it from linking before
-    ///   this writer has woken its own.
+    /// The next writer may announce itself as soon as the add is done (a fast writer needs no
+    /// `w`), before this writer has woken its readers. So the wake-up picks by epoch: counted
+    /// readers linked behind this writer's epoch hold a read lock (they were counted in all
+    /// along), counted readers of a later epoch stay asleep, and readers that stepped out are
+    /// woken to try again, or counted in on their behalf if they are due and no writer has
+    /// announced itself since (see [`admit`](Self::admit)).
     #[inline]
     fn release(&self, plus: u64, misuse: &'static str) {
-        let cur = self.reader_count.load(Ordering::Relaxed);
-        if count(cur) >= 0 {
+        if count(self.reader_count.load(Ordering::Relaxed)) >= 0 {
             panic!("{misuse}");
         }
-        // SeqCst: Release, our writes happen before the next reader's and writer's Acquire;
-        // and before our SeqCst loads of `uncounted` and `blocked_writers` (see there).
-        if count(cur) == -MAX_READERS
-            && self.uncounted.load(Ordering::Relaxed) == 0
-            && self
-                .reader_count
-                .compare_exchange(
-                    cur,
-                    cur.wrapping_add(RELEASE.wrapping_add(plus)),
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            dekker_fence();
-            if self.uncounted.load(Ordering::SeqCst) != 0 {
-                self.wake_stepped_out();
-            }
-        } else {
-            self.release_queued(plus, misuse);
+        // Release: our writes happen before the next reader's and writer's Acquire. SeqCst:
+        // before our SeqCst loads of `uncounted` and `blocked_writers` (see there).
+        let prev = self
+            .reader_count
+            .fetch_add(RELEASE.wrapping_add(plus), Ordering::SeqCst);
+        // Checked above, by the only thread that may release: cannot fail through guards.
+        assert!(count(prev) < 0, "{misuse}");
+        dekker_fence();
+        if count(prev) != -MAX_READERS || self.uncounted.load(Ordering::SeqCst) != 0 {
+            self.wake_readers(epoch(prev));
         }
         if self.blocked_writers.load(Ordering::SeqCst) != 0 {
             self.wake_blocked_writer();
         }
     }
 
-    /// Wakes the readers that stepped out of the count and sleep (they try again), leaving
-    /// counted ones linked.
+    /// Wakes the readers queued behind the writer of epoch `e`, which just left (see
+    /// [`release`](Self::release)).
     #[cold]
-    fn wake_stepped_out(&self) {
+    #[inline(never)]
+    fn wake_readers(&self, e: u32) {
         // Readers queued behind this writer: it made them wait (charged once they are woken).
         let charge = diag::contended_unlock(self);
         let mut q = self.readers.lock();
+        let mut t = None;
         q.notify_where(|q, node| {
             // SAFETY: `notify_where` hands us nodes linked in this queue.
-            unsafe { q.since(node) }.map(|_| TOKEN_RELEASED)
+            let (since, tag) = unsafe { (q.since(node), q.tag(node)) };
+            match since {
+                // Counted in behind us all along: it holds a read lock now. Counted behind a
+                // later writer: not ours to wake.
+                None => (tag == u64::from(e)).then_some(TOKEN_RELEASED),
+                Some(first) => {
+                    let t = *t.get_or_insert_with(now);
+                    if t.saturating_duration_since(first) >= PATIENCE && self.admit(e) {
+                        Some(TOKEN_ADMITTED)
+                    } else {
+                        // Stepped out: it tries again.
+                        Some(TOKEN_RELEASED)
+                    }
+                }
+            }
         });
         drop(q);
         charge.record();
     }
 
-    /// [`release`](Self::release) with counted readers behind the writer (or one arriving).
-    #[cold]
-    #[inline(never)]
-    fn release_queued(&self, plus: u64, misuse: &'static str) {
-        let charge = diag::contended_unlock(self);
-        let mut q = self.readers.lock();
-        let mut t = None;
-        // Stepped out and waited `PATIENCE`: counted in on its behalf by the add below.
-        let mut due = |q: &QueueGuard<'_, ()>, node| {
-            // SAFETY: `node` is linked in this queue.
-            let first = unsafe { q.since(node) }?;
-            let t = *t.get_or_insert_with(now);
-            Some(t.saturating_duration_since(first) >= PATIENCE)
-        };
-        let admitted = q.count_where(|q, node| due(q, node) == Some(true));
-        let prev = self.reader_count.fetch_add(
-            RELEASE.wrapping_add(plus).wrapping_add(admitted as u64),
-            Ordering::SeqCst,
-        );
-        // Checked before, by the only thread that may release: cannot fail through guards.
-        assert!(count(prev) < 0, "{misuse}");
-        dekker_fence();
-        q.notify_where(|q, node| {
-            Some(match due(q, node) {
-                // Counted in all along: it holds a read lock now.
-                None => TOKEN_RELEASED,
-                Some(true) => TOKEN_ADMITTED,
-                // Stepped out: it tries again.
-                Some(false) => TOKEN_RELEASED,
-            })
-        });
-        drop(q);
-        charge.record();
+    /// Counts a due stepped-out reader in on its behalf, if no writer has announced itself
+    /// since the writer of epoch `e` left (the count is `>= 0` and the epoch still `e`);
+    /// returns whether it did. (The reader learns it from its token, whose Release/Acquire
+    /// also orders the writer's critical section before its read: Relaxed here.)
+    fn admit(&self, e: u32) -> bool {
+        let mut cur = self.reader_count.load(Ordering::Relaxed);
+        loop {
+            if epoch(cur) != e || count(cur) < 0 {
+                return false;
+            }
+            match self.reader_count.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
     }
 
     /// Wakes the writer blocked behind a fast writer (it looks at the count again).
@@ -1022,6 +1015,8 @@ impl RawRwMutex {
             w.finish();
             return Poll::Ready(());
         }
+        // The writer whose release wakes us (see `wake_readers`).
+        q.set_tag(&w.node, u64::from(e));
         // SAFETY: the caller keeps `w` in place until it is notified or cancelled.
         unsafe { q.push_back(&w.node, Kind::Task(cx.waker())) };
         w.linked.set(true);

@@ -173,13 +173,12 @@ pub use async_forms::{
 ///   overtaking writers queued on `w`; one that looked just before a writer took `w` may still
 ///   get in first, once.
 /// - The next epoch no longer waits for the releasing writer to be done with its wake-ups: a
-///   fast writer may come in right after a release. So a writer's release (fast or not) takes
-///   the readers' queue lock *before* it moves the count whenever readers are counted behind
-///   it: the readers of the next writer link only after the releasing writer has woken its own,
-///   and the due stepped-out readers are counted in by the same add that releases the count
-///   (not by a second add that could land behind a new writer). When nobody is counted behind
-///   it, a release is one CAS, after which readers that stepped out are woken to try again
-///   and counted readers that linked since, which belong to a newer writer, are left alone.
+///   fast writer may come in right after a release, and its readers may link before the
+///   releasing writer has woken its own. So each queued reader records the epoch it waits
+///   for, and a release wakes the counted readers of its own epoch only (they hold a read
+///   lock), plus the stepped-out ones (they try again). A due stepped-out reader is counted in
+///   on its behalf only by a CAS that finds no writer announced since (otherwise it tries
+///   again like the others, and being due, stays counted behind the next writer).
 /// - A fast writer's `downgrade` has no `w` to keep until the readers that stepped out behind
 ///   it are back in the count. It raises `downgraded` instead, and the next holder of `w`
 ///   waits for those readers to be back in before it announces itself, so they still get in

@@ -73,6 +73,9 @@ pub(crate) struct Waiter {
     /// Moved here from another queue by [`QueueGuard::move_all_to`] (a `Cond`'s broadcast),
     /// not linked by its owner. Queue lock.
     moved: UnsafeCell<bool>,
+    /// What the owner waits for, in the queue owner's terms (the `RwMutex`: the writer epoch a
+    /// reader queued behind). Queue lock.
+    tag: UnsafeCell<u64>,
     /// [`WAITING`], or the token a notifier handed over.
     token: AtomicUsize,
     _pin: PhantomPinned,
@@ -94,6 +97,7 @@ impl Waiter {
             handle: UnsafeCell::new(Handle::None),
             since: UnsafeCell::new(None),
             moved: UnsafeCell::new(false),
+            tag: UnsafeCell::new(0),
             token: AtomicUsize::new(WAITING),
             _pin: PhantomPinned,
         }
@@ -482,6 +486,23 @@ impl<E> QueueGuard<'_, E> {
         unsafe { node.as_ref().since.with(|p| *p) }
     }
 
+    /// What `node` waits for, as recorded by [`set_tag`](Self::set_tag) (0 if never set).
+    ///
+    /// # Safety
+    /// `node` is linked in this queue.
+    #[inline]
+    pub(crate) unsafe fn tag(&self, node: NonNull<Waiter>) -> u64 {
+        // SAFETY: lock held; plain read.
+        unsafe { node.as_ref().tag.with(|p| *p) }
+    }
+
+    /// Records what `w` waits for (its owner calls this before linking it).
+    #[inline]
+    pub(crate) fn set_tag(&mut self, w: &Waiter, tag: u64) {
+        // SAFETY: queue lock held; the owner is the only other party and it is the caller.
+        w.tag.with_mut(|p| unsafe { *p = tag });
+    }
+
     /// Records when `w` started waiting (its owner calls this before linking it).
     #[inline]
     pub(crate) fn set_since(&mut self, w: &Waiter, since: Option<Instant>) {
@@ -532,25 +553,6 @@ impl<E> QueueGuard<'_, E> {
             }
             None => false,
         }
-    }
-
-    /// How many linked waiters `test` holds for (it sees the queue, for
-    /// [`since`](Self::since), and a linked node).
-    pub(crate) fn count_where(
-        &self,
-        mut test: impl FnMut(&Self, NonNull<Waiter>) -> bool,
-    ) -> usize {
-        let mut node = self.front();
-        let mut n = 0;
-        for _ in 0..self.inner().len {
-            let Some(cur) = node else { break };
-            if test(self, cur) {
-                n += 1;
-            }
-            // SAFETY: `cur` is linked in this queue (lock held).
-            node = Some(unsafe { next_of(cur) });
-        }
-        n
     }
 
     /// Notifies, front to back, every waiter for which `pick` returns a token (the others
