@@ -39,12 +39,15 @@ impl Report {
     /// Several runs as one report (e.g. one run per family, when the machine is never quiet
     /// long enough for all of them): the cells of every run, in order; where two runs measured
     /// the same family, the later one's cells of that family win. The metadata says that the
-    /// report is merged: dates from first to last, every command, the summed duration.
+    /// report is merged: dates from the earliest run to the latest, every command, the summed
+    /// duration.
     pub fn merge(reports: Vec<Report>) -> Option<Report> {
         let mut it = reports.into_iter();
         let mut acc = it.next()?;
         let mut runs = vec![(acc.meta.command.clone(), acc.meta.load_before.clone())];
-        let first_date = acc.meta.date_utc.clone();
+        // `YYYY-MM-DD HH:MM UTC` sorts as text; a rerun family may come before older runs.
+        let mut first_date = acc.meta.date_utc.clone();
+        let mut last_date = first_date.clone();
         for r in it {
             let fams: Vec<String> = r
                 .records
@@ -65,7 +68,9 @@ impl Report {
             }
             acc.about.extend(r.about);
             runs.push((r.meta.command.clone(), r.meta.load_before.clone()));
-            acc.meta.date_utc = format!("{first_date} to {}", r.meta.date_utc);
+            first_date = first_date.min(r.meta.date_utc.clone());
+            last_date = last_date.max(r.meta.date_utc.clone());
+            acc.meta.date_utc = format!("{first_date} to {last_date}");
             acc.meta.duration_s += r.meta.duration_s;
             acc.meta.quick &= r.meta.quick;
             if acc.meta.go_version.is_none() {
@@ -1264,6 +1269,29 @@ mod tests {
         assert!(m.meta.date_utc.contains(" to 2026-01-02"));
         assert_eq!(m.meta.duration_s, 3.0);
         assert!(Report::merge(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn merged_dates_run_from_the_earliest_to_the_latest_run() {
+        // A family rerun later is passed in its place in the family order, so the runs need
+        // not come in the order they were taken.
+        let dated = |d: &str| {
+            let mut r = report(vec![rec("mutex", "Mutex", 1, "gosync", 1.0)], Vec::new());
+            r.meta.date_utc = d.into();
+            r
+        };
+        let m = Report::merge(vec![
+            dated("2026-01-01 10:05 UTC"),
+            dated("2026-01-01 09:00 UTC"),
+            dated("2026-01-01 09:30 UTC"),
+        ])
+        .unwrap();
+        assert_eq!(
+            m.meta.date_utc,
+            "2026-01-01 09:00 UTC to 2026-01-01 10:05 UTC"
+        );
+        let one = Report::merge(vec![dated("2026-01-01 09:00 UTC")]).unwrap();
+        assert_eq!(one.meta.date_utc, "2026-01-01 09:00 UTC");
     }
 
     #[test]
