@@ -6,8 +6,17 @@ use crate::primitive::{spin_loop, yield_now};
 /// `yield_now`s (on a busy machine the thread we wait for may need our CPU).
 pub(crate) struct Backoff(u32);
 impl Backoff {
+    #[cfg(not(loom))]
     const SPIN_ROUNDS: u32 = 4;
+    /// Under loom every pause is a yield, and each one a point where the model branches:
+    /// one spin round and one yield round still cover both outcomes of a wait (the thread
+    /// waited for moves on, or not yet and this one parks) with far fewer interleavings.
+    #[cfg(loom)]
+    const SPIN_ROUNDS: u32 = 1;
+    #[cfg(not(loom))]
     const YIELD_ROUNDS: u32 = 3;
+    #[cfg(loom)]
+    const YIELD_ROUNDS: u32 = 1;
     #[inline]
     pub(crate) fn new() -> Self {
         Backoff(0)
