@@ -161,8 +161,8 @@ pub use async_forms::{
 /// per lock and unlock pair, where std and parking_lot need two (one word). Here a writer that
 /// finds the lock completely free (no reader counted, nobody holding or queued on `w`)
 /// announces itself with one CAS from a count of zero and holds the lock without `w`; its
-/// unlock is one CAS back when nobody queued behind it. So an uncontended write costs what it
-/// costs in std.
+/// unlock is one add (and wakes nobody when nobody queued behind it). So an uncontended write
+/// takes two read-modify-writes, as in std.
 ///
 /// Since a fast writer does not hold `w`, three things change:
 ///
