@@ -170,7 +170,7 @@ pub(crate) const HANDOFF_INTERVAL: Duration = Duration::from_micros(100);
 /// `active_spin_cnt` counts 30 pauses whatever they cost.
 const ACTIVE_SPIN: u32 = 4;
 /// Handoffs are spaced by at least this many times their measured cost.
-const HANDOFF_SPACING: u64 = 20;
+const HANDOFF_SPACING: u64 = 10;
 /// Upper bound of the handoff spacing.
 pub(crate) const MAX_HANDOFF_INTERVAL: Duration = Duration::from_millis(2);
 /// Whether the lock's queue shows more contenders than spinning can serve: at least as
