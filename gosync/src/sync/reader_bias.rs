@@ -73,11 +73,8 @@ fn slot_count() -> usize {
     }
 }
 
-/// Whether this overlap is one the calling thread looks at (one in [`SAMPLE`]). Inlined into
-/// every counted read that finds another reader inside (a thread's own nested read lock
-/// included): a thread-local countdown, without a call.
+/// Whether this overlap is one the calling thread looks at (one in [`SAMPLE`]).
 #[cfg(not(loom))]
-#[inline(always)]
 fn sampled() -> bool {
     use core::cell::Cell;
     std::thread_local!(static COUNTDOWN: Cell<u32> = const { Cell::new(SAMPLE) });
@@ -348,7 +345,6 @@ impl ReaderBias {
     }
 
     /// Whether readers may take slots now (a snapshot).
-    #[inline]
     pub(crate) fn is_on(&self) -> bool {
         self.on.load(Ordering::Relaxed)
     }
@@ -378,12 +374,14 @@ impl ReaderBias {
     /// type docs); the caller then calls [`enable`](Self::enable).
     #[inline]
     pub(crate) fn note_sharing(&self) -> bool {
-        !self.on.load(Ordering::Relaxed) && sampled() && self.note_sharing_slow()
+        !self.on.load(Ordering::Relaxed) && self.note_sharing_slow()
     }
 
-    /// A sampled overlap: counts it if another thread than the last one to report saw it.
     #[cold]
     fn note_sharing_slow(&self) -> bool {
+        if !sampled() {
+            return false;
+        }
         let me = thread_index() + 1;
         if self.last_sharer.load(Ordering::Relaxed) == me {
             return false;
