@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gosync_dist::etcd_client::{Txn, TxnOp};
 use gosync_dist::{Error, Mutex, Session, SessionOptions};
-use support::etcd::Cluster;
+use support::etcd::{cluster_ports, Cluster};
 
 /// One hold of the lock as a client saw it.
 #[derive(Debug, Clone)]
@@ -175,6 +175,20 @@ fn wait_progress(history: &StdMutex<Vec<Hold>>, n: usize, what: &str) -> Duratio
         std::thread::sleep(Duration::from_millis(20));
     }
     started.elapsed()
+}
+
+/// A cluster's members get distinct ports. Picked by binding and releasing one port at a
+/// time, the kernel handed the same port out twice often enough to fail a CI run ("initial
+/// cluster ... has duplicate url"); 250 members' worth makes a repeat near certain there.
+#[test]
+fn cluster_ports_are_distinct() {
+    let (ports, token) = cluster_ports(250);
+    let mut all: Vec<u16> = ports.iter().flat_map(|&(c, p)| [c, p]).collect();
+    all.push(token);
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "cluster_ports handed out a port twice");
 }
 
 #[test]

@@ -47,10 +47,32 @@ fn etcd_bin() -> Option<PathBuf> {
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct free loopback ports. All `n` stay bound until the last is picked: ports bound
+/// and released one at a time can repeat (the kernel may hand a just-released port out again),
+/// and a cluster given one port twice fails to start ("has duplicate url").
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .expect("local address of a bound listener")
+                .port()
+        })
+        .collect()
+}
+
+/// The (client, peer) ports of `n` cluster members and one more for the cluster token, all
+/// distinct.
+pub fn cluster_ports(n: usize) -> (Vec<(u16, u16)>, u16) {
+    let picked = free_ports(2 * n + 1);
+    let ports = picked[..2 * n].chunks(2).map(|p| (p[0], p[1])).collect();
+    (ports, picked[2 * n])
 }
 
 fn temp_dir(kind: &str) -> PathBuf {
@@ -176,8 +198,8 @@ impl Cluster {
     /// Starts `n` members forming one cluster, or `None` if etcd is missing.
     pub fn start_n(n: usize) -> Option<Cluster> {
         let bin = etcd_bin()?;
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-        let token = format!("gosync-{}-{}", std::process::id(), free_port());
+        let (ports, token_port) = cluster_ports(n);
+        let token = format!("gosync-{}-{}", std::process::id(), token_port);
         let initial: Vec<String> = ports
             .iter()
             .enumerate()
