@@ -271,6 +271,8 @@ const CAVEATS: &str = "\
 - **Same run, interleaved.** Each implementation of a workload is calibrated on its own, then
   all of them run in turns (A B C A B C …) for several rounds in one process; a table cell is
   the median ns/op over the rounds, ± half the spread between the fastest and slowest round.
+  If an implementation's rounds come out far shorter than the calibration aimed for (the
+  machine stalled while it was calibrated), it is calibrated again and the cell measured again.
   Compare implementations within one table; absolute times move with the machine.
 - **A shared, small machine.** The runs come from a 2-core virtual machine that other work
   shares. Its speed drifts by tens of percent from one moment to the next, more for loops that

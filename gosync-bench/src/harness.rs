@@ -5,6 +5,9 @@
 //! (A B C A B C ...) for several rounds in the same process, and the table reports the median
 //! ns/op, the spread (min..max across rounds, as ± % of the median) and each peer's ratio to
 //! gosync. A single slow round (another process took the core) moves one sample, not the median.
+//! A stall during a calibration would size every round too small (rounds that measure little
+//! but their own start); rounds far shorter than the target time reveal it, and the cell is
+//! calibrated and measured again (see [`Ctx::compare_with_os_threads`]).
 //!
 //! Families call [`Ctx::compare`] with one [`Impl`] per implementation, gosync first. An
 //! `Impl`'s closure is asked to run `iters` operations and return a [`Sample`] (its elapsed
@@ -496,54 +499,63 @@ impl Ctx {
         };
         self.progress
             .set_message(format!("{family}/{workload} ×{threads}"));
-        // Calibrate each implementation on its own: grow `iters` until one run takes at least
-        // a fifth of the target, then scale to the target.
-        let mut iters: Vec<u64> = Vec::with_capacity(impls.len());
-        for (i, imp) in impls.iter_mut().enumerate() {
-            if go_index.as_ref().is_some_and(|(g, _)| *g == i) {
-                // Go sizes its own runs; any count works (its figure is ns/op × count).
-                iters.push(1_000_000);
-                continue;
-            }
-            let mut n: u64 = imp.min_iters;
-            loop {
-                let s = (imp.run)(n);
-                let el = s.elapsed.max(Duration::from_nanos(1));
-                if el >= self.target / 5 || n >= 1 << 40 {
-                    // One slow run (the thread lost its core) would leave `n` far too small
-                    // for every round: scale from the fastest of three runs at this size.
-                    let el = (0..2)
-                        .map(|_| (imp.run)(n).elapsed)
-                        .fold(el, Duration::min)
-                        .max(Duration::from_nanos(1));
-                    let scaled = (n as f64 * self.target.as_secs_f64() / el.as_secs_f64()) as u64;
-                    iters.push(scaled.clamp(imp.min_iters, n.saturating_mul(100)));
-                    break;
+        let is_go = |i: usize| go_index.as_ref().is_some_and(|(g, _)| *g == i);
+        // Calibrate each implementation on its own (Go sizes its own runs; any count works for
+        // it, its figure being ns/op × count).
+        let mut iters: Vec<u64> = impls
+            .iter_mut()
+            .enumerate()
+            .map(|(i, imp)| {
+                if is_go(i) {
+                    1_000_000
+                } else {
+                    self.calibrate(imp)
                 }
-                // Aim directly for the target with headroom, at most ×100 per step.
-                let guess =
-                    (n as f64 * (self.target.as_secs_f64() / 5.0) / el.as_secs_f64() * 1.5) as u64;
-                n = guess.clamp(n + 1, n.saturating_mul(100));
-            }
-        }
+            })
+            .collect();
         let k = impls.len();
         let mut ns: Vec<Vec<f64>> = vec![Vec::new(); k];
         let mut hists: Vec<Option<Histogram<u64>>> = (0..k).map(|_| None).collect();
         let mut extras: Vec<BTreeMap<String, Vec<f64>>> = vec![BTreeMap::new(); k];
-        for _round in 0..rounds {
-            for (i, imp) in impls.iter_mut().enumerate() {
-                let s = (imp.run)(iters[i]);
-                ns[i].push(s.elapsed.as_nanos() as f64 / iters[i] as f64);
-                if let Some(h) = s.latency {
-                    match &mut hists[i] {
-                        Some(acc) => acc.add(&h).expect("compatible histograms"),
-                        slot => *slot = Some(h),
+        for attempt in 0..=RECALIBRATIONS {
+            ns.iter_mut().for_each(Vec::clear);
+            hists.iter_mut().for_each(|h| *h = None);
+            extras.iter_mut().for_each(BTreeMap::clear);
+            for _round in 0..rounds {
+                for (i, imp) in impls.iter_mut().enumerate() {
+                    let s = (imp.run)(iters[i]);
+                    ns[i].push(s.elapsed.as_nanos() as f64 / iters[i] as f64);
+                    if let Some(h) = s.latency {
+                        match &mut hists[i] {
+                            Some(acc) => acc.add(&h).expect("compatible histograms"),
+                            slot => *slot = Some(h),
+                        }
                     }
+                    for (name, v) in s.extra {
+                        extras[i].entry(name).or_default().push(v);
+                    }
+                    self.progress.tick();
                 }
-                for (name, v) in s.extra {
-                    extras[i].entry(name).or_default().push(v);
-                }
-                self.progress.tick();
+            }
+            // A calibration that ran while the machine stalled (every one of its runs at the
+            // final size) settles on far too few iterations, and then every round measures
+            // little but the start of the run (threads being scheduled): rounds far shorter
+            // than the target say so. Calibrate those implementations again and redo the
+            // rounds, all of them, so that they stay interleaved.
+            let short: Vec<usize> = (0..k)
+                .filter(|&i| !is_go(i) && self.round_too_short(&ns[i], iters[i]))
+                .collect();
+            if short.is_empty() || attempt == RECALIBRATIONS {
+                break;
+            }
+            for i in short {
+                let old = iters[i];
+                iters[i] = self.calibrate(&mut impls[i]);
+                self.println(format!(
+                    "  {family}/{workload} ×{threads}: {}'s rounds ran far under the target time; \
+                     recalibrated ({old} → {} iterations) and measured the cell again",
+                    impls[i].name, iters[i]
+                ));
             }
         }
         let mut block = Vec::new();
@@ -599,6 +611,40 @@ impl Ctx {
         self.records.extend(block);
     }
 
+    /// Calibrates one implementation: grows `iters` until one run takes at least a fifth of
+    /// the target, then scales to the target (never below the implementation's `min_iters`).
+    fn calibrate(&self, imp: &mut Impl<'_>) -> u64 {
+        let mut n: u64 = imp.min_iters;
+        loop {
+            let s = (imp.run)(n);
+            let el = s.elapsed.max(Duration::from_nanos(1));
+            if el >= self.target / 5 || n >= 1 << 40 {
+                // One slow run (the thread lost its core) would leave `n` far too small
+                // for every round: scale from the fastest of three runs at this size.
+                let el = (0..2)
+                    .map(|_| (imp.run)(n).elapsed)
+                    .fold(el, Duration::min)
+                    .max(Duration::from_nanos(1));
+                let scaled = (n as f64 * self.target.as_secs_f64() / el.as_secs_f64()) as u64;
+                return scaled.clamp(imp.min_iters, n.saturating_mul(100));
+            }
+            // Aim directly for the target with headroom, at most ×100 per step.
+            let guess =
+                (n as f64 * (self.target.as_secs_f64() / 5.0) / el.as_secs_f64() * 1.5) as u64;
+            n = guess.clamp(n + 1, n.saturating_mul(100));
+        }
+    }
+
+    /// Whether rounds of `iters` operations at these ns/op took less than a quarter of the
+    /// target time (median round): the calibration overestimated an operation's cost at
+    /// least four times. (A `min_iters` floor only lengthens rounds.)
+    fn round_too_short(&self, ns_per_op: &[f64], iters: u64) -> bool {
+        let mut v = ns_per_op.to_vec();
+        v.sort_by(f64::total_cmp);
+        let round_ns = median(&v) * iters as f64;
+        round_ns < self.target.as_nanos() as f64 / 4.0
+    }
+
     /// The compiled test binary and benchmark name of Go's mirror of a workload, if one is
     /// registered (and has not failed before). Compiles the binary on first use.
     fn go_mirror_for(
@@ -629,6 +675,10 @@ impl Ctx {
 
 /// Rounds of a work-only row (at least).
 pub const WORK_ONLY_ROUNDS: usize = 21;
+
+/// How many times a cell's rounds are redone after a recalibration when they came out far
+/// shorter than the target (see `Ctx::compare_with_os_threads`).
+const RECALIBRATIONS: usize = 2;
 
 /// The implementation name of Go's interleaved figure in a printed block.
 pub const GO_IMPL: &str = "Go (interleaved)";
@@ -846,6 +896,45 @@ mod tests {
         assert!((ctx.records[0].ns_per_op - 10.0).abs() < 1e-9);
         assert!((ctx.records[1].ns_per_op - 20.0).abs() < 1e-9);
         assert_eq!(ctx.records[1].extra.get("bytes"), Some(&5.0));
+    }
+
+    #[test]
+    fn a_calibration_caught_in_a_stall_is_redone() {
+        // Every run costs a fixed 100 µs (threads starting) plus 10 ns per operation; the first
+        // three runs, all of the calibration at its first size, also wait 20 ms for a CPU.
+        // Settling on that size would report the start-up cost as the cost of an operation.
+        let mut ctx = Ctx::new(true, false, vec![1], ProgressBar::hidden());
+        let calls = std::cell::Cell::new(0u32);
+        let steady = std::cell::Cell::new(0u32);
+        ctx.compare(
+            "t",
+            "w",
+            1,
+            vec![
+                Impl::new("stalled", |n| {
+                    calls.set(calls.get() + 1);
+                    let stall = if calls.get() <= 3 { 20_000_000 } else { 0 };
+                    Duration::from_nanos(stall + 100_000 + 10 * n).into()
+                }),
+                Impl::new("steady", |n| {
+                    steady.set(steady.get() + 1);
+                    Duration::from_nanos(100_000 + 10 * n).into()
+                }),
+            ],
+        );
+        let stalled = &ctx.records[0];
+        assert!(
+            (9.0..12.0).contains(&stalled.ns_per_op),
+            "{} ns/op from {} iterations",
+            stalled.ns_per_op,
+            stalled.iters
+        );
+        assert!((9.0..12.0).contains(&ctx.records[1].ns_per_op));
+        // The rounds were redone once for both (they interleave), the calibration only for
+        // the stalled one: a steady implementation runs its calibration and two sets of rounds.
+        assert_eq!(stalled.rounds, ctx.records[1].rounds);
+        let steady_calibration = steady.get() as usize - 2 * stalled.rounds;
+        assert!(steady_calibration >= 3, "{}", steady.get());
     }
 
     #[test]
