@@ -13,7 +13,8 @@
 //! without its lock in Rust and in Go: see [`gowork`]) and the counts per family. With `--go`,
 //! Go's benchmarks of the mutex, rwmutex and waitgroup families run interleaved with the Rust
 //! implementations (see [`go`]). Results are written as JSON and a self-contained HTML page to
-//! `target/gosync-bench/`.
+//! `target/gosync-bench/`. Before measuring, it warns if other processes keep the CPUs busy
+//! (see [`quiet`]).
 
 mod docs;
 mod families;
@@ -21,6 +22,7 @@ mod go;
 mod gowork;
 mod harness;
 mod memory;
+mod quiet;
 mod report;
 
 /// Counts heap bytes only while `memory::measure` runs (one relaxed load per allocation
@@ -188,6 +190,11 @@ fn main() {
         args.threads
     );
     println!("  ns/op: median over interleaved rounds; ±%: half the min..max range; ÷gosync: ns/op ÷ gosync's (> 1 means gosync is faster)");
+    if let Some(warning) =
+        quiet::others_busy(meta.cores).and_then(|b| quiet::warning(b, meta.cores))
+    {
+        println!("  {warning}");
+    }
     if args.go && meta.go_version.is_none() {
         println!(
             "  --go given but `go` is not on PATH: install it with `apt-get install -y golang-go`"
