@@ -35,7 +35,9 @@ use crate::primitive::UnsafeCell;
 ///   the handoff costs no wake-up. Between handoffs the lock barges again.
 ///
 /// So throughput is that of a barging lock, and a waiter's wait is bounded by the 1 ms threshold
-/// plus one handoff interval per waiter ahead of it.
+/// plus one handoff interval per waiter ahead of it. That bound is the lock's part: a waiter (or
+/// a holder) that has lost its CPU also waits for the OS to run it again, which no lock can
+/// shorten; with more runnable threads than CPUs, the worst waits are mostly that.
 ///
 /// [`is_starving`](Self::is_starving) is true while a handoff is requested and not yet done.
 ///
