@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gosync_dist::etcd_client::{Txn, TxnOp};
 use gosync_dist::{Error, Mutex, Session, SessionOptions};
-use support::etcd::{cluster_ports, Cluster};
+use support::etcd::{cluster_ports, ephemeral_range, free_port, outside, Cluster};
 
 /// One hold of the lock as a client saw it.
 #[derive(Debug, Clone)]
@@ -189,6 +189,64 @@ fn cluster_ports_are_distinct() {
     all.sort_unstable();
     all.dedup();
     assert_eq!(all.len(), n, "cluster_ports handed out a port twice");
+}
+
+/// Ports come from outside the kernel's ephemeral range. A port the kernel picked for a bind
+/// to port 0 and that was then released could be taken as the local end of any outgoing
+/// connection before its server bound it: a CI run failed when a member of this file's
+/// cluster found its client port taken ("bind: address already in use").
+#[test]
+fn cluster_ports_are_outside_the_ephemeral_range() {
+    let (lo, hi) = ephemeral_range();
+    if outside(lo, hi).is_none() {
+        eprintln!("the ephemeral range {lo}..={hi} leaves no room outside it; nothing to check");
+        return;
+    }
+    let (ports, token) = cluster_ports(50);
+    for port in ports.iter().flat_map(|&(c, p)| [c, p]).chain([token]) {
+        assert!(
+            !(lo..=hi).contains(&port),
+            "port {port} lies in the ephemeral range {lo}..={hi}"
+        );
+    }
+}
+
+/// The picker uses the larger gap next to the ephemeral range, and the kernel's choice when
+/// neither gap is large enough.
+#[test]
+fn the_larger_gap_beside_the_ephemeral_range_is_used() {
+    assert_eq!(outside(32_768, 60_999), Some((10_000, 32_767)));
+    assert_eq!(outside(1_024, 40_000), Some((40_001, 65_535)));
+    assert_eq!(outside(10_500, 65_000), None);
+}
+
+/// A member that finds its port taken when it starts (another process got there first) does
+/// not fail the test: the cluster starts again on other ports.
+#[test]
+fn a_cluster_whose_port_is_taken_starts_again_on_other_ports() {
+    let taken = free_port();
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", taken)).expect("hold the port");
+    let mut picks = 0;
+    let Some(cluster) = Cluster::start_with(3, |n| {
+        picks += 1;
+        let (mut ports, token) = cluster_ports(n);
+        if picks == 1 {
+            ports[1].0 = taken;
+        }
+        (ports, token)
+    }) else {
+        return;
+    };
+    assert_eq!(
+        picks, 2,
+        "the cluster should have started on the second pick of ports"
+    );
+    let endpoints = cluster.endpoints();
+    assert!(
+        endpoints.iter().all(|e| !e.ends_with(&format!(":{taken}"))),
+        "a member still uses the taken port: {endpoints:?}"
+    );
+    cluster.wait_ready();
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //! once their queue has formed). A run of a couple of operations per client would measure
 //! only that start.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,12 +46,10 @@ impl Drop for Etcd {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
+// The port picker the test suites use: two distinct ports outside the kernel's ephemeral
+// range, so that no outgoing connection takes one before etcd binds it.
+#[path = "../../../gosync/tests/support/ports.rs"]
+mod ports;
 
 fn start_etcd() -> Result<Etcd, String> {
     let base = if Path::new("/dev/shm").is_dir() {
@@ -62,7 +60,8 @@ fn start_etcd() -> Result<Etcd, String> {
     let dir = base.join(format!("gosync-bench-etcd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let (client, peer) = (free_port(), free_port());
+    let picked = ports::free_ports(2);
+    let (client, peer) = (picked[0], picked[1]);
     let endpoint = format!("127.0.0.1:{client}");
     let child = Command::new("etcd")
         .arg(format!("--data-dir={}", dir.join("data").display()))

@@ -8,7 +8,6 @@
 //! `scripts/ci-services.sh`): then they panic, so CI cannot pass by skipping.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,27 +44,15 @@ fn etcd_bin() -> Option<PathBuf> {
     None
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    free_ports(1)[0]
-}
+// The port picker shared with the gosync crate's server tests: ports outside the kernel's
+// ephemeral range, so that no outgoing connection takes one before its server binds it.
+#[path = "../../../gosync/tests/support/ports.rs"]
+mod ports;
+#[allow(unused_imports)] // each test file uses a different part
+pub use ports::{ephemeral_range, free_port, free_ports, outside};
 
-/// `n` distinct free loopback ports. All `n` stay bound until the last is picked: ports bound
-/// and released one at a time can repeat (the kernel may hand a just-released port out again),
-/// and a cluster given one port twice fails to start ("has duplicate url").
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| {
-            l.local_addr()
-                .expect("local address of a bound listener")
-                .port()
-        })
-        .collect()
-}
+/// How many times [`Cluster::start_n`] starts a cluster whose member found a port taken.
+const START_ATTEMPTS: usize = 3;
 
 /// The (client, peer) ports of `n` cluster members and one more for the cluster token, all
 /// distinct.
@@ -155,6 +142,20 @@ impl Member {
         self.stopped = false;
     }
 
+    /// Whether the member answers `endpoint health` (via etcdctl, 2 s timeout).
+    fn healthy(&self) -> bool {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint))
+            .arg("--command-timeout=2s")
+            .arg("endpoint")
+            .arg("health")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// The member's log so far (for failure messages).
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
@@ -197,8 +198,35 @@ impl Cluster {
 
     /// Starts `n` members forming one cluster, or `None` if etcd is missing.
     pub fn start_n(n: usize) -> Option<Cluster> {
+        Cluster::start_with(n, cluster_ports)
+    }
+
+    /// Starts `n` members on the ports `pick` returns (as [`cluster_ports`] does). A member
+    /// that exits at start because one of its ports was taken in the meantime (by another
+    /// process picking ports) makes the whole cluster start again on newly picked ports, up to
+    /// [`START_ATTEMPTS`] times; any other early exit fails at once with the member's log.
+    pub fn start_with(
+        n: usize,
+        mut pick: impl FnMut(usize) -> (Vec<(u16, u16)>, u16),
+    ) -> Option<Cluster> {
         let bin = etcd_bin()?;
-        let (ports, token_port) = cluster_ports(n);
+        for attempt in 1..=START_ATTEMPTS {
+            let mut c = Cluster::spawn(&bin, pick(n));
+            match c.poll_ready() {
+                Ok(()) => return Some(c),
+                Err(why) => {
+                    assert!(
+                        attempt < START_ATTEMPTS,
+                        "etcd cluster did not start in {START_ATTEMPTS} attempts: {why}"
+                    );
+                    eprintln!("etcd cluster start, attempt {attempt}: {why}; trying other ports");
+                }
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(bin: &std::path::Path, (ports, token_port): (Vec<(u16, u16)>, u16)) -> Cluster {
         let token = format!("gosync-{}-{}", std::process::id(), token_port);
         let initial: Vec<String> = ports
             .iter()
@@ -242,9 +270,33 @@ impl Cluster {
                 m
             })
             .collect();
-        let c = Cluster { members };
-        c.wait_ready();
-        Some(c)
+        Cluster { members }
+    }
+
+    /// Waits (bounded) until every member answers `endpoint health`. `Err` when a member
+    /// exited because a port was taken; a member that exited for another reason, or a
+    /// cluster that is not healthy within 60 s, panics with the member's log.
+    fn poll_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for m in &mut self.members {
+            while !m.healthy() {
+                if let Some(status) = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    let log = m.log_tail();
+                    if log.contains("address already in use") {
+                        return Err(format!("member {} found its port taken", m.name));
+                    }
+                    panic!("etcd member {} exited at start ({status}):\n{log}", m.name);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "etcd member {} did not become healthy within 60 s:\n{}",
+                    m.name,
+                    m.log_tail()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
     }
 
     /// The client endpoints of all members.
@@ -261,20 +313,7 @@ impl Cluster {
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         for m in self.members.iter().filter(|m| m.child.is_some()) {
-            loop {
-                let ok = Command::new("etcdctl")
-                    .env("ETCDCTL_API", "3")
-                    .arg(format!("--endpoints={}", m.endpoint))
-                    .arg("--command-timeout=2s")
-                    .arg("endpoint")
-                    .arg("health")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if ok {
-                    break;
-                }
+            while !m.healthy() {
                 assert!(
                     Instant::now() < deadline,
                     "etcd member {} did not become healthy within 60 s:\n{}",

@@ -13,7 +13,7 @@
 //! is given to the `postgres` user and every PostgreSQL command runs through `runuser`.
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,13 +42,11 @@ fn missing(what: &str, hint: &str) {
     );
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
+// Free loopback ports outside the kernel's ephemeral range, so that no outgoing connection
+// takes a server's port before the server binds it (or while it is down for a restart).
+#[path = "ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 fn temp_dir(kind: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
