@@ -84,6 +84,12 @@ pub use async_forms::{
 ///   type has one policy everywhere: Go's.
 /// - A writer's unlock releases the readers that were waiting for it in one batch, before any
 ///   other writer, so a write-heavy load cannot starve readers either.
+/// - The price of that bookkeeping: a writer that finds readers inside does more atomic
+///   read-modify-writes on shared cache lines than a one-word lock. It takes `w`, announces
+///   itself on the count and sets the number of readers it waits for in `reader_wait`, which
+///   each of those readers lowers again as it leaves (Go's algorithm; see "State layout and
+///   invariants"). Where writes come often between reads that do work, and so usually find
+///   readers inside, this makes each such write slower than parking_lot's.
 /// - Both keep their readers in one shared word. Here a lock that sees readers from several
 ///   threads overlap switches to reader slots, as crossbeam's `ShardedLock` does always, and
 ///   switches back when writes are too frequent for them to pay ("Reader slots"); a lock only
