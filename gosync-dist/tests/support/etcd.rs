@@ -156,6 +156,18 @@ impl Member {
             .is_ok_and(|s| s.success())
     }
 
+    /// The member is not healthy yet: panics with its log once `deadline` (set 60 s after the
+    /// wait began) has passed, else sleeps a moment before the caller looks again.
+    fn not_healthy_yet(&self, deadline: Instant) {
+        assert!(
+            Instant::now() < deadline,
+            "etcd member {} did not become healthy within 60 s:\n{}",
+            self.name,
+            self.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     /// The member's log so far (for failure messages).
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
@@ -287,13 +299,7 @@ impl Cluster {
                     }
                     panic!("etcd member {} exited at start ({status}):\n{log}", m.name);
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "etcd member {} did not become healthy within 60 s:\n{}",
-                    m.name,
-                    m.log_tail()
-                );
-                std::thread::sleep(Duration::from_millis(100));
+                m.not_healthy_yet(deadline);
             }
         }
         Ok(())
@@ -314,13 +320,7 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         for m in self.members.iter().filter(|m| m.child.is_some()) {
             while !m.healthy() {
-                assert!(
-                    Instant::now() < deadline,
-                    "etcd member {} did not become healthy within 60 s:\n{}",
-                    m.name,
-                    m.log_tail()
-                );
-                std::thread::sleep(Duration::from_millis(100));
+                m.not_healthy_yet(deadline);
             }
         }
     }
