@@ -37,7 +37,8 @@ use crate::primitive::UnsafeCell;
 /// So throughput is that of a barging lock, and a waiter's wait is bounded by the 1 ms threshold
 /// plus one handoff interval per waiter ahead of it. That bound is the lock's part: a waiter (or
 /// a holder) that has lost its CPU also waits for the OS to run it again, which no lock can
-/// shorten; with more runnable threads than CPUs, the worst waits are mostly that.
+/// shorten; with more runnable threads than CPUs, the longest waits often include such a
+/// scheduling delay.
 ///
 /// [`is_starving`](Self::is_starving) is true while a handoff is requested and not yet done.
 ///

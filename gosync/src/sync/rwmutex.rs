@@ -89,7 +89,7 @@ pub use async_forms::{
 ///   itself on the count and sets the number of readers it waits for in `reader_wait`, which
 ///   each of those readers lowers again as it leaves (Go's algorithm; see "State layout and
 ///   invariants"). Where writes come often between reads that do work, and so usually find
-///   readers inside, this makes each such write slower than parking_lot's.
+///   readers inside, such a mix runs slower than on parking_lot's lock.
 /// - Both keep their readers in one shared word. Here a lock that sees readers from several
 ///   threads overlap switches to reader slots, as crossbeam's `ShardedLock` does always, and
 ///   switches back when writes are too frequent for them to pay ("Reader slots"); a lock only
