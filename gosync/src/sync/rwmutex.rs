@@ -84,12 +84,15 @@ pub use async_forms::{
 ///   type has one policy everywhere: Go's.
 /// - A writer's unlock releases the readers that were waiting for it in one batch, before any
 ///   other writer, so a write-heavy load cannot starve readers either.
-/// - The price of that bookkeeping: a writer that finds readers inside does more atomic
-///   read-modify-writes on shared cache lines than a one-word lock. It takes `w`, announces
-///   itself on the count and sets the number of readers it waits for in `reader_wait`, which
-///   each of those readers lowers again as it leaves (Go's algorithm; see "State layout and
-///   invariants"). Where writes come often between reads that do work, and so usually find
-///   readers inside, such a mix runs slower than on parking_lot's lock.
+/// - The price of that bookkeeping: more atomic read-modify-writes on shared cache lines than
+///   a one-word lock. A writer that finds readers inside takes `w`, announces itself on the
+///   count and sets the number of readers it waits for in `reader_wait`, which each of those
+///   readers lowers again as it leaves; a reader that arrives behind a writer has counted
+///   itself in before it sees the writer (Go's `RLock` is one add) and, unless it is due,
+///   steps out again to wait (see "State layout and invariants" and "Readers behind a
+///   writer"). parking_lot's readers leave its one word alone while a writer holds or waits
+///   for it, but to mark that they sleep. Where writes come often between reads that do work,
+///   and so usually find readers inside, such a mix runs slower than on parking_lot's lock.
 /// - Both keep their readers in one shared word. Here a lock that sees readers from several
 ///   threads overlap switches to reader slots, as crossbeam's `ShardedLock` does always, and
 ///   switches back when writes are too frequent for them to pay ("Reader slots"); a lock only
@@ -130,6 +133,11 @@ pub use async_forms::{
 /// | `reader_count` high 32 bits | writer epoch: +1 at every writer announcement, so a reader knows *which* writer it queued behind |
 /// | `reader_wait` | (epoch, Go's `readerWait`): readers the writer of that epoch still waits for; `i32::MIN` once that writer timed out |
 ///
+/// Go's two semaphores are the `readers` and `drain` wait queues (below). The fields Go does
+/// not have:
+///
+/// | field | meaning |
+/// |---|---|
 /// | `uncounted` | thread readers that stepped out of `reader_count` behind a writer (see below), from before they leave the count until they are back in it |
 /// | `fast` | whether the writer holding the lock is a fast writer (its unlock then has no `w` to release) |
 /// | `blocked_writers` | the holder of `w` while it waits for a fast writer to leave (0 or 1) |
