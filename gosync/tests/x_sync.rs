@@ -225,36 +225,58 @@ fn timeout_of_head_waiter_unblocks_next() {
 
 /// Go's head-of-line rule under load: a request for all 5 permits is served even though
 /// requests for 1 permit keep arriving from threads that release and ask again at once (with
-/// barging for small requests, a weighted head must still close the gate to them).
+/// barging for small requests, a weighted head must still close the gate to them). Six small
+/// requesters holding their permit for a moment keep the 5 permits nearly always in use, so
+/// the weight-5 request is served only if it holds its place at the head of the queue.
 #[test]
 fn weighted_request_is_served_while_small_ones_keep_arriving() {
+    /// Stops the small requesters when dropped, also while a failed check unwinds: otherwise
+    /// the scope would wait for them forever and a failure would hang instead of failing.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let sem = Semaphore::new(5);
     let stop = AtomicBool::new(false);
     let small_rounds = AtomicUsize::new(0);
-    thread::scope(|s| {
-        for _ in 0..4 {
+    let served = thread::scope(|s| {
+        for _ in 0..6 {
             s.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
-                    let p = sem.acquire(1);
-                    std::hint::black_box(&p);
+                    // Timed, so that a semaphore that strands its waiters fails the test
+                    // instead of hanging it.
+                    let Some(p) = sem.acquire_timeout(1, Duration::from_secs(1)) else {
+                        continue;
+                    };
+                    let held = std::time::Instant::now();
+                    while held.elapsed() < Duration::from_micros(20) {
+                        std::hint::spin_loop();
+                    }
                     drop(p);
                     small_rounds.fetch_add(1, Ordering::Relaxed);
                 }
             });
         }
+        let _stop = StopOnDrop(&stop);
         eventually("small requests running", || {
             small_rounds.load(Ordering::Relaxed) > 1000
         });
-        for _ in 0..20 {
-            let big = sem.acquire_timeout(5, Duration::from_secs(10));
-            assert!(
-                big.is_some(),
-                "the weight-5 request was starved by weight-1 requests"
-            );
+        let mut served = 0;
+        while served < 20 {
+            let Some(big) = sem.acquire_timeout(5, Duration::from_secs(10)) else {
+                break;
+            };
             drop(big);
+            served += 1;
         }
-        stop.store(true, Ordering::Relaxed);
+        served
     });
+    assert_eq!(
+        served, 20,
+        "the weight-5 request was starved by weight-1 requests (waited 10 s)"
+    );
     assert_eq!(sem.available(), 5);
     assert_eq!(sem.waiters(), 0);
 }
