@@ -274,15 +274,17 @@ pub(crate) fn multi_core() -> bool {
 /// How long one spin round of a contended lock lasts, in pause instructions
 /// ([`spin_round_pauses`]).
 #[cfg(not(loom))]
-const SPIN_ROUND: std::time::Duration = std::time::Duration::from_micros(4);
+const SPIN_ROUND: std::time::Duration = std::time::Duration::from_micros(1);
 
 /// Pause instructions per spin round of a contended lock: as many as last [`SPIN_ROUND`],
 /// measured once per process (a pause lasts from a few cycles to well over a hundred,
 /// depending on the CPU), and never fewer than Go's 30.
 ///
-/// A spinner reads the lock's state once per round. Short rounds (Go's 30 pauses last under
-/// a microsecond on some CPUs) keep pulling the lock's cache line away from the holder, which
-/// slows the holder down exactly when threads queue up behind it.
+/// A spinner reads the lock's state once per round. Rounds much shorter than this keep
+/// pulling the lock's cache line away from the holder, which slows the holder down exactly
+/// when threads queue up behind it; much longer ones leave the spinner idle after the lock
+/// came free, which costs throughput when critical sections are short and the work between
+/// them is not.
 #[cfg(not(loom))]
 pub(crate) fn spin_round_pauses() -> u32 {
     static PAUSES: std::sync::OnceLock<u32> = std::sync::OnceLock::new();

@@ -55,10 +55,11 @@ use crate::primitive::UnsafeCell;
 ///   scheduler's run queue, so gosync reads the lock's own: it spins while more than one CPU is
 ///   available and fewer threads are queued than there are CPUs, and otherwise goes straight
 ///   to yielding (when threads outnumber the CPUs, a spinning contender keeps a CPU from the
-///   holder or from threads with work to do). A spin round lasts a fixed time (a few
-///   microseconds of pause instructions, measured once per process) rather than Go's fixed 30
-///   pauses, whose length varies from CPU to CPU: the spinner reads the lock once per round,
-///   and reading it too often slows the holder down.
+///   holder or from threads with work to do). A spin round lasts a fixed time (about a
+///   microsecond of pause instructions, measured once per process, and never fewer than 30)
+///   rather than Go's fixed 30 pauses, whose length varies from CPU to CPU: the spinner reads
+///   the lock once per round; reading it too often slows the holder down, too rarely leaves
+///   the spinner idle while the lock is free.
 /// - **No sticky starvation mode.** Go hands the lock from every unlocker to the front waiter
 ///   from the moment one waiter has waited 1 ms until a waiter is served in under 1 ms. That is
 ///   cheap for goroutines; for OS threads each handoff to a sleeping thread costs a wake-up with

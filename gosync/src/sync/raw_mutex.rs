@@ -165,8 +165,8 @@ pub(crate) const PATIENCE: Duration = Duration::from_millis(1);
 /// At most one handoff per this interval; normal (barging) mode runs in between.
 pub(crate) const HANDOFF_INTERVAL: Duration = Duration::from_micros(100);
 
-/// Spin rounds of pause instructions per wake cycle (Go's `active_spin`). A round lasts a
-/// few microseconds ([`spin_round_pauses`](crate::primitive::spin_round_pauses)), where Go's
+/// Spin rounds of pause instructions per wake cycle (Go's `active_spin`). A round lasts about
+/// a microsecond ([`spin_round_pauses`](crate::primitive::spin_round_pauses)), where Go's
 /// `active_spin_cnt` counts 30 pauses whatever they cost.
 const ACTIVE_SPIN: u32 = 4;
 /// Handoffs are spaced by at least this many times their measured cost.
