@@ -34,8 +34,9 @@ use crate::primitive::UnsafeCell;
 ///   the machine makes them expensive), and a waiter that asked for one stays awake for it, so
 ///   the handoff costs no wake-up. Between handoffs the lock barges again.
 ///
-/// So throughput is that of a barging lock, and a waiter's wait is bounded by the 1 ms threshold
-/// plus one handoff interval per waiter ahead of it. That bound is the lock's part: a waiter (or
+/// So the lock barges between handoffs (it pays at most one handoff per interval, not one per
+/// unlock), and a waiter's wait is bounded by the 1 ms threshold plus one handoff interval per
+/// waiter ahead of it. That bound is the lock's part: a waiter (or
 /// a holder) that has lost its CPU also waits for the OS to run it again, which no lock can
 /// shorten; with more runnable threads than CPUs, the longest waits often include such a
 /// scheduling delay.
